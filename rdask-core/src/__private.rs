@@ -1,0 +1,177 @@
+//! Support for the code that `rdask-macros` generates. Not public API: names
+//! and signatures here change without notice.
+
+pub use crate::args::{IntoArg, IntoPureArg, Tokenize};
+pub use crate::delayed::ComputeTuple;
+pub use crate::error::BoxError;
+pub use crate::graph::{GraphArg, TaskArgs, TaskFn};
+pub use crate::node::{Arg, Args, FnInfo, RunFn};
+pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
+
+use crate::node::{DynRunFn, Node, Op};
+use crate::{Delayed, Key};
+use std::borrow::Cow;
+use std::hash::Hasher;
+use std::sync::Arc;
+
+/// A lazy call of a `#[delayed]` function: a new task with a unique key.
+pub fn call<R>(
+    info: &'static FnInfo,
+    args: Box<[Arg]>,
+    run: RunFn,
+    clone: Option<CloneFn>,
+) -> Delayed<R> {
+    let node = Node::new(
+        Key::unique(info.prefix),
+        Op::Fn { run, info },
+        args,
+        clone,
+        false,
+    );
+    Delayed::from_node(Arc::new(node))
+}
+
+/// A lazy call of a `#[delayed(pure)]` function, named by `token`: equal
+/// calls get equal keys and are computed once.
+pub fn call_pure<R>(
+    info: &'static FnInfo,
+    args: Box<[Arg]>,
+    run: RunFn,
+    clone: Option<CloneFn>,
+    token: u64,
+) -> Delayed<R> {
+    let node = Node::new(
+        Key::hashed(info.prefix, token),
+        Op::Fn { run, info },
+        args,
+        clone,
+        true,
+    );
+    Delayed::from_node(Arc::new(node))
+}
+
+/// The hasher a pure call's arguments are fed into, seeded with the
+/// function's path. SipHash with fixed keys: stable within one build.
+#[allow(deprecated)]
+pub fn pure_hasher(info: &'static FnInfo) -> std::hash::SipHasher {
+    let mut h = std::hash::SipHasher::new();
+    h.write(info.path.as_bytes());
+    h.write_u8(0xff);
+    h
+}
+
+/// Boxes a task's result.
+#[inline]
+pub fn ret<R: Send + Sync + 'static>(r: R) -> Result<Value, BoxError> {
+    Ok(Arc::new(r))
+}
+
+/// Boxes a fallible task's result; its `Err` fails the computation.
+#[inline]
+pub fn ret_fallible<R, E>(r: Result<R, E>) -> Result<Value, BoxError>
+where
+    R: Send + Sync + 'static,
+    E: Into<BoxError>,
+{
+    match r {
+        Ok(v) => Ok(Arc::new(v)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A `CloneProbe` for `T`: `(&&probe::<T>()).clone_fn()`.
+#[inline]
+pub fn probe<T>() -> CloneProbe<T> {
+    CloneProbe::new()
+}
+
+/// The key prefix of a `delay!` call.
+fn dyn_node<R>(
+    name: &'static str,
+    run: DynRunFn,
+    args: Box<[Arg]>,
+    clone: Option<CloneFn>,
+) -> Delayed<R> {
+    Delayed::from_node(Arc::new(Node::new(
+        Key::unique(name),
+        Op::Dyn {
+            run,
+            name: Cow::Borrowed(name),
+        },
+        args,
+        clone,
+        false,
+    )))
+}
+
+macro_rules! delay_fns {
+    ($($f:ident ($($P:ident $a:ident $i:tt),*);)+) => {$(
+        /// `delay!` with this many arguments.
+        #[allow(clippy::too_many_arguments)]
+        pub fn $f<F, R, $($P),*>(
+            f: F,
+            name: &'static str,
+            $($a: impl IntoArg<$P>,)*
+            clone: impl FnOnce(CloneProbe<R>) -> Option<CloneFn>,
+        ) -> Delayed<R>
+        where
+            F: Fn($($P),*) -> R + Send + Sync + 'static,
+            R: Send + Sync + 'static,
+            $($P: Send + Sync + 'static,)*
+        {
+            #[allow(unused_variables)]
+            let run: DynRunFn = Box::new(move |args| {
+                Ok(Arc::new(f($(args.take::<$P>($i)?),*)) as Value)
+            });
+            let args: Box<[Arg]> = Box::new([$($a.into_arg(false, None)),*]);
+            dyn_node(name, run, args, clone(CloneProbe::new()))
+        }
+    )+};
+}
+
+delay_fns! {
+    delay0();
+    delay1(P0 a0 0);
+    delay2(P0 a0 0, P1 a1 1);
+    delay3(P0 a0 0, P1 a1 1, P2 a2 2);
+    delay4(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3);
+    delay5(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4);
+    delay6(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5);
+    delay7(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5, P6 a6 6);
+    delay8(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5, P6 a6 6, P7 a7 7);
+}
+
+/// `compute!`'s entry point.
+pub fn compute_tuple<C: ComputeTuple>(c: C) -> crate::Result<C::Output> {
+    c.compute_tuple(None)
+}
+
+/// A string in a `graph!` task: the key's value if the graph has it, else
+/// the string.
+pub fn maybe_key(s: &str) -> GraphArg {
+    GraphArg::key_or_lit(s, s.to_string())
+}
+
+/// A tuple in a `graph!` task: the tuple key's value if the graph has it,
+/// else the tuple itself.
+pub fn maybe_key_tuple<T>(t: T) -> GraphArg
+where
+    T: Clone + Send + Sync + 'static,
+    Key: From<T>,
+{
+    GraphArg::key_or_lit(Key::from(t.clone()), t)
+}
+
+/// Anything else in a `graph!` task: a literal.
+pub fn literal<T: Clone + Send + Sync + 'static>(v: T) -> GraphArg {
+    crate::graph::lit(v)
+}
+
+/// Passes an explicit argument (`key(..)`, `lit(..)`, a nested list)
+/// through unchanged.
+pub fn arg(a: impl Into<GraphArg>) -> GraphArg {
+    a.into()
+}
+
+/// Asserts at compile time that `T` can be a task's value.
+pub fn assert_value<T: Send + Sync + 'static>() {}

@@ -1,0 +1,290 @@
+//! Arguments of lazy calls: what may stand for a parameter of type `P`, and
+//! how pure calls hash their inputs into a key.
+
+use crate::node::{Arg, Src};
+use crate::value::{clone_fn_of, typed_list, CloneFn};
+use crate::{Delayed, Key};
+use std::hash::Hasher;
+use std::sync::Arc;
+
+/// A value that can be passed for a parameter of type `P` of a lazy call:
+/// a plain `P` or `&P` (copied into the graph), a `Delayed<P>` or
+/// `&Delayed<P>`, and for `P = Vec<X>` also `Vec<Delayed<X>>` or
+/// `&[Delayed<X>]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed for a parameter of type `{P}`",
+    label = "expected `{P}`, `&{P}`, `Delayed<{P}>` or `&Delayed<{P}>`",
+    note = "a plain argument is stored in the graph and copied each time the graph runs, so its \
+            type must be `Clone + Send + Sync + 'static`; a value that is not `Clone` must come \
+            from another task (a `Delayed`)"
+)]
+pub trait IntoArg<P> {
+    /// The argument, handed by reference to the task when `by_ref`; `clone`
+    /// copies a `P` when the consumer knows how.
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg;
+}
+
+fn constant<T: Clone + Send + Sync + 'static>(x: T, by_ref: bool) -> Arg {
+    Arg::new(
+        Src::Const {
+            value: Arc::new(x),
+            clone: clone_fn_of::<T>(),
+        },
+        by_ref,
+        None,
+    )
+}
+
+impl<T: Clone + Send + Sync + 'static> IntoArg<T> for T {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        constant(self, by_ref)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> IntoArg<T> for &T {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        constant(self.clone(), by_ref)
+    }
+}
+
+impl IntoArg<String> for &str {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        constant(self.to_string(), by_ref)
+    }
+}
+
+fn list<'a, X: Send + Sync + 'static>(
+    items: impl Iterator<Item = &'a Delayed<X>>,
+    by_ref: bool,
+) -> Arg {
+    let items: Box<[Src]> = items.map(|d| Src::Node(d.node.clone())).collect();
+    Arg::new(
+        Src::List {
+            items,
+            build: Some(typed_list::<X>),
+        },
+        by_ref,
+        None,
+    )
+}
+
+impl<X: Send + Sync + 'static> IntoArg<Vec<X>> for Vec<Delayed<X>> {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        list(self.iter(), by_ref)
+    }
+}
+
+impl<X: Send + Sync + 'static> IntoArg<Vec<X>> for &Vec<Delayed<X>> {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        list(self.iter(), by_ref)
+    }
+}
+
+impl<X: Send + Sync + 'static> IntoArg<Vec<X>> for &[Delayed<X>] {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        list(self.iter(), by_ref)
+    }
+}
+
+impl<X: Send + Sync + 'static, const N: usize> IntoArg<Vec<X>> for [Delayed<X>; N] {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        list(self.iter(), by_ref)
+    }
+}
+
+/// Feeds a value into the hash that names a `#[delayed(pure)]` call. Unlike
+/// `Hash`, it covers floats (by their bits). Implement it for your own types
+/// to pass them as plain arguments to pure functions.
+pub trait Tokenize {
+    /// Writes the value's content into `h`.
+    fn tokenize(&self, h: &mut dyn Hasher);
+}
+
+macro_rules! tokenize_num {
+    ($($t:ty),*) => {$(
+        impl Tokenize for $t {
+            fn tokenize(&self, h: &mut dyn Hasher) {
+                h.write(&self.to_le_bytes());
+            }
+        }
+    )*};
+}
+tokenize_num!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+impl Tokenize for f32 {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_u32(self.to_bits());
+    }
+}
+
+impl Tokenize for f64 {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_u64(self.to_bits());
+    }
+}
+
+impl Tokenize for bool {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_u8(*self as u8);
+    }
+}
+
+impl Tokenize for char {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_u32(*self as u32);
+    }
+}
+
+impl Tokenize for () {
+    fn tokenize(&self, _: &mut dyn Hasher) {}
+}
+
+impl Tokenize for str {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_usize(self.len());
+        h.write(self.as_bytes());
+    }
+}
+
+impl Tokenize for String {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        self.as_str().tokenize(h)
+    }
+}
+
+impl<T: Tokenize + ?Sized> Tokenize for &T {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        (**self).tokenize(h)
+    }
+}
+
+impl<T: Tokenize> Tokenize for [T] {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_usize(self.len());
+        for x in self {
+            x.tokenize(h);
+        }
+    }
+}
+
+impl<T: Tokenize> Tokenize for Vec<T> {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        self.as_slice().tokenize(h)
+    }
+}
+
+impl<T: Tokenize, const N: usize> Tokenize for [T; N] {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        self.as_slice().tokenize(h)
+    }
+}
+
+impl<T: Tokenize> Tokenize for Option<T> {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        match self {
+            None => h.write_u8(0),
+            Some(x) => {
+                h.write_u8(1);
+                x.tokenize(h)
+            }
+        }
+    }
+}
+
+impl Tokenize for Key {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        self.to_string().tokenize(h)
+    }
+}
+
+impl<T> Tokenize for Delayed<T> {
+    fn tokenize(&self, h: &mut dyn Hasher) {
+        h.write_u8(0xde);
+        self.key().tokenize(h)
+    }
+}
+
+macro_rules! tokenize_tuple {
+    ($(($($T:ident $i:tt),+))+) => {$(
+        impl<$($T: Tokenize),+> Tokenize for ($($T,)+) {
+            fn tokenize(&self, h: &mut dyn Hasher) {
+                $(self.$i.tokenize(h);)+
+            }
+        }
+    )+};
+}
+tokenize_tuple! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+}
+
+/// An argument of a `#[delayed(pure)]` call: an [`IntoArg`] whose content
+/// can be hashed into the call's key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed to a pure function for a parameter of type `{P}`",
+    note = "plain arguments of `#[delayed(pure)]` functions must implement `rdask::Tokenize` so \
+            that they can name the call"
+)]
+pub trait IntoPureArg<P>: IntoArg<P> {
+    /// Writes the argument's identity: a plain value's content or a
+    /// `Delayed`'s key.
+    fn token(&self, h: &mut dyn Hasher);
+}
+
+impl<T: Tokenize + Clone + Send + Sync + 'static> IntoPureArg<T> for T {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.tokenize(h)
+    }
+}
+
+impl<T: Tokenize + Clone + Send + Sync + 'static> IntoPureArg<T> for &T {
+    fn token(&self, h: &mut dyn Hasher) {
+        (**self).tokenize(h)
+    }
+}
+
+impl IntoPureArg<String> for &str {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.tokenize(h)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoPureArg<T> for Delayed<T> {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.tokenize(h)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoPureArg<T> for &Delayed<T> {
+    fn token(&self, h: &mut dyn Hasher) {
+        (**self).tokenize(h)
+    }
+}
+
+impl<X: Send + Sync + 'static> IntoPureArg<Vec<X>> for Vec<Delayed<X>> {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.as_slice().tokenize(h)
+    }
+}
+
+impl<X: Send + Sync + 'static> IntoPureArg<Vec<X>> for &Vec<Delayed<X>> {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.as_slice().tokenize(h)
+    }
+}
+
+impl<X: Send + Sync + 'static> IntoPureArg<Vec<X>> for &[Delayed<X>] {
+    fn token(&self, h: &mut dyn Hasher) {
+        (**self).tokenize(h)
+    }
+}
+
+impl<X: Send + Sync + 'static, const N: usize> IntoPureArg<Vec<X>> for [Delayed<X>; N] {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.as_slice().tokenize(h)
+    }
+}

@@ -1,0 +1,305 @@
+//! `Delayed<T>`: a typed, lazy handle on one task of a graph.
+
+use crate::args::IntoArg;
+use crate::node::{Arg, DynRunFn, Node, Op, Src};
+use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
+use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+/// A value that will be computed: the result of a `#[delayed]` call,
+/// `delay!`, [`value`], `map`, or an operator on other `Delayed`s.
+///
+/// Cloning is cheap (one reference count); clones are the same task, so
+/// passing one `Delayed` to several calls shares that intermediate.
+///
+/// ```
+/// use rdask::prelude::*;
+/// let a = rdask::value(20);
+/// let b = (&a + 1).map(|x: i32| x * 2);
+/// assert_eq!(b.compute()?, 42);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub struct Delayed<T> {
+    pub(crate) node: Arc<Node>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Delayed<T> {
+    fn clone(&self) -> Self {
+        Delayed::from_node(self.node.clone())
+    }
+}
+
+impl<T> std::fmt::Debug for Delayed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Delayed<{}>({})",
+            std::any::type_name::<T>(),
+            self.node.key
+        )
+    }
+}
+
+/// Wraps a plain value as a `Delayed` (dask's `delayed(obj)`). It is copied
+/// each time a computation uses it, hence `Clone`.
+///
+/// ```
+/// let d = rdask::value(vec![1, 2, 3]);
+/// assert_eq!(d.compute()?, vec![1, 2, 3]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
+    Delayed::from_node(Arc::new(Node::new(
+        Key::unique("value"),
+        Op::Const(Arc::new(x)),
+        Box::new([]),
+        Some(clone_fn_of::<T>()),
+        false,
+    )))
+}
+
+impl<T> Delayed<T> {
+    pub(crate) fn from_node(node: Arc<Node>) -> Delayed<T> {
+        Delayed {
+            node,
+            _type: PhantomData,
+        }
+    }
+
+    /// This task's key.
+    pub fn key(&self) -> &Key {
+        &self.node.key
+    }
+
+    /// The graph needed to compute this value: every task it reaches, by key
+    /// (dask's `d.dask`). `rdask::get::<T>(&d.graph(), d.key().clone())`
+    /// computes it.
+    pub fn graph(&self) -> Graph {
+        Graph::from_nodes(std::slice::from_ref(&self.node))
+    }
+
+    /// A Graphviz (DOT) description of [`graph`](Self::graph).
+    pub fn to_dot(&self) -> String {
+        self.graph().to_dot()
+    }
+}
+
+impl<T: Send + Sync + 'static> Delayed<T> {
+    /// Computes the value on the default scheduler.
+    pub fn compute(&self) -> Result<T> {
+        self.compute_with(&crate::schedule::current_scheduler()?)
+    }
+
+    /// Computes the value on `scheduler`.
+    pub fn compute_with(&self, scheduler: &Scheduler) -> Result<T> {
+        let mut v = compute_nodes(std::slice::from_ref(&self.node), scheduler)?;
+        extract::<T>(v.pop(), &self.node.key)
+    }
+
+    /// A lazy `f(value)`.
+    pub fn map<U, F>(&self, f: F) -> Delayed<U>
+    where
+        U: Send + Sync + 'static,
+        F: Fn(T) -> U + Send + Sync + 'static,
+    {
+        let run: DynRunFn = Box::new(move |args| Ok(Arc::new(f(args.take::<T>(0)?)) as Value));
+        Delayed::from_node(Arc::new(Node::new(
+            Key::unique("map"),
+            Op::Dyn {
+                run,
+                name: Cow::Borrowed("map"),
+            },
+            Box::new([self.arg(false, None)]),
+            None,
+            false,
+        )))
+    }
+
+    /// Computes the value now and returns a `Delayed` holding it under the
+    /// same key, so later computations reuse it instead of recomputing.
+    pub fn persist(&self) -> Result<Delayed<T>>
+    where
+        T: Clone,
+    {
+        let v = self.compute()?;
+        Ok(Delayed::from_node(Arc::new(Node::new(
+            self.node.key.clone(),
+            Op::Const(Arc::new(v)),
+            Box::new([]),
+            Some(clone_fn_of::<T>()),
+            true,
+        ))))
+    }
+
+    /// This value as an argument of another task.
+    pub(crate) fn arg(&self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        Arg::new(Src::Node(self.node.clone()), by_ref, clone)
+    }
+}
+
+/// Runs a plan of `roots` on `scheduler`.
+pub(crate) fn compute_nodes(roots: &[Arc<Node>], scheduler: &Scheduler) -> Result<Vec<Value>> {
+    let plan = crate::plan::Plan::build(roots, None)?;
+    scheduler.run(&plan)
+}
+
+/// Moves a computed output out as a `T`.
+pub(crate) fn extract<T: Send + Sync + 'static>(v: Option<Value>, key: &Key) -> Result<T> {
+    let v = v.ok_or_else(|| Error::missing(key, None))?;
+    unwrap_value::<T>(v).map_err(|e| match e {
+        Unwrap::WrongType(found) => Error::new(
+            ErrorKind::Type,
+            Some(key.clone()),
+            format!(
+                "output `{key}` is a `{found}`, not the requested `{}`",
+                std::any::type_name::<T>()
+            ),
+        ),
+        Unwrap::Shared(v) => Error::new(
+            ErrorKind::NotClone,
+            Some(key.clone()),
+            format!(
+                "output `{key}` (type `{}`) is still shared",
+                (*v).type_name()
+            ),
+        ),
+    })
+}
+
+/// Computes several `Delayed`s of one type in one merged graph.
+///
+/// ```
+/// let xs: Vec<_> = (0..4).map(|i| rdask::value(i) * 10).collect();
+/// assert_eq!(rdask::compute(&xs)?, vec![0, 10, 20, 30]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub fn compute<T: Send + Sync + 'static>(outputs: &[Delayed<T>]) -> Result<Vec<T>> {
+    compute_with(outputs, &crate::schedule::current_scheduler()?)
+}
+
+/// [`compute`] on a given scheduler.
+pub fn compute_with<T: Send + Sync + 'static>(
+    outputs: &[Delayed<T>],
+    scheduler: &Scheduler,
+) -> Result<Vec<T>> {
+    let roots: Vec<Arc<Node>> = outputs.iter().map(|d| d.node.clone()).collect();
+    let values = compute_nodes(&roots, scheduler)?;
+    values
+        .into_iter()
+        .zip(outputs)
+        .map(|(v, d)| extract::<T>(Some(v), &d.node.key))
+        .collect()
+}
+
+/// Tuples of `&Delayed`s computed together by `compute!`.
+pub trait ComputeTuple {
+    /// The tuple of computed values.
+    type Output;
+    /// Computes every element in one merged graph.
+    fn compute_tuple(self, scheduler: Option<&Scheduler>) -> Result<Self::Output>;
+}
+
+macro_rules! compute_tuples {
+    ($(($($T:ident $i:tt),+))+) => {$(
+        impl<$($T: Send + Sync + 'static),+> ComputeTuple for ($(&Delayed<$T>,)+) {
+            type Output = ($($T,)+);
+            fn compute_tuple(self, scheduler: Option<&Scheduler>) -> Result<Self::Output> {
+                let roots = [$(self.$i.node.clone()),+];
+                let values = match scheduler {
+                    Some(s) => compute_nodes(&roots, s)?,
+                    None => compute_nodes(&roots, &crate::schedule::current_scheduler()?)?,
+                };
+                let mut values = values.into_iter();
+                Ok(($(extract::<$T>(values.next(), &self.$i.node.key)?,)+))
+            }
+        }
+    )+};
+}
+
+compute_tuples! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11)
+}
+
+/// Splits a `Delayed` tuple into one `Delayed` per element (dask's `nout`),
+/// without copying the elements.
+pub trait Split {
+    /// `(Delayed<A>, Delayed<B>, ...)`.
+    type Parts;
+    /// The elements, each computable on its own.
+    fn split(&self) -> Self::Parts;
+}
+
+/// A tuple's elements, each taken out once by its own part task.
+struct Cells<T>(T);
+
+macro_rules! splits {
+    ($(($($T:ident $i:tt),+))+) => {$(
+        impl<$($T: Send + Sync + 'static),+> Split for Delayed<($($T,)+)> {
+            type Parts = ($(Delayed<$T>,)+);
+            fn split(&self) -> Self::Parts {
+                let cells: Delayed<Cells<($(Mutex<Option<$T>>,)+)>> =
+                    self.map(|t: ($($T,)+)| Cells(($(Mutex::new(Some(t.$i)),)+)));
+                ($(part(&cells, stringify!($i), |c| {
+                    c.0.$i.lock().unwrap_or_else(|e| e.into_inner()).take()
+                }),)+)
+            }
+        }
+    )+};
+}
+
+fn part<C, T, F>(cells: &Delayed<C>, index: &'static str, take: F) -> Delayed<T>
+where
+    C: Send + Sync + 'static,
+    T: Send + Sync + 'static,
+    F: Fn(&C) -> Option<T> + Send + Sync + 'static,
+{
+    let run: DynRunFn = Box::new(move |args| {
+        let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
+        Ok(Arc::new(v) as Value)
+    });
+    Delayed::from_node(Arc::new(Node::new(
+        Key::unique("getitem"),
+        Op::Dyn {
+            run,
+            name: Cow::Owned(format!("getitem-{index}")),
+        },
+        Box::new([cells.arg(true, None)]),
+        None,
+        false,
+    )))
+}
+
+splits! {
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+}
+
+// `Delayed<T>` is itself an argument for a `T` parameter.
+impl<T: Send + Sync + 'static> IntoArg<T> for Delayed<T> {
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        Arg::new(Src::Node(self.node), by_ref, clone)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoArg<T> for &Delayed<T> {
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        self.arg(by_ref, clone)
+    }
+}

@@ -1,0 +1,429 @@
+//! Raw task graphs (dask's "custom graphs"): a map from key to a value or a
+//! task `(function, args...)`, that code can build, inspect, cull, draw and
+//! hand to any scheduler with [`get`].
+//!
+//! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
+//! both faces share one planner and one executor.
+
+use crate::node::{Arg, DynRunFn, Node, Op, Src};
+use crate::plan::Plan;
+use crate::value::{clone_fn_of, register_lists, CloneFn, Value};
+use crate::{Error, Key, Result, Scheduler};
+use indexmap::IndexMap;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// A task graph as data: keys mapped to values and tasks.
+///
+/// ```
+/// use rdask::Graph;
+/// use rdask::graph::{key, lit};
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+/// let mut g = Graph::new();
+/// g.insert_value("a", 1_i64)
+///  .insert_value("b", 2_i64)
+///  .insert_task("c", add, (key("a"), key("b")))
+///  .insert_task("d", add, (key("c"), lit(10_i64)));
+/// assert_eq!(rdask::get::<i64>(&g, "d")?, 13);
+/// assert_eq!(g.dependencies("c"), vec!["a".into(), "b".into()]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Graph {
+    nodes: IndexMap<Key, Arc<Node>>,
+}
+
+/// One argument of a raw task: a key reference, a literal, a list, or a
+/// nested task.
+pub struct GraphArg(Src);
+
+/// A reference to the value of `k` (missing at compute time: a
+/// [`MissingKey`](crate::ErrorKind::MissingKey) error).
+pub fn key(k: impl Into<Key>) -> GraphArg {
+    GraphArg(Src::Key(k.into()))
+}
+
+/// A literal argument, never taken for a key (`lit("a")` is the string).
+pub fn lit<T: Clone + Send + Sync + 'static>(v: T) -> GraphArg {
+    register_lists::<T>();
+    GraphArg(Src::Const {
+        value: Arc::new(v),
+        clone: clone_fn_of::<T>(),
+    })
+}
+
+impl From<Vec<GraphArg>> for GraphArg {
+    /// A list argument (for a `Vec` parameter); elements may nest.
+    fn from(items: Vec<GraphArg>) -> GraphArg {
+        GraphArg(Src::List {
+            items: items.into_iter().map(|a| a.0).collect(),
+            build: None,
+        })
+    }
+}
+
+impl GraphArg {
+    /// dask's rule for a string or tuple in a task: the value of that key if
+    /// the graph has it when computed, else the literal itself.
+    pub fn key_or_lit<T: Clone + Send + Sync + 'static>(k: impl Into<Key>, literal: T) -> GraphArg {
+        register_lists::<T>();
+        GraphArg(Src::MaybeKey {
+            key: k.into(),
+            literal: Arc::new(literal),
+            clone: clone_fn_of::<T>(),
+        })
+    }
+
+    /// A nested task `(f, args...)` inside another task's arguments.
+    pub fn task<M, F: TaskFn<M>>(f: F, args: impl TaskArgs<M>) -> GraphArg {
+        let node = task_node(Key::unique("task"), f, args);
+        GraphArg(Src::Node(Arc::new(node)))
+    }
+}
+
+/// An ordinary function or closure usable as a raw task: `Fn(P1, ..., Pn)
+/// -> R` for n up to 8, owned parameters, and a `Clone` result (a graph
+/// value may feed several tasks).
+pub trait TaskFn<M>: Send + Sync + 'static {
+    /// The adapter, its display name, and how to copy its result.
+    fn into_op(self) -> (DynRunFn, Cow<'static, str>, CloneFn);
+}
+
+/// The arguments of a raw task, one [`GraphArg`]-convertible per parameter.
+pub trait TaskArgs<M> {
+    /// The arguments in order.
+    fn into_args(self) -> Vec<GraphArg>;
+}
+
+fn short_name<F>() -> Cow<'static, str> {
+    let full = std::any::type_name::<F>();
+    if full.contains("{{closure}}") {
+        return Cow::Borrowed("lambda");
+    }
+    let base = full.split('<').next().unwrap_or(full);
+    Cow::Borrowed(base.rsplit("::").next().unwrap_or(base))
+}
+
+macro_rules! task_fns {
+    ($(($($P:ident $A:ident $i:tt),*))+) => {$(
+        impl<F, R, $($P),*> TaskFn<($($P,)*)> for F
+        where
+            F: Fn($($P),*) -> R + Send + Sync + 'static,
+            R: Clone + Send + Sync + 'static,
+            $($P: Send + Sync + 'static,)*
+        {
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn into_op(self) -> (DynRunFn, Cow<'static, str>, CloneFn) {
+                register_lists::<R>();
+                let run: DynRunFn = Box::new(move |args| {
+                    Ok(Arc::new((self)($(args.take::<$P>($i)?),*)) as Value)
+                });
+                (run, short_name::<F>(), clone_fn_of::<R>())
+            }
+        }
+
+        impl<$($P,)* $($A: Into<GraphArg>),*> TaskArgs<($($P,)*)> for ($($A,)*) {
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn into_args(self) -> Vec<GraphArg> {
+                vec![$(self.$i.into()),*]
+            }
+        }
+    )+};
+}
+
+task_fns! {
+    ()
+    (P0 A0 0)
+    (P0 A0 0, P1 A1 1)
+    (P0 A0 0, P1 A1 1, P2 A2 2)
+    (P0 A0 0, P1 A1 1, P2 A2 2, P3 A3 3)
+    (P0 A0 0, P1 A1 1, P2 A2 2, P3 A3 3, P4 A4 4)
+    (P0 A0 0, P1 A1 1, P2 A2 2, P3 A3 3, P4 A4 4, P5 A5 5)
+    (P0 A0 0, P1 A1 1, P2 A2 2, P3 A3 3, P4 A4 4, P5 A5 5, P6 A6 6)
+    (P0 A0 0, P1 A1 1, P2 A2 2, P3 A3 3, P4 A4 4, P5 A5 5, P6 A6 6, P7 A7 7)
+}
+
+fn task_node<M, F: TaskFn<M>>(k: Key, f: F, args: impl TaskArgs<M>) -> Node {
+    let (run, name, clone) = f.into_op();
+    let args: Box<[Arg]> = args
+        .into_args()
+        .into_iter()
+        .map(|a| Arg::new(a.0, false, None))
+        .collect();
+    Node::new(k, Op::Dyn { run, name }, args, Some(clone), false)
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// The graph of everything reachable from `roots` (a `Delayed`'s graph).
+    pub(crate) fn from_nodes(roots: &[Arc<Node>]) -> Graph {
+        let mut nodes = IndexMap::new();
+        let mut stack: Vec<Arc<Node>> = roots.to_vec();
+        let mut seen: HashSet<*const Node> = HashSet::new();
+        let mut order = Vec::new();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(Arc::as_ptr(&n)) {
+                continue;
+            }
+            n.for_each_leaf(|src, _| {
+                if let Src::Node(child) = src {
+                    stack.push(child.clone());
+                }
+            });
+            order.push(n);
+        }
+        // Inputs before the tasks that use them.
+        for n in order.into_iter().rev() {
+            nodes.entry(n.key.clone()).or_insert(n);
+        }
+        Graph { nodes }
+    }
+
+    /// Sets `k` to a value. Values are copied when used, hence `Clone`.
+    pub fn insert_value<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        k: impl Into<Key>,
+        v: T,
+    ) -> &mut Self {
+        let k = k.into();
+        register_lists::<T>();
+        let node = Node::new(
+            k.clone(),
+            Op::Const(Arc::new(v)),
+            Box::new([]),
+            Some(clone_fn_of::<T>()),
+            false,
+        );
+        self.nodes.insert(k, Arc::new(node));
+        self
+    }
+
+    /// Sets `k` to the task `f(args...)`; each argument is a [`key`], a
+    /// [`lit`], a `vec![..]` of those, or a nested [`GraphArg::task`].
+    pub fn insert_task<M, F: TaskFn<M>>(
+        &mut self,
+        k: impl Into<Key>,
+        f: F,
+        args: impl TaskArgs<M>,
+    ) -> &mut Self {
+        let k = k.into();
+        let node = task_node(k.clone(), f, args);
+        self.nodes.insert(k, Arc::new(node));
+        self
+    }
+
+    /// Sets `k` to be the value of `target` (dask's `{"b": "a"}` alias).
+    pub fn insert_alias(&mut self, k: impl Into<Key>, target: impl Into<Key>) -> &mut Self {
+        let k = k.into();
+        let arg = Arg::new(Src::Key(target.into()), false, None);
+        let node = Node::new(k.clone(), Op::Alias, Box::new([arg]), None, false);
+        self.nodes.insert(k, Arc::new(node));
+        self
+    }
+
+    /// Removes `k`, returning whether it was there.
+    pub fn remove(&mut self, k: impl Into<Key>) -> bool {
+        self.nodes.shift_remove(&k.into()).is_some()
+    }
+
+    /// Adds every entry of `other`, replacing entries with the same key.
+    pub fn merge(&mut self, other: &Graph) -> &mut Self {
+        for (k, n) in &other.nodes {
+            self.nodes.insert(k.clone(), n.clone());
+        }
+        self
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no key.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The keys, in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> + '_ {
+        self.nodes.keys()
+    }
+
+    /// Whether `k` is a key of the graph.
+    pub fn contains(&self, k: impl Into<Key>) -> bool {
+        self.nodes.contains_key(&k.into())
+    }
+
+    /// The keys whose values the task at `k` uses, in argument order
+    /// (empty for values and unknown keys). A string that is not a key of
+    /// the graph is a literal, not a dependency.
+    pub fn dependencies(&self, k: impl Into<Key>) -> Vec<Key> {
+        let mut deps = Vec::new();
+        let Some(node) = self.nodes.get(&k.into()) else {
+            return deps;
+        };
+        // Nested tasks are part of their parent: look through them.
+        let mut stack = vec![node.clone()];
+        while let Some(n) = stack.pop() {
+            n.for_each_leaf(|src, _| match src {
+                Src::Node(child) if !self.nodes.contains_key(&child.key) => {
+                    stack.push(child.clone())
+                }
+                Src::Node(child) => deps.push(child.key.clone()),
+                Src::Key(k) => deps.push(k.clone()),
+                Src::MaybeKey { key, .. } if self.nodes.contains_key(key) => deps.push(key.clone()),
+                _ => {}
+            });
+        }
+        deps
+    }
+
+    /// The part of the graph that `keys` need: those keys and everything they
+    /// depend on, in the original order. Keys not in the graph are ignored.
+    pub fn cull<K: Into<Key> + Clone>(&self, keys: &[K]) -> Graph {
+        let mut keep: HashSet<Key> = HashSet::new();
+        let mut stack: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
+        while let Some(k) = stack.pop() {
+            if !self.nodes.contains_key(&k) || !keep.insert(k.clone()) {
+                continue;
+            }
+            stack.extend(self.dependencies(k));
+        }
+        let nodes = self
+            .nodes
+            .iter()
+            .filter(|(k, _)| keep.contains(*k))
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect();
+        Graph { nodes }
+    }
+
+    /// A Graphviz (DOT) description: one node per key, labelled with the key
+    /// and its function, and an edge from each dependency.
+    pub fn to_dot(&self) -> String {
+        let mut out =
+            String::from("digraph rdask {\n  rankdir=BT;\n  node [fontname=\"Helvetica\"];\n");
+        for (k, n) in &self.nodes {
+            let shape = match n.op {
+                Op::Const(_) => "box",
+                _ => "ellipse",
+            };
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\\n{}\", shape={shape}];",
+                escape(&k.to_string()),
+                escape(&k.to_string()),
+                escape(n.op.name())
+            );
+        }
+        for k in self.nodes.keys() {
+            for d in self.dependencies(k) {
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\";",
+                    escape(&d.to_string()),
+                    escape(&k.to_string())
+                );
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The node at `k`, for planning.
+    fn root(&self, k: &Key) -> Result<Arc<Node>> {
+        self.nodes
+            .get(k)
+            .cloned()
+            .ok_or_else(|| Error::missing(k, None))
+    }
+
+    /// The map of nodes, for resolving keys.
+    pub(crate) fn nodes(&self) -> &IndexMap<Key, Arc<Node>> {
+        &self.nodes
+    }
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (k, n) in &self.nodes {
+            let deps = self.dependencies(k);
+            m.entry(
+                &format_args!("{k}"),
+                &format_args!(
+                    "({}, {:?})",
+                    n.op.name(),
+                    deps.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+                ),
+            );
+        }
+        m.finish()
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Computes the value of `key` in a raw graph, on the default scheduler.
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+/// let dsk = graph! { "a" => 1_i64, "b" => 2_i64, "c" => (add, "a", "b") };
+/// assert_eq!(rdask::get::<i64>(&dsk, "c")?, 3);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub fn get<T: Send + Sync + 'static>(graph: &Graph, key: impl Into<Key>) -> Result<T> {
+    get_with(graph, key, &crate::schedule::current_scheduler()?)
+}
+
+/// [`get`] on a given scheduler.
+pub fn get_with<T: Send + Sync + 'static>(
+    graph: &Graph,
+    key: impl Into<Key>,
+    scheduler: &Scheduler,
+) -> Result<T> {
+    let key = key.into();
+    let mut v = run_graph(graph, std::slice::from_ref(&key), scheduler)?;
+    crate::delayed::extract::<T>(v.pop(), &key)
+}
+
+/// The values of several keys of a raw graph, computed together.
+pub fn get_many<T: Send + Sync + 'static>(
+    graph: &Graph,
+    keys: &[impl Into<Key> + Clone],
+) -> Result<Vec<T>> {
+    get_many_with(graph, keys, &crate::schedule::current_scheduler()?)
+}
+
+/// [`get_many`] on a given scheduler.
+pub fn get_many_with<T: Send + Sync + 'static>(
+    graph: &Graph,
+    keys: &[impl Into<Key> + Clone],
+    scheduler: &Scheduler,
+) -> Result<Vec<T>> {
+    let keys: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
+    let values = run_graph(graph, &keys, scheduler)?;
+    values
+        .into_iter()
+        .zip(&keys)
+        .map(|(v, k)| crate::delayed::extract::<T>(Some(v), k))
+        .collect()
+}
+
+fn run_graph(graph: &Graph, keys: &[Key], scheduler: &Scheduler) -> Result<Vec<Value>> {
+    let roots = keys
+        .iter()
+        .map(|k| graph.root(k))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = Plan::build(&roots, Some(graph.nodes()))?;
+    scheduler.run(&plan)
+}

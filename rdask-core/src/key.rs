@@ -1,0 +1,283 @@
+//! Task keys.
+//!
+//! A key names one task of a graph. Dask's keys are strings (`"load-1"`) or
+//! tuples of a name and integers (`("x", 0, 1)`); rdask has both. Keys made by
+//! `#[delayed]` calls are a static prefix plus a number, formatted only when
+//! shown, so building a call allocates no string.
+//!
+//! Equality and hashing follow the *displayed* form for string-like keys, so
+//! `Key::from("inc-7")` equals the key that the 7th `inc` call got.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The name of one task in a graph: cheap to clone, hash and compare.
+#[derive(Clone)]
+pub struct Key(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// A plain string key: `"a"`, `"load-1"`.
+    Str(Arc<str>),
+    /// `prefix-<decimal>`: a unique call of a non-pure delayed function.
+    Counter(&'static str, u64),
+    /// `prefix-<16 hex digits>`: a pure call, named by the hash of its inputs.
+    Hashed(Arc<str>, u64),
+    /// A dask-style tuple key: a name and integer indices.
+    Tuple(Arc<(Arc<str>, Box<[i64]>)>),
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+impl Key {
+    /// A fresh key `prefix-N`, unique within this process.
+    pub fn unique(prefix: &'static str) -> Key {
+        Key(Repr::Counter(
+            prefix,
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+        ))
+    }
+
+    /// A key `prefix-<hash>` named by a content hash (pure calls).
+    pub fn hashed(prefix: &str, hash: u64) -> Key {
+        Key(Repr::Hashed(Arc::from(prefix), hash))
+    }
+
+    /// A tuple key: a name and integer indices, as in dask's array graphs.
+    pub fn tuple(name: &str, index: impl Into<Vec<i64>>) -> Key {
+        Key(Repr::Tuple(Arc::new((
+            Arc::from(name),
+            index.into().into_boxed_slice(),
+        ))))
+    }
+
+    /// The name part: the whole string key, the prefix of a generated key, or
+    /// the first element of a tuple key. Used to group and colour tasks.
+    pub fn prefix(&self) -> &str {
+        match &self.0 {
+            Repr::Str(s) => match s.rfind('-') {
+                Some(i) if i > 0 => &s[..i],
+                _ => s,
+            },
+            Repr::Counter(p, _) => p,
+            Repr::Hashed(p, _) => p,
+            Repr::Tuple(t) => &t.0,
+        }
+    }
+
+    /// Runs `f` on the string form of a string-like key without allocating
+    /// for short keys; `None` for tuple keys.
+    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> Option<R> {
+        use std::fmt::Write;
+        match &self.0 {
+            Repr::Str(s) => Some(f(s)),
+            Repr::Tuple(_) => None,
+            _ => {
+                let mut buf = StackString::default();
+                if write!(buf, "{self}").is_ok() {
+                    Some(f(buf.as_str()))
+                } else {
+                    Some(f(&self.to_string()))
+                }
+            }
+        }
+    }
+}
+
+/// A small fixed buffer for formatting generated keys without allocating.
+struct StackString {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl Default for StackString {
+    fn default() -> Self {
+        StackString {
+            buf: [0; 96],
+            len: 0,
+        }
+    }
+}
+
+impl StackString {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for StackString {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Str(a), Repr::Str(b)) => a == b,
+            (Repr::Counter(pa, a), Repr::Counter(pb, b)) => a == b && pa == pb,
+            (Repr::Hashed(pa, a), Repr::Hashed(pb, b)) => a == b && pa == pb,
+            (Repr::Tuple(a), Repr::Tuple(b)) => a == b,
+            (Repr::Tuple(_), _) | (_, Repr::Tuple(_)) => false,
+            _ => self
+                .with_str(|a| other.with_str(|b| a == b))
+                .flatten()
+                .unwrap_or(false),
+        }
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match &self.0 {
+            Repr::Tuple(t) => {
+                state.write_u8(0xfe);
+                t.0.hash(state);
+                t.1.hash(state);
+            }
+            _ => {
+                self.with_str(|s| s.hash(state));
+            }
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Str(s) => f.write_str(s),
+            Repr::Counter(p, n) => write!(f, "{p}-{n}"),
+            Repr::Hashed(p, h) => write!(f, "{p}-{h:016x}"),
+            Repr::Tuple(t) => {
+                write!(f, "('{}'", t.0)?;
+                for i in t.1.iter() {
+                    write!(f, ", {i}")?;
+                }
+                if t.1.is_empty() {
+                    f.write_str(",")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Tuple(_) => write!(f, "Key{self}"),
+            _ => write!(f, "Key({:?})", self.to_string()),
+        }
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        Key(Repr::Str(Arc::from(s)))
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key(Repr::Str(Arc::from(s)))
+    }
+}
+
+impl From<&String> for Key {
+    fn from(s: &String) -> Key {
+        Key::from(s.as_str())
+    }
+}
+
+impl From<&Key> for Key {
+    fn from(k: &Key) -> Key {
+        k.clone()
+    }
+}
+
+macro_rules! tuple_keys {
+    ($($i:ident),+) => {
+        impl<S: AsRef<str>> From<(S, $($i),+)> for Key {
+            #[allow(non_snake_case)]
+            fn from((name, $($i),+): (S, $($i),+)) -> Key {
+                Key::tuple(name.as_ref(), vec![$($i as i64),+])
+            }
+        }
+    };
+}
+
+// Integer literals in tuple keys default to i32: `("x", 0, 1)`.
+type A = i32;
+type B = i32;
+type C = i32;
+type D = i32;
+tuple_keys!(A);
+tuple_keys!(A, B);
+tuple_keys!(A, B, C);
+tuple_keys!(A, B, C, D);
+
+impl<S: AsRef<str>> From<(S,)> for Key {
+    fn from((name,): (S,)) -> Key {
+        Key::tuple(name.as_ref(), Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::hash_map::DefaultHasher;
+
+    fn h(k: &Key) -> u64 {
+        let mut s = DefaultHasher::new();
+        k.hash(&mut s);
+        s.finish()
+    }
+
+    #[test]
+    fn generated_keys_equal_their_string_form() {
+        let k = Key::unique("inc");
+        let s = Key::from(k.to_string());
+        assert_eq!(k, s);
+        assert_eq!(h(&k), h(&s));
+        assert_ne!(k, Key::unique("inc"));
+        assert!(k.to_string().starts_with("inc-"));
+        assert_eq!(k.prefix(), "inc");
+    }
+
+    #[test]
+    fn hashed_keys_are_fixed_width_hex() {
+        let k = Key::hashed("fit", 0xab);
+        assert_eq!(k.to_string(), "fit-00000000000000ab");
+        assert_eq!(k, Key::from("fit-00000000000000ab"));
+        assert_eq!(h(&k), h(&Key::from("fit-00000000000000ab")));
+    }
+
+    #[test]
+    fn tuple_keys_display_like_dask() {
+        let k = Key::from(("x", 0, 1));
+        assert_eq!(k.to_string(), "('x', 0, 1)");
+        assert_eq!(k, Key::tuple("x", vec![0, 1]));
+        assert_ne!(k, Key::from("('x', 0, 1)"));
+        assert_eq!(k.prefix(), "x");
+        assert_eq!(Key::from(("z",)).to_string(), "('z',)");
+    }
+
+    #[test]
+    fn long_prefixes_still_compare() {
+        let p: &'static str = Box::leak("p".repeat(200).into_boxed_str());
+        let k = Key::unique(p);
+        assert_eq!(k, Key::from(k.to_string()));
+        assert_eq!(h(&k), h(&Key::from(k.to_string())));
+    }
+}

@@ -1,0 +1,36 @@
+//! The runtime of [rdask](https://docs.rs/rdask): lazy `Delayed<T>` values,
+//! keys, raw task graphs, the planner and the schedulers.
+//!
+//! Use it through the `rdask` facade crate, which adds the macros
+//! (`#[delayed]`, `delay!`, `compute!`, `graph!`). The data path runs one
+//! way: calls build `Arc`-linked [`node`]s; `compute` turns the nodes that the
+//! outputs reach into one [`plan`](crate::plan) (deduplicated, in flat
+//! arrays, in depth-first order); a [`Scheduler`] runs the plan through the
+//! one executor and hands back typed values or an [`Error`] naming the task.
+
+#![warn(missing_docs)]
+
+mod args;
+mod delayed;
+mod error;
+mod exec;
+pub mod graph;
+mod key;
+#[allow(missing_docs)]
+mod node;
+mod ops;
+mod plan;
+mod schedule;
+#[allow(missing_docs)]
+pub mod value;
+
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod __private;
+
+pub use args::{IntoArg, IntoPureArg, Tokenize};
+pub use delayed::{compute, compute_with, value, ComputeTuple, Delayed, Split};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
+pub use key::Key;
+pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};

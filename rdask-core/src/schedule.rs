@@ -1,0 +1,281 @@
+//! Schedulers: where the tasks of a computation run, and how the default is
+//! chosen.
+//!
+//! The default scheduler, most specific first: the one running the current
+//! task (so a nested `compute` joins it), a [`with_scheduler`] scope on this
+//! thread, [`set_scheduler`], the `RDASK_SCHEDULER` environment variable, and
+//! finally `Scheduler::threads(0)`.
+
+use crate::exec::{run_sync, run_threads, Exec};
+use crate::plan::Plan;
+use crate::value::Value;
+use crate::{Error, ErrorKind, Result};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+/// Where a computation's tasks run.
+///
+/// | scheduler | runs tasks on | for |
+/// |---|---|---|
+/// | `Scheduler::Sync` | the caller's thread, one at a time | debugging, profiling, determinism |
+/// | `Scheduler::threads(n)` | a rayon pool of `n` workers (`0`: all cores) | the default |
+/// | `Scheduler::pool(pool)` | the caller's own rayon pool | sharing a pool with other rayon work |
+///
+/// ```
+/// use rdask::prelude::*;
+/// let s: Scheduler = "sync".parse()?;
+/// assert_eq!(s.to_string(), "sync");
+/// assert_eq!(rdask::value(2).compute_with(&s)?, 2);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Scheduler {
+    /// The caller's thread, one task at a time, in depth-first order.
+    Sync,
+    /// A rayon thread pool.
+    Threads(Threads),
+}
+
+/// The thread pool of [`Scheduler::Threads`].
+#[derive(Clone)]
+pub struct Threads {
+    workers: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Threads {
+    /// The number of workers asked for (`0`: rayon's global pool, all cores).
+    pub fn workers(&self) -> usize {
+        match &self.pool {
+            Some(p) => p.current_num_threads(),
+            None => self.workers,
+        }
+    }
+}
+
+impl Scheduler {
+    /// A pool of `n` worker threads; `0` means rayon's global pool (one
+    /// worker per core). Pools of a given size are created once per process
+    /// and shared.
+    pub fn threads(n: usize) -> Scheduler {
+        Scheduler::Threads(Threads {
+            workers: n,
+            pool: None,
+        })
+    }
+
+    /// Runs on the caller's own rayon pool (dask's `pool=`).
+    pub fn pool(pool: Arc<rayon::ThreadPool>) -> Scheduler {
+        Scheduler::Threads(Threads {
+            workers: pool.current_num_threads(),
+            pool: Some(pool),
+        })
+    }
+
+    /// Runs a plan and returns the values of its outputs.
+    pub(crate) fn run(&self, plan: &Plan) -> Result<Vec<Value>> {
+        let exec = Exec::new(plan, self);
+        match self {
+            Scheduler::Sync => run_sync(&exec),
+            Scheduler::Threads(t) => match (&t.pool, t.workers) {
+                (Some(pool), _) => run_threads(&exec, Some(pool)),
+                (None, 0) => run_threads(&exec, None),
+                (None, n) => run_threads(&exec, Some(&*sized_pool(n)?)),
+            },
+        }
+        exec.finish()
+    }
+}
+
+/// The shared pool of `n` workers.
+fn sized_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pools.get(&n) {
+        return Ok(p.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(move |i| format!("rdask-{n}-{i}"))
+        .build()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Scheduler,
+                None,
+                format!("cannot start a pool of {n} threads: {e}"),
+            )
+        })?;
+    let pool = Arc::new(pool);
+    pools.insert(n, pool.clone());
+    Ok(pool)
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scheduler::Sync => f.write_str("sync"),
+            Scheduler::Threads(t) if t.pool.is_some() => {
+                write!(f, "threads (own pool of {})", t.workers())
+            }
+            Scheduler::Threads(t) if t.workers == 0 => f.write_str("threads"),
+            Scheduler::Threads(t) => write!(f, "threads:{}", t.workers),
+        }
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scheduler({self})")
+    }
+}
+
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler::threads(0)
+    }
+}
+
+impl FromStr for Scheduler {
+    type Err = Error;
+
+    /// `"sync"`, `"single-threaded"`, `"synchronous"`; `"threads"`,
+    /// `"threading"`, `"threads:N"` (N workers). Case and surrounding
+    /// spaces are ignored.
+    fn from_str(s: &str) -> Result<Scheduler> {
+        let name = s.trim().to_ascii_lowercase();
+        let bad = |why: &str| {
+            Error::new(
+                ErrorKind::Scheduler,
+                None,
+                format!("unknown scheduler {s:?}: {why}"),
+            )
+        };
+        match name.as_str() {
+            "sync" | "single-threaded" | "synchronous" => Ok(Scheduler::Sync),
+            "threads" | "threading" => Ok(Scheduler::threads(0)),
+            "processes" | "multiprocessing" => Err(bad(
+                "the processes scheduler is not available in this version; use \"threads\"",
+            )),
+            other => match other.strip_prefix("threads:") {
+                Some(n) => n
+                    .trim()
+                    .parse()
+                    .map(Scheduler::threads)
+                    .map_err(|_| bad("expected a worker count after \"threads:\"")),
+                None => Err(bad(
+                    "expected \"sync\", \"single-threaded\", \"synchronous\", \"threads\", \
+                     \"threading\" or \"threads:N\"",
+                )),
+            },
+        }
+    }
+}
+
+static GLOBAL: RwLock<Option<Scheduler>> = RwLock::new(None);
+
+thread_local! {
+    /// The scheduler set for this thread: by `with_scheduler`, or by the
+    /// executor while one of its tasks runs here.
+    static CURRENT: Cell<*const Scheduler> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Points `CURRENT` at a scheduler for as long as the guard lives.
+pub(crate) struct CurrentGuard(*const Scheduler);
+
+impl CurrentGuard {
+    pub(crate) fn set(s: &Scheduler) -> CurrentGuard {
+        CurrentGuard(CURRENT.with(|c| c.replace(s)))
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// Sets the process-wide default scheduler.
+pub fn set_scheduler(s: Scheduler) {
+    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(s);
+}
+
+/// Runs `f` with `s` as the default scheduler of this thread.
+///
+/// ```
+/// use rdask::prelude::*;
+/// let d = rdask::value(1) + 1;
+/// let x = rdask::with_scheduler(Scheduler::Sync, || d.compute())?;
+/// assert_eq!(x, 2);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub fn with_scheduler<R>(s: Scheduler, f: impl FnOnce() -> R) -> R {
+    let _guard = CurrentGuard::set(&s);
+    f()
+}
+
+/// The scheduler a plain `compute()` would use here and now.
+pub fn current_scheduler() -> Result<Scheduler> {
+    let here = CURRENT.with(|c| c.get());
+    if !here.is_null() {
+        // SAFETY: `CURRENT` only ever points at a scheduler that outlives the
+        // guard that set it, and the guard restores the old value on drop.
+        return Ok(unsafe { (*here).clone() });
+    }
+    if let Some(s) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return Ok(s.clone());
+    }
+    static ENV: OnceLock<std::result::Result<Option<Scheduler>, String>> = OnceLock::new();
+    let env = ENV.get_or_init(|| match std::env::var("RDASK_SCHEDULER") {
+        Ok(v) if !v.trim().is_empty() => v
+            .parse::<Scheduler>()
+            .map(Some)
+            .map_err(|e| format!("RDASK_SCHEDULER: {e}")),
+        _ => Ok(None),
+    });
+    match env {
+        Ok(Some(s)) => Ok(s.clone()),
+        Ok(None) => Ok(Scheduler::default()),
+        Err(msg) => Err(Error::new(ErrorKind::Scheduler, None, msg.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse() {
+        for s in ["sync", "single-threaded", "Synchronous", " sync "] {
+            assert!(matches!(s.parse::<Scheduler>().unwrap(), Scheduler::Sync));
+        }
+        for s in ["threads", "threading"] {
+            assert_eq!(s.parse::<Scheduler>().unwrap().to_string(), "threads");
+        }
+        assert_eq!(
+            "threads:3".parse::<Scheduler>().unwrap().to_string(),
+            "threads:3"
+        );
+        let e = "bogus".parse::<Scheduler>().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Scheduler);
+        assert!(e.to_string().contains("bogus"));
+        assert!("threads:x".parse::<Scheduler>().is_err());
+    }
+
+    #[test]
+    fn with_scheduler_nests_and_restores() {
+        with_scheduler(Scheduler::Sync, || {
+            assert!(matches!(current_scheduler().unwrap(), Scheduler::Sync));
+            with_scheduler(Scheduler::threads(2), || {
+                assert_eq!(current_scheduler().unwrap().to_string(), "threads:2");
+            });
+            assert!(matches!(current_scheduler().unwrap(), Scheduler::Sync));
+        });
+    }
+}

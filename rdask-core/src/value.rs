@@ -1,0 +1,212 @@
+//! Type-erased values: what flows between tasks.
+//!
+//! Inside the engine every value is an `Arc<dyn Val>`. Sharing an `Arc`
+//! lets `&T` consumers on several threads read one value without copying it;
+//! the last by-value consumer unwraps it (a move, no clone). Types come back
+//! at the edges: a task's adapter downcasts its arguments, `compute` its
+//! outputs, and a mismatch (only possible with raw graphs) is an
+//! [`ErrorKind::Type`](crate::ErrorKind::Type) error naming both types.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock};
+
+/// A value inside the engine.
+pub type Value = Arc<dyn Val>;
+
+/// Copies a value of a known concrete type; `None` where the type is not
+/// `Clone` (decided when the graph is built, see [`CloneProbe`]).
+pub type CloneFn = fn(&dyn Val) -> Option<Value>;
+
+/// Every value the engine carries: `Any` plus the few operations that must
+/// be monomorphised for the value's own type.
+pub trait Val: Any + Send + Sync {
+    /// `std::any::type_name` of the concrete type, for error messages.
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Any + Send + Sync> Val for T {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// A raw graph's `[..]` list before it meets its parameter: the element type
+/// is only known once a task asks for a `Vec<X>`.
+pub struct DynList(pub Vec<Value>);
+
+/// Builds a `Vec<X>` value from list elements, or names the wrong type found.
+pub type ListFn = fn(Vec<Value>) -> Result<Value, &'static str>;
+
+/// The list builders for `Vec<T>` and `Vec<Vec<T>>`, by `TypeId` of the
+/// `Vec`, for every `T` that a raw graph produces. Filled while graphs are
+/// built (not per task), read when a task's `Vec` parameter meets a list.
+static LISTS: RwLock<Option<HashMap<TypeId, ListFn>>> = RwLock::new(None);
+
+/// Lets raw-graph lists of `T` (and lists of such lists) become `Vec<T>`
+/// (and `Vec<Vec<T>>`) parameters.
+pub fn register_lists<T: Send + Sync + 'static>() {
+    let id = TypeId::of::<Vec<T>>();
+    let known = LISTS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|m| m.contains_key(&id));
+    if !known {
+        let mut map = LISTS.write().unwrap_or_else(|e| e.into_inner());
+        let map = map.get_or_insert_with(HashMap::new);
+        map.insert(id, typed_list::<T>);
+        map.insert(TypeId::of::<Vec<Vec<T>>>(), typed_list::<Vec<T>>);
+    }
+}
+
+/// Builds a `Vec<X>` from list elements, each an `X` or a nested list.
+pub fn typed_list<X: Send + Sync + 'static>(items: Vec<Value>) -> Result<Value, &'static str> {
+    let mut out: Vec<X> = Vec::with_capacity(items.len());
+    for item in items {
+        out.push(unwrap_value::<X>(item).map_err(|e| e.found())?);
+    }
+    Ok(Arc::new(out))
+}
+
+/// Why a value could not be moved out as a `T`.
+pub enum Unwrap {
+    /// It holds another type (named).
+    WrongType(&'static str),
+    /// It is the right type but still shared: here it is back.
+    Shared(Value),
+}
+
+impl Unwrap {
+    /// The type that was found, for messages.
+    pub fn found(&self) -> &'static str {
+        match self {
+            Unwrap::WrongType(t) => t,
+            Unwrap::Shared(v) => (**v).type_name(),
+        }
+    }
+}
+
+/// Moves a `T` out of a value; a raw [`DynList`] becomes a `Vec` here.
+pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
+    let found = (*v).type_name();
+    let any: Arc<dyn Any + Send + Sync> = v;
+    match any.downcast::<T>() {
+        Ok(arc) => Arc::try_unwrap(arc).map_err(|arc| Unwrap::Shared(arc as Value)),
+        Err(any) => match any.downcast::<DynList>() {
+            Ok(list) => {
+                let build = LISTS
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .and_then(|m| m.get(&TypeId::of::<T>()).copied())
+                    .ok_or(Unwrap::WrongType("a list"))?;
+                let items =
+                    Arc::try_unwrap(list).map_err(|_| Unwrap::WrongType("a shared list"))?;
+                let built = build(items.0).map_err(Unwrap::WrongType)?;
+                unwrap_value::<T>(built)
+            }
+            Err(_) => Err(Unwrap::WrongType(found)),
+        },
+    }
+}
+
+/// Borrows a `T` from a value.
+pub fn downcast_ref<T: Any>(v: &dyn Val) -> Option<&T> {
+    let any: &dyn Any = v;
+    any.downcast_ref::<T>()
+}
+
+fn clone_as<T: Clone + Any + Send + Sync>(v: &dyn Val) -> Option<Value> {
+    downcast_ref::<T>(v).map(|t| Arc::new(t.clone()) as Value)
+}
+
+/// Finds out at compile time whether `T: Clone`, without requiring it
+/// ("autoref specialisation"): `(&&CloneProbe::<T>::new()).clone_fn()` is
+/// `Some` exactly when `T: Clone`. Works where `T` is a concrete type or a
+/// generic with a `Clone` bound in scope, which is where the macros use it.
+pub struct CloneProbe<T>(PhantomData<fn() -> T>);
+
+impl<T> CloneProbe<T> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        CloneProbe(PhantomData)
+    }
+}
+
+impl<T> Clone for CloneProbe<T> {
+    fn clone(&self) -> Self {
+        CloneProbe(PhantomData)
+    }
+}
+
+/// The `Clone` arm of [`CloneProbe`].
+pub trait ProbeClone {
+    fn clone_fn(&self) -> Option<CloneFn>;
+}
+
+/// The fallback arm of [`CloneProbe`].
+pub trait ProbeNoClone {
+    fn clone_fn(&self) -> Option<CloneFn>;
+}
+
+impl<T: Clone + Any + Send + Sync> ProbeClone for &CloneProbe<T> {
+    fn clone_fn(&self) -> Option<CloneFn> {
+        Some(clone_as::<T>)
+    }
+}
+
+impl<T> ProbeNoClone for CloneProbe<T> {
+    fn clone_fn(&self) -> Option<CloneFn> {
+        None
+    }
+}
+
+/// The copy function of a type known to be `Clone`.
+pub fn clone_fn_of<T: Clone + Any + Send + Sync>() -> CloneFn {
+    clone_as::<T>
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoClone;
+
+    #[test]
+    fn probe_tells_clone_types_apart() {
+        assert!((&&CloneProbe::<i32>::new()).clone_fn().is_some());
+        assert!((&&CloneProbe::<NoClone>::new()).clone_fn().is_none());
+    }
+
+    #[test]
+    fn unwrap_moves_unique_values_only() {
+        let v: Value = Arc::new(5_i64);
+        assert_eq!(unwrap_value::<i64>(v).ok(), Some(5));
+        let v: Value = Arc::new(5_i64);
+        let w = v.clone();
+        assert!(matches!(unwrap_value::<i64>(v), Err(Unwrap::Shared(_))));
+        assert!(matches!(
+            unwrap_value::<String>(w),
+            Err(Unwrap::WrongType(_))
+        ));
+    }
+
+    #[test]
+    fn lists_become_vecs_once_registered() {
+        struct Elem(u8);
+        let list = |xs: Vec<Value>| Arc::new(DynList(xs)) as Value;
+        let items = || vec![Arc::new(Elem(1)) as Value, Arc::new(Elem(2)) as Value];
+        assert!(unwrap_value::<Vec<Elem>>(list(items())).is_err());
+        register_lists::<Elem>();
+        let v = unwrap_value::<Vec<Elem>>(list(items())).ok().unwrap();
+        assert_eq!(v.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2]);
+        let nested = list(vec![list(items()), list(vec![])]);
+        let v = unwrap_value::<Vec<Vec<Elem>>>(nested).ok().unwrap();
+        assert_eq!((v[0].len(), v[1].len()), (2, 0));
+        let bad = list(vec![Arc::new(Elem(1)) as Value, Arc::new(3_i64) as Value]);
+        let e = unwrap_value::<Vec<Elem>>(bad).err().unwrap();
+        assert_eq!(e.found(), std::any::type_name::<i64>());
+    }
+}

@@ -1,0 +1,206 @@
+//! Writing the code for a checked `#[delayed]` function.
+//!
+//! ```text
+//! #[delayed] fn mean(xs: &Vec<f64>, k: usize) -> f64 { BODY }
+//! ```
+//! becomes, in outline:
+//! ```text
+//! fn mean(xs: impl IntoArg<Vec<f64>>, k: impl IntoArg<usize>) -> Delayed<f64> {
+//!     fn __rdask_inner(xs: &Vec<f64>, k: usize) -> f64 { BODY }      // the original
+//!     fn __rdask_run(args: &mut Args) -> Result<Value, BoxError> {   // the adapter
+//!         let k = args.take::<usize>(1)?;                            // owned first,
+//!         let xs = args.get::<Vec<f64>>(0)?;                         // then borrowed
+//!         ret(__rdask_inner(xs, k))
+//!     }
+//!     static INFO: FnInfo = FnInfo { name: "mean", prefix: "mean", path: "crate::mean" };
+//!     call(&INFO, [xs.into_arg(by_ref = true, ..), k.into_arg(..)], __rdask_run, clone_fn)
+//! }
+//! ```
+//! Calling `mean` runs nothing: it builds one node and returns its handle.
+
+use super::parse::DelayedFn;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{GenericParam, Ident, ItemFn};
+
+pub fn expand(f: DelayedFn) -> TokenStream {
+    let DelayedFn {
+        opts,
+        item,
+        params,
+        output,
+        fallible,
+    } = f;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = item;
+    let name = &sig.ident;
+    let name_str = name.to_string();
+    let prefix = opts
+        .name
+        .as_ref()
+        .map(|l| l.value())
+        .unwrap_or_else(|| name_str.clone());
+    let rt = quote!(::rdask::__private);
+
+    // Docs, cfg and lint levels describe the wrapper too; the rest stays on
+    // the original.
+    let outer_attrs: Vec<_> = attrs
+        .iter()
+        .filter(|a| {
+            ["doc", "cfg", "allow", "warn", "deny", "expect"]
+                .iter()
+                .any(|n| a.path().is_ident(n))
+        })
+        .collect();
+    let inner_attrs: Vec<_> = attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
+
+    // The wrapper's generics: the type and const parameters (lifetimes only
+    // ever qualify borrowed parameters, which the graph stores owned).
+    let mut generics = sig.generics.clone();
+    generics.params = generics
+        .params
+        .into_iter()
+        .filter(|p| !matches!(p, GenericParam::Lifetime(_)))
+        .collect();
+    let type_params: Vec<Ident> = generics.type_params().map(|t| t.ident.clone()).collect();
+    {
+        let wc = generics.make_where_clause();
+        for t in &type_params {
+            wc.predicates
+                .push(syn::parse_quote!(#t: ::core::marker::Send + ::core::marker::Sync + 'static));
+        }
+    }
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    let turbofish_args: Vec<TokenStream> = generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+            GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let turbofish = if turbofish_args.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#turbofish_args),*>)
+    };
+
+    let arg_names: Vec<Ident> = (0..params.len())
+        .map(|i| format_ident!("__rdask_arg{}", i))
+        .collect();
+    let into = if opts.pure {
+        quote!(#rt::IntoPureArg)
+    } else {
+        quote!(#rt::IntoArg)
+    };
+    let wrapper_inputs = params.iter().zip(&arg_names).map(|(p, a)| {
+        let stored = &p.stored;
+        quote_spanned!(stored.span()=> #a: impl #into<#stored>)
+    });
+
+    // The adapter: owned arguments first, then borrowed ones (a borrow of
+    // `args` must not be alive while another argument is taken out).
+    let locals: Vec<Ident> = (0..params.len())
+        .map(|i| format_ident!("__rdask_p{}", i))
+        .collect();
+    let takes = params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.by_ref)
+        .map(|(i, p)| {
+            let (l, s) = (&locals[i], &p.stored);
+            quote_spanned!(s.span()=> let #l = __rdask_args.take::<#s>(#i)?;)
+        });
+    let gets = params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.by_ref)
+        .map(|(i, p)| {
+            let (l, s) = (&locals[i], &p.stored);
+            quote_spanned!(s.span()=> let #l = __rdask_args.get::<#s>(#i)?;)
+        });
+    let ret = if fallible {
+        quote!(#rt::ret_fallible)
+    } else {
+        quote!(#rt::ret)
+    };
+
+    // Each argument becomes a graph input; the consumer's parameter type says
+    // how to copy it if it must be shared.
+    let args = params.iter().zip(&arg_names).map(|(p, a)| {
+        let (s, by_ref) = (&p.stored, p.by_ref);
+        quote_spanned!(s.span()=>
+            #rt::IntoArg::<#s>::into_arg(#a, #by_ref, (&&#rt::probe::<#s>()).clone_fn())
+        )
+    });
+    let tokens = params.iter().zip(&arg_names).map(|(p, a)| {
+        let s = &p.stored;
+        quote_spanned!(s.span()=> #rt::IntoPureArg::<#s>::token(&#a, &mut __rdask_hasher);)
+    });
+    let call = if opts.pure {
+        quote! {
+            let mut __rdask_hasher = #rt::pure_hasher(&__RDASK_INFO);
+            #(#tokens)*
+            let __rdask_token = ::core::hash::Hasher::finish(&__rdask_hasher);
+            let __rdask_args: ::std::boxed::Box<[#rt::Arg]> = ::std::boxed::Box::new([#(#args),*]);
+            #rt::call_pure::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
+        }
+    } else {
+        quote! {
+            let __rdask_args: ::std::boxed::Box<[#rt::Arg]> = ::std::boxed::Box::new([#(#args),*]);
+            #rt::call::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
+        }
+    };
+
+    // Values must be able to cross threads: say so on the user's types.
+    let checks = params
+        .iter()
+        .map(|p| &p.stored)
+        .chain(std::iter::once(&output))
+        .map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();));
+
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = Ident::new("__rdask_inner", Span::call_site());
+    let inner_inputs: Vec<TokenStream> = locals.iter().map(|l| quote!(#l)).collect();
+    let output_ty = &output;
+
+    quote! {
+        #(#outer_attrs)*
+        #vis fn #name #impl_generics (#(#wrapper_inputs),*) -> ::rdask::Delayed<#output_ty> #where_clause {
+            #[allow(unused_imports)]
+            use #rt::{ProbeClone as _, ProbeNoClone as _};
+
+            #(#inner_attrs)*
+            #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+            #inner_sig #block
+
+            #[allow(unused_variables)]
+            fn __rdask_run #impl_generics (
+                __rdask_args: &mut #rt::Args<'_>,
+            ) -> ::core::result::Result<#rt::Value, #rt::BoxError> #where_clause {
+                #(#takes)*
+                #(#gets)*
+                #ret(__rdask_inner #turbofish (#(#inner_inputs),*))
+            }
+
+            #[allow(dead_code)]
+            fn __rdask_checks #impl_generics () #where_clause {
+                #(#checks)*
+            }
+
+            static __RDASK_INFO: #rt::FnInfo = #rt::FnInfo {
+                name: #name_str,
+                prefix: #prefix,
+                path: ::core::concat!(::core::module_path!(), "::", #name_str),
+            };
+            let __rdask_clone = (&&#rt::probe::<#output_ty>()).clone_fn();
+            #call
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `graph! { key => value_or_task, .. }`: dask's custom-graph syntax.
+//!
+//! Expands to the `rdask::Graph` builder calls, one per entry:
+//! `"c" => (add, "a", "b")` becomes `g.insert_task("c", add, (<a>, <b>))`
+//! where each task argument is rewritten by [`task_arg`].
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprTuple, Lit, Token};
+
+struct Entry {
+    key: Expr,
+    value: Expr,
+}
+
+impl Parse for Entry {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key: Expr = input.parse()?;
+        input
+            .parse::<Token![=>]>()
+            .map_err(|e| syn::Error::new(e.span(), "expected `=>` after the key: `\"a\" => 1`"))?;
+        let value: Expr = input.parse()?;
+        Ok(Entry { key, value })
+    }
+}
+
+pub fn graph(input: TokenStream) -> TokenStream {
+    let entries =
+        match syn::parse::Parser::parse2(Punctuated::<Entry, Token![,]>::parse_terminated, input) {
+            Ok(e) => e,
+            Err(e) => return e.to_compile_error(),
+        };
+    let inserts = entries.iter().map(|Entry { key, value }| {
+        let k = quote_spanned!(key.span()=> ::rdask::Key::from(#key));
+        if let Some((f, args)) = as_task(value) {
+            let args = args.iter().map(task_arg);
+            quote_spanned!(value.span()=> __rdask_graph.insert_task(#k, #f, (#(#args,)*));)
+        } else if let Some(target) = explicit_call(value, "key") {
+            quote_spanned!(value.span()=> __rdask_graph.insert_alias(#k, #target);)
+        } else {
+            quote_spanned!(value.span()=> __rdask_graph.insert_value(#k, #value);)
+        }
+    });
+    quote! {{
+        #[allow(unused_mut)]
+        let mut __rdask_graph = ::rdask::Graph::new();
+        #(#inserts)*
+        __rdask_graph
+    }}
+}
+
+/// `(f, args..)` where `f` is a path or a closure: a task.
+fn as_task(e: &Expr) -> Option<(&Expr, Vec<&Expr>)> {
+    let Expr::Tuple(ExprTuple { elems, .. }) = e else {
+        return None;
+    };
+    let mut it = elems.iter();
+    let f = it.next()?;
+    let callable = match f {
+        Expr::Path(_) | Expr::Closure(_) => true,
+        Expr::Paren(p) => matches!(&*p.expr, Expr::Closure(_)),
+        _ => false,
+    };
+    callable.then(|| (f, it.collect()))
+}
+
+/// The argument of `name(..)` when `e` is a call of the bare `name`.
+fn explicit_call<'a>(e: &'a Expr, name: &str) -> Option<&'a Expr> {
+    let Expr::Call(c) = e else { return None };
+    let Expr::Path(p) = &*c.func else { return None };
+    if p.path.is_ident(name) && c.args.len() == 1 {
+        c.args.first()
+    } else {
+        None
+    }
+}
+
+/// One argument inside a task, by dask's rules: a string (or a tuple of a
+/// string and integers) is a key if the graph has it, else itself; `[..]`
+/// is a list; a nested `(f, ..)` is a task; `key(..)` and `lit(..)` are
+/// explicit; anything else is a literal.
+fn task_arg(e: &&Expr) -> TokenStream {
+    let rt = quote!(::rdask::__private);
+    let e: &Expr = e;
+    if let Expr::Lit(l) = e {
+        if let Lit::Str(s) = &l.lit {
+            return quote_spanned!(e.span()=> #rt::maybe_key(#s));
+        }
+    }
+    if let Expr::Array(a) = e {
+        let items = a.elems.iter().map(|x| task_arg(&x));
+        return quote_spanned!(e.span()=> #rt::arg(::std::vec![#(#items),*]));
+    }
+    if let Some((f, args)) = as_task(e) {
+        let args = args.iter().map(task_arg);
+        return quote_spanned!(e.span()=> #rt::GraphArg::task(#f, (#(#args,)*)));
+    }
+    if let Expr::Tuple(t) = e {
+        let mut it = t.elems.iter();
+        let named = matches!(it.next(), Some(Expr::Lit(l)) if matches!(l.lit, Lit::Str(_)));
+        let indices = it.all(|x| matches!(x, Expr::Lit(l) if matches!(l.lit, Lit::Int(_))));
+        if named && indices && t.elems.len() <= 5 {
+            return quote_spanned!(e.span()=> #rt::maybe_key_tuple(#e));
+        }
+    }
+    if let Some(k) = explicit_call(e, "key") {
+        return quote_spanned!(e.span()=> ::rdask::graph::key(#k));
+    }
+    if let Some(v) = explicit_call(e, "lit") {
+        return quote_spanned!(e.span()=> ::rdask::graph::lit(#v));
+    }
+    quote_spanned!(e.span()=> #rt::literal(#e))
+}
