@@ -268,18 +268,24 @@ impl Graph {
         let Some(node) = self.nodes.get(&k.into()) else {
             return deps;
         };
-        // Nested tasks are part of their parent: look through them.
-        let mut stack = vec![node.clone()];
-        while let Some(n) = stack.pop() {
-            n.for_each_leaf(|src, _| match src {
+        // Nested tasks are part of their parent: look through them, keeping
+        // argument order.
+        let mut stack: Vec<(Vec<&Src>, usize)> = vec![(leaves(node), 0)];
+        while let Some((srcs, i)) = stack.last_mut() {
+            let Some(src) = srcs.get(*i).copied() else {
+                stack.pop();
+                continue;
+            };
+            *i += 1;
+            match src {
                 Src::Node(child) if !self.nodes.contains_key(&child.key) => {
-                    stack.push(child.clone())
+                    stack.push((leaves(child), 0))
                 }
                 Src::Node(child) => deps.push(child.key.clone()),
                 Src::Key(k) => deps.push(k.clone()),
                 Src::MaybeKey { key, .. } if self.nodes.contains_key(key) => deps.push(key.clone()),
                 _ => {}
-            });
+            }
         }
         deps
     }
@@ -366,6 +372,12 @@ impl std::fmt::Debug for Graph {
         }
         m.finish()
     }
+}
+
+fn leaves(node: &Node) -> Vec<&Src> {
+    let mut out = Vec::new();
+    node.for_each_leaf(|src, _| out.push(src));
+    out
 }
 
 fn escape(s: &str) -> String {

@@ -313,11 +313,18 @@ fn cycle_error(stack: &[(Arc<Node>, Vec<Option<Arc<Node>>>, usize)], back_to: &A
         .iter()
         .position(|(n, _, _)| Arc::ptr_eq(n, back_to))
         .unwrap_or(0);
-    let mut keys: Vec<String> = stack[start..]
-        .iter()
-        .map(|(n, _, _)| format!("`{}`", n.key))
-        .collect();
-    keys.push(format!("`{}`", back_to.key));
+    // Name the whole cycle when short, its ends when long.
+    let cycle = &stack[start..];
+    let show = |n: &Arc<Node>| format!("`{}`", n.key);
+    let mut keys: Vec<String> = if cycle.len() <= 12 {
+        cycle.iter().map(|(n, _, _)| show(n)).collect()
+    } else {
+        let mut k: Vec<String> = cycle[..5].iter().map(|(n, _, _)| show(n)).collect();
+        k.push(format!("... ({} more) ...", cycle.len() - 10));
+        k.extend(cycle[cycle.len() - 5..].iter().map(|(n, _, _)| show(n)));
+        k
+    };
+    keys.push(show(back_to));
     Error::new(
         ErrorKind::Cycle,
         Some(back_to.key.clone()),

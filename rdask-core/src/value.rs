@@ -107,7 +107,17 @@ pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
                 let built = build(items.0).map_err(Unwrap::WrongType)?;
                 unwrap_value::<T>(built)
             }
-            Err(_) => Err(Unwrap::WrongType(found)),
+            // A raw graph's `lit("a")` is a `&'static str`; tasks take `String`.
+            Err(any) => match any.downcast::<&'static str>() {
+                Ok(s) => {
+                    let owned: Box<dyn Any> = Box::new(s.to_string());
+                    owned
+                        .downcast::<T>()
+                        .map(|b| *b)
+                        .map_err(|_| Unwrap::WrongType(found))
+                }
+                Err(_) => Err(Unwrap::WrongType(found)),
+            },
         },
     }
 }
