@@ -1,0 +1,199 @@
+//! Benchmark CLI: one workload, one JSON line.
+//!
+//! ```text
+//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads] [--n N] [--workers W]
+//! ```
+//! Workloads: `flat` (n x inc, then a sum), `chain` (n incs in a row),
+//! `tree` (n leaves summed pairwise), `cpu` (n x ~20 ms of integer work),
+//! `outputs` (compute n independent values at once). `per_task_us` is
+//! `compute_s / tasks * 1e6`; `build_s` is the time spent making the graph
+//! with `#[delayed]` calls.
+
+use rdask::prelude::*;
+use std::time::Instant;
+
+#[delayed]
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed]
+fn total(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i
+}
+
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+/// About 20 ms of an integer LCG loop on a 2020s core.
+fn burn_plain(i: u64) -> u64 {
+    let mut x = i;
+    for _ in 0..20_000_000u64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            .wrapping_add(i);
+    }
+    x
+}
+
+#[delayed]
+fn burn(i: u64) -> u64 {
+    burn_plain(i)
+}
+
+#[delayed]
+fn wsum(xs: Vec<u64>) -> u64 {
+    xs.iter().fold(0, |a, b| a.wrapping_add(*b))
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+struct Run {
+    tasks: usize,
+    build_s: f64,
+    compute_s: f64,
+    result: u64,
+    seq_s: Option<f64>,
+}
+
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = Instant::now();
+    let v = f();
+    (v, t.elapsed().as_secs_f64())
+}
+
+fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
+    let n64 = n as u64;
+    Ok(match workload {
+        "flat" => {
+            let (d, build_s) = timed(|| total((0..n64).map(inc).collect::<Vec<_>>()));
+            let (r, compute_s) = timed(|| d.compute_with(s));
+            Run { tasks: n + 1, build_s, compute_s, result: r?, seq_s: None }
+        }
+        "chain" => {
+            let (d, build_s) = timed(|| {
+                let mut x = inc(0);
+                for _ in 1..n {
+                    x = inc(x);
+                }
+                x
+            });
+            let (r, compute_s) = timed(|| d.compute_with(s));
+            Run { tasks: n, build_s, compute_s, result: r?, seq_s: None }
+        }
+        "tree" => {
+            let (d, build_s) = timed(|| {
+                let mut level: Vec<Delayed<u64>> = (0..n64).map(leaf).collect();
+                while level.len() > 1 {
+                    let mut next = Vec::with_capacity(level.len() / 2 + 1);
+                    let mut it = level.chunks(2);
+                    for pair in &mut it {
+                        match pair {
+                            [a, b] => next.push(add(a, b)),
+                            [a] => next.push(a.clone()),
+                            _ => unreachable!(),
+                        }
+                    }
+                    level = next;
+                }
+                level.pop().expect("n >= 1")
+            });
+            let tasks = d.graph().len();
+            let (r, compute_s) = timed(|| d.compute_with(s));
+            Run { tasks, build_s, compute_s, result: r?, seq_s: None }
+        }
+        "cpu" => {
+            let (d, build_s) = timed(|| wsum((0..n64).map(burn).collect::<Vec<_>>()));
+            let (r, compute_s) = timed(|| d.compute_with(s));
+            let (_, seq_s) = timed(|| (0..n64).map(burn_plain).fold(0u64, u64::wrapping_add));
+            Run { tasks: n + 1, build_s, compute_s, result: r?, seq_s: Some(seq_s) }
+        }
+        "outputs" => {
+            let (ds, build_s) = timed(|| (0..n64).map(inc).collect::<Vec<_>>());
+            let (r, compute_s) = timed(|| rdask::compute_with(&ds, s));
+            let r = r?.iter().sum();
+            Run { tasks: n, build_s, compute_s, result: r, seq_s: None }
+        }
+        other => {
+            eprintln!("unknown workload {other:?}: flat, chain, tree, cpu or outputs");
+            std::process::exit(2);
+        }
+    })
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut workload = None;
+    let mut scheduler = "threads".to_string();
+    let mut n: Option<usize> = None;
+    let mut workers = 0usize;
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| {
+            args.next().unwrap_or_else(|| {
+                eprintln!("{name} needs a value");
+                std::process::exit(2)
+            })
+        };
+        match a.as_str() {
+            "--scheduler" => scheduler = value("--scheduler"),
+            "--n" => n = value("--n").parse().ok(),
+            "--workers" => workers = value("--workers").parse().unwrap_or(0),
+            w if !w.starts_with('-') && workload.is_none() => workload = Some(w.to_string()),
+            other => {
+                eprintln!("unknown argument {other:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let workload = workload.unwrap_or_else(|| "flat".into());
+    let s = match (scheduler.as_str(), workers) {
+        ("threads" | "threading", w) => Scheduler::threads(w),
+        (name, _) => name.parse().unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2)
+        }),
+    };
+    let n = n.unwrap_or(match workload.as_str() {
+        "tree" => 65_536,
+        "cpu" => 64,
+        "outputs" => 20_000,
+        _ => 100_000,
+    });
+    let r = match run(&workload, n, &s) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    let seq = r.seq_s.map(|s| format!(", \"seq_s\": {s:.6}")).unwrap_or_default();
+    println!(
+        "{{\"workload\": \"{workload}\", \"scheduler\": \"{s}\", \"n\": {n}, \"tasks\": {}, \
+         \"build_s\": {:.6}, \"compute_s\": {:.6}, \"per_task_us\": {:.4}, \"result\": {}, \
+         \"peak_rss_mb\": {:.1}{seq}}}",
+        r.tasks,
+        r.build_s,
+        r.compute_s,
+        r.compute_s / r.tasks as f64 * 1e6,
+        r.result,
+        peak_rss_mb(),
+    );
+}
