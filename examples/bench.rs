@@ -86,7 +86,13 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
         "flat" => {
             let (d, build_s) = timed(|| total((0..n64).map(inc).collect::<Vec<_>>()));
             let (r, compute_s) = timed(|| d.compute_with(s));
-            Run { tasks: n + 1, build_s, compute_s, result: r?, seq_s: None }
+            Run {
+                tasks: n + 1,
+                build_s,
+                compute_s,
+                result: r?,
+                seq_s: None,
+            }
         }
         "chain" => {
             let (d, build_s) = timed(|| {
@@ -97,7 +103,13 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 x
             });
             let (r, compute_s) = timed(|| d.compute_with(s));
-            Run { tasks: n, build_s, compute_s, result: r?, seq_s: None }
+            Run {
+                tasks: n,
+                build_s,
+                compute_s,
+                result: r?,
+                seq_s: None,
+            }
         }
         "tree" => {
             let (d, build_s) = timed(|| {
@@ -118,19 +130,42 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
             });
             let tasks = d.graph().len();
             let (r, compute_s) = timed(|| d.compute_with(s));
-            Run { tasks, build_s, compute_s, result: r?, seq_s: None }
+            Run {
+                tasks,
+                build_s,
+                compute_s,
+                result: r?,
+                seq_s: None,
+            }
         }
         "cpu" => {
             let (d, build_s) = timed(|| wsum((0..n64).map(burn).collect::<Vec<_>>()));
             let (r, compute_s) = timed(|| d.compute_with(s));
-            let (_, seq_s) = timed(|| (0..n64).map(burn_plain).fold(0u64, u64::wrapping_add));
-            Run { tasks: n + 1, build_s, compute_s, result: r?, seq_s: Some(seq_s) }
+            let (seq, seq_s) = timed(|| {
+                (0..n64)
+                    .map(|i| burn_plain(std::hint::black_box(i)))
+                    .fold(0u64, u64::wrapping_add)
+            });
+            std::hint::black_box(seq);
+            Run {
+                tasks: n + 1,
+                build_s,
+                compute_s,
+                result: r?,
+                seq_s: Some(seq_s),
+            }
         }
         "outputs" => {
             let (ds, build_s) = timed(|| (0..n64).map(inc).collect::<Vec<_>>());
             let (r, compute_s) = timed(|| rdask::compute_with(&ds, s));
             let r = r?.iter().sum();
-            Run { tasks: n, build_s, compute_s, result: r, seq_s: None }
+            Run {
+                tasks: n,
+                build_s,
+                compute_s,
+                result: r,
+                seq_s: None,
+            }
         }
         other => {
             eprintln!("unknown workload {other:?}: flat, chain, tree, cpu or outputs");
@@ -184,7 +219,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let seq = r.seq_s.map(|s| format!(", \"seq_s\": {s:.6}")).unwrap_or_default();
+    let seq = r
+        .seq_s
+        .map(|s| format!(", \"seq_s\": {s:.6}"))
+        .unwrap_or_default();
     println!(
         "{{\"workload\": \"{workload}\", \"scheduler\": \"{s}\", \"n\": {n}, \"tasks\": {}, \
          \"build_s\": {:.6}, \"compute_s\": {:.6}, \"per_task_us\": {:.4}, \"result\": {}, \

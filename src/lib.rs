@@ -42,3 +42,8 @@ macro_rules! compute {
         $crate::__private::compute_tuple(($(&$e,)+))
     };
 }
+
+// The README's examples are doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}

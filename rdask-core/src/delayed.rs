@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 ///
 /// ```
 /// use rdask::prelude::*;
-/// let a = rdask::value(20);
+/// let a = rdask::value(20_i32);
 /// let b = (&a + 1).map(|x: i32| x * 2);
 /// assert_eq!(b.compute()?, 42);
 /// # Ok::<(), rdask::Error>(())

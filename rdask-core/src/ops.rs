@@ -73,14 +73,25 @@ macro_rules! delayed_binop {
         delayed_binop!(@pair $Trait $method $name, &Delayed<T>, Delayed<U>);
         delayed_binop!(@pair $Trait $method $name, Delayed<T>, &Delayed<U>);
         delayed_binop!(@pair $Trait $method $name, &Delayed<T>, &Delayed<U>);
-        delayed_binop!(@scalars $Trait $method $name:
-            i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64 bool);
-        delayed_binop!(@left $Trait $method $name: $($L)*);
+        delayed_binop!(@scalar $Trait $method $name: $($L)*);
     };
-    // A scalar on the left: one impl per scalar type and the same type on
-    // the right. (A generic `impl<T> Add<Delayed<T>> for i64 where i64:
-    // Add<T>` would send the compiler into a loop on plain `usize + 1`.)
-    (@left $Trait:ident $method:ident $name:literal: $($P:ty)*) => {$(
+    // A scalar on either side: one impl per scalar type, with the same type
+    // inside the `Delayed`. Concrete impls let `&d + 1` infer the literal's
+    // type at once (and a generic `impl<T> Add<Delayed<T>> for i64 where
+    // i64: Add<T>` would send the compiler into a loop on plain `usize + 1`).
+    (@scalar $Trait:ident $method:ident $name:literal: $($P:ty)*) => {$(
+        impl $Trait<$P> for Delayed<$P> {
+            type Output = Delayed<<$P as $Trait>::Output>;
+            fn $method(self, rhs: $P) -> Self::Output {
+                binary($name, operand(&self), scalar(rhs), |a: $P, b: $P| a.$method(b))
+            }
+        }
+        impl $Trait<$P> for &Delayed<$P> {
+            type Output = Delayed<<$P as $Trait>::Output>;
+            fn $method(self, rhs: $P) -> Self::Output {
+                binary($name, operand(self), scalar(rhs), |a: $P, b: $P| a.$method(b))
+            }
+        }
         impl $Trait<Delayed<$P>> for $P {
             type Output = Delayed<<$P as $Trait>::Output>;
             fn $method(self, rhs: Delayed<$P>) -> Self::Output {
@@ -107,28 +118,6 @@ macro_rules! delayed_binop {
             }
         }
     };
-    (@scalars $Trait:ident $method:ident $name:literal: $($P:ty)*) => {$(
-        impl<T> $Trait<$P> for Delayed<T>
-        where
-            T: $Trait<$P> + Clone + Send + Sync + 'static,
-            T::Output: Clone + Send + Sync + 'static,
-        {
-            type Output = Delayed<T::Output>;
-            fn $method(self, rhs: $P) -> Self::Output {
-                binary($name, operand(&self), scalar(rhs), |a: T, b: $P| a.$method(b))
-            }
-        }
-        impl<T> $Trait<$P> for &Delayed<T>
-        where
-            T: $Trait<$P> + Clone + Send + Sync + 'static,
-            T::Output: Clone + Send + Sync + 'static,
-        {
-            type Output = Delayed<T::Output>;
-            fn $method(self, rhs: $P) -> Self::Output {
-                binary($name, operand(self), scalar(rhs), |a: T, b: $P| a.$method(b))
-            }
-        }
-    )*};
 }
 
 delayed_binop!(Add add "add", i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);

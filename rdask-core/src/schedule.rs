@@ -210,7 +210,7 @@ pub fn set_scheduler(s: Scheduler) {
 ///
 /// ```
 /// use rdask::prelude::*;
-/// let d = rdask::value(1) + 1;
+/// let d = rdask::value(1_i32) + 1;
 /// let x = rdask::with_scheduler(Scheduler::Sync, || d.compute())?;
 /// assert_eq!(x, 2);
 /// # Ok::<(), rdask::Error>(())
