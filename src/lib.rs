@@ -1,23 +1,16 @@
-//! rdask: dask's imperative "delayed" task graphs for Rust.
+#![doc = include_str!("../README.md")]
 //!
-//! ```
-//! use rdask::prelude::*;
+//! ## Crates
 //!
-//! #[delayed]
-//! fn inc(x: i64) -> i64 { x + 1 }
-//! #[delayed]
-//! fn total(xs: Vec<i64>) -> i64 { xs.iter().sum() }
-//!
-//! let parts: Vec<_> = (0..10).map(|i| inc(i)).collect();
-//! let sum = total(parts);          // nothing has run yet
-//! assert_eq!(sum.compute()?, 55);  // now it runs, in parallel
-//! # Ok::<(), rdask::Error>(())
-//! ```
+//! `rdask` is the facade: it re-exports the runtime (`rdask-core`: `Delayed`,
+//! `Graph`, `Key`, `Scheduler`, `Error`) and the macros (`rdask-macros`:
+//! `#[delayed]`, `delay!`, `graph!`), and defines `compute!`.
 
 pub use rdask_core::*;
 pub use rdask_macros::{delay, delayed, graph};
 
-/// Everything a user of rdask needs in scope.
+/// Everything a user of rdask needs in scope: the macros, `Delayed`,
+/// `Scheduler`, and the traits behind `split()` and pure arguments.
 pub mod prelude {
     pub use crate::{compute, delay, delayed, graph};
     pub use rdask_core::{Delayed, Scheduler, Split, Tokenize};
@@ -42,8 +35,3 @@ macro_rules! compute {
         $crate::__private::compute_tuple(($(&$e,)+))
     };
 }
-
-// The README's examples are doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-mod readme {}

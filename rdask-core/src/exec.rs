@@ -120,15 +120,19 @@ impl<'p> Exec<'p> {
         run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
     ) -> Result<Value, Error> {
         let node = &self.plan.nodes[t as usize];
-        let mut vals = self.gather(t)?;
-        let mut args = Args {
-            key: &node.key,
-            vals: &mut vals,
-        };
-        let outcome = {
+        // Copying an argument runs the user's `Clone`, so it is inside the
+        // unwind guard too.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut vals = self
+                .gather(t)
+                .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
+            let mut args = Args {
+                key: &node.key,
+                vals: &mut vals,
+            };
             let _current = CurrentGuard::set(self.scheduler);
-            catch_unwind(AssertUnwindSafe(|| run(&mut args)))
-        };
+            run(&mut args)
+        }));
         match outcome {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => match e.downcast::<EngineError>() {

@@ -7,21 +7,116 @@ mod delay;
 mod delayed;
 mod graph;
 
-/// Makes a function lazy: each call returns a `Delayed<R>` and runs nothing.
-/// See the `rdask` crate documentation for the options (`pure`,
-/// `name = ".."`, `fallible`, `infallible`) and the accepted arguments.
+/// Makes a function lazy: each call returns a `Delayed<R>` at once and runs
+/// nothing; `compute` runs it later, with everything it depends on.
+///
+/// ```
+/// use rdask::prelude::*;
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 { x + 1 }
+///
+/// #[delayed]
+/// fn total(xs: Vec<i64>) -> i64 { xs.iter().sum() }
+///
+/// #[delayed]
+/// fn largest(xs: &Vec<i64>) -> i64 { *xs.iter().max().unwrap() } // borrowed: no copy
+///
+/// #[delayed]
+/// fn parse(s: &str) -> Result<i64, std::num::ParseIntError> { s.parse() }
+///
+/// let xs: Vec<Delayed<i64>> = (0..4).map(|i| inc(i)).collect();
+/// let sum = total(&xs[..]);                 // &[Delayed<X>] fills a Vec<X> parameter
+/// let all = total(xs.clone());
+/// let big = largest(rdask::value(vec![3, 9, 4]));
+/// assert_eq!(compute!(sum, all, big)?, (10, 10, 9));
+/// assert_eq!(parse("12").compute()?, 12);   // Result<T, E> gives a Delayed<T>
+/// assert_eq!(parse("x").compute().unwrap_err().kind(), rdask::ErrorKind::Task);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+///
+/// # Arguments
+///
+/// A parameter of type `P` accepts a plain `P` or `&P` (stored in the graph
+/// and copied for each run, so it must be `Clone`), a `Delayed<P>`, or a
+/// `&Delayed<P>`. A `Vec<X>` parameter also accepts `Vec<Delayed<X>>` and
+/// `&[Delayed<X>]`. A `&P` parameter accepts the same, and the function gets
+/// a reference to the stored value; `&str` and `&[T]` are stored as `String`
+/// and `Vec<T>`. Parameter and return types must be `Send + Sync + 'static`.
+///
+/// # Options
+///
+/// * `pure`: the key is a hash of the function's path and its arguments
+///   (plain arguments through [`Tokenize`](../rdask/trait.Tokenize.html)), so
+///   equal calls are one task.
+/// * `name = "prefix"`: the key prefix (default: the function's name).
+/// * `fallible` / `infallible`: whether an `Err` fails the computation. By
+///   default a return type spelled `Result<..>` (`io::Result<T>`,
+///   `anyhow::Result<T>`, ...) is fallible and gives a `Delayed<T>`; the error
+///   type must convert into `Box<dyn Error + Send + Sync>`.
+///
+/// # What it writes
+///
+/// The function keeps its name, visibility and docs, but its parameters
+/// become `impl IntoArg<P>` and it returns `Delayed<R>`. The original body
+/// becomes an inner function, called by a small adapter that takes the
+/// arguments out of the graph; `module_path!()::name` identifies it.
+///
+/// Methods with `self`, `async fn`, `const fn`, `unsafe fn`, `&mut`
+/// parameters and `impl Trait` types are refused with an error on the token
+/// and a way out.
 #[proc_macro_attribute]
 pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
     delayed::delayed(attr.into(), item.into()).into()
 }
 
-/// `delay!(f(a, b))`: a lazy call of any function, path or closure.
+/// `delay!(f(a, b))`: a lazy call of any function, path or closure that is
+/// not annotated (dask's `delayed(f)(a, b)`). Argument types come from the
+/// callee's signature; closures need annotated parameters. Arguments are
+/// passed by value (up to 8).
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+/// let x = delay!(add(1, 2));
+/// let y = delay!(i64::pow(x, 2));
+/// let z = delay!((|v: i64| v - 1)(&y));
+/// assert_eq!(z.compute()?, 8);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
     delay::delay(input.into()).into()
 }
 
-/// `graph! { "a" => 1, "c" => (add, "a", "b") }`: a raw task graph.
+/// `graph! { "a" => 1, "c" => (add, "a", "b") }`: a raw task graph
+/// (`rdask::Graph`), in dask's custom-graph syntax.
+///
+/// A value that is a tuple whose first element is a path or closure is a task
+/// `(f, args...)`; `key("a")` makes an alias; anything else is a literal
+/// value. Inside a task: a string literal (or a tuple of a string and
+/// integers) is a reference when the graph has that key at compute time and
+/// a literal otherwise (dask's rule); `key(..)` is always a reference and
+/// `lit(..)` always a literal; `[..]` is a list for a `Vec` parameter; a
+/// nested `(g, ..)` is a task; anything else is a literal. String literals
+/// arrive as `String`.
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn inc(x: i64) -> i64 { x + 1 }
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+/// fn sum(v: Vec<i64>) -> i64 { v.iter().sum() }
+/// let dsk = graph! {
+///     "x" => 1_i64,
+///     "y" => (add, (inc, "x"), 10_i64),
+///     ("z", 0) => (sum, ["x", "y", key("y")]),
+///     "alias" => key("y"),
+/// };
+/// assert_eq!(rdask::get::<i64>(&dsk, "y")?, 12);
+/// assert_eq!(rdask::get::<i64>(&dsk, ("z", 0))?, 25);
+/// assert_eq!(rdask::get::<i64>(&dsk, "alias")?, 12);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     graph::graph(input.into()).into()
