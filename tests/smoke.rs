@@ -46,7 +46,7 @@ fn smoke() {
         .iter()
         .map(|p| load(p.to_string()))
         .collect();
-    let cleaned: Vec<_> = loads.iter().map(|l| clean(l)).collect();
+    let cleaned: Vec<_> = loads.iter().map(clean).collect();
     let total: Delayed<f64> = analyze(cleaned);
     let m = mean_of(&loads[0]);
     let (t, mm) = compute!(total, m).unwrap();

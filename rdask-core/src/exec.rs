@@ -97,7 +97,7 @@ impl<'p> Exec<'p> {
             Op::Alias => self
                 .gather(t)
                 .and_then(|mut vals| vals.pop().flatten().ok_or_else(|| self.internal(t))),
-            Op::Fn { run, .. } => self.call(t, |args| run(args)),
+            Op::Fn { run, .. } => self.call(t, run),
             Op::Dyn { run, .. } => self.call(t, |args| run(args)),
         };
         // Borrowed inputs are released whether the task failed or not.

@@ -48,6 +48,10 @@ pub(crate) struct Plan {
     pub outputs: Vec<u32>,
 }
 
+/// One step of the planning walk: a node, its resolved leaf inputs (`None`:
+/// a literal), and how many of them are done.
+type Frame = (Arc<Node>, Vec<Option<Arc<Node>>>, usize);
+
 enum Mark {
     Open,
     Done(u32),
@@ -84,7 +88,7 @@ impl Plan {
         let mut children: Vec<Option<Arc<Node>>> = Vec::new();
         let mut child_start: Vec<u32> = vec![0];
         // The walk: a node, its resolved leaf inputs, and how many are done.
-        let mut stack: Vec<(Arc<Node>, Vec<Option<Arc<Node>>>, usize)> = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
         let mut out_idx = Vec::with_capacity(outputs.len());
 
         for root in outputs {
@@ -278,7 +282,7 @@ fn push_node(
     node: &Arc<Node>,
     marks: &mut HashMap<*const Node, Mark>,
     by_key: &HashMap<Key, u32>,
-    stack: &mut Vec<(Arc<Node>, Vec<Option<Arc<Node>>>, usize)>,
+    stack: &mut Vec<Frame>,
     graph: Lookup<'_>,
 ) -> Result<(), Error> {
     if marks.contains_key(&Arc::as_ptr(node)) {
@@ -308,7 +312,7 @@ fn push_node(
     Ok(())
 }
 
-fn cycle_error(stack: &[(Arc<Node>, Vec<Option<Arc<Node>>>, usize)], back_to: &Arc<Node>) -> Error {
+fn cycle_error(stack: &[Frame], back_to: &Arc<Node>) -> Error {
     let start = stack
         .iter()
         .position(|(n, _, _)| Arc::ptr_eq(n, back_to))

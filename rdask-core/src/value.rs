@@ -185,6 +185,7 @@ mod tests {
     struct NoClone;
 
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrows pick the trait: that is the trick
     fn probe_tells_clone_types_apart() {
         assert!((&&CloneProbe::<i32>::new()).clone_fn().is_some());
         assert!((&&CloneProbe::<NoClone>::new()).clone_fn().is_none());
