@@ -10,14 +10,13 @@ pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
 
 use crate::node::{DynRunFn, Node, Op};
 use crate::{Delayed, Key};
-use std::borrow::Cow;
 use std::hash::Hasher;
 use std::sync::Arc;
 
 /// A lazy call of a `#[delayed]` function: a new task with a unique key.
 pub fn call<R>(
     info: &'static FnInfo,
-    args: Box<[Arg]>,
+    args: impl IntoIterator<Item = Arg>,
     run: RunFn,
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
@@ -35,7 +34,7 @@ pub fn call<R>(
 /// calls get equal keys and are computed once.
 pub fn call_pure<R>(
     info: &'static FnInfo,
-    args: Box<[Arg]>,
+    args: impl IntoIterator<Item = Arg>,
     run: RunFn,
     clone: Option<CloneFn>,
     token: u64,
@@ -89,15 +88,12 @@ pub fn probe<T>() -> CloneProbe<T> {
 fn dyn_node<R>(
     name: &'static str,
     run: DynRunFn,
-    args: Box<[Arg]>,
+    args: impl IntoIterator<Item = Arg>,
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
-        Op::Dyn {
-            run,
-            name: Cow::Borrowed(name),
-        },
+        Op::Dyn { run, name },
         args,
         clone,
         false,
@@ -123,7 +119,7 @@ macro_rules! delay_fns {
             let run: DynRunFn = Box::new(move |args| {
                 Ok(Arc::new(f($(args.take::<$P>($i)?),*)) as Value)
             });
-            let args: Box<[Arg]> = Box::new([$($a.into_arg(false, None)),*]);
+            let args = [$($a.into_arg(false, None)),*];
             dyn_node(name, run, args, clone(CloneProbe::new()))
         }
     )+};

@@ -4,7 +4,6 @@ use crate::args::IntoArg;
 use crate::node::{Arg, DynRunFn, Node, Op, Src};
 use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
 use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
-use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +54,7 @@ pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
     Delayed::from_node(Arc::new(Node::new(
         Key::unique("value"),
         Op::Const(Arc::new(x)),
-        Box::new([]),
+        [],
         Some(clone_fn_of::<T>()),
         false,
     )))
@@ -108,11 +107,8 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         let run: DynRunFn = Box::new(move |args| Ok(Arc::new(f(args.take::<T>(0)?)) as Value));
         Delayed::from_node(Arc::new(Node::new(
             Key::unique("map"),
-            Op::Dyn {
-                run,
-                name: Cow::Borrowed("map"),
-            },
-            Box::new([self.arg(false, None)]),
+            Op::Dyn { run, name: "map" },
+            [self.arg(false, None)],
             None,
             false,
         )))
@@ -128,7 +124,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         Ok(Delayed::from_node(Arc::new(Node::new(
             self.node.key.clone(),
             Op::Const(Arc::new(v)),
-            Box::new([]),
+            [],
             Some(clone_fn_of::<T>()),
             true,
         ))))
@@ -253,7 +249,7 @@ macro_rules! splits {
             fn split(&self) -> Self::Parts {
                 let cells: Delayed<Cells<($(Mutex<Option<$T>>,)+)>> =
                     self.map(|t: ($($T,)+)| Cells(($(Mutex::new(Some(t.$i)),)+)));
-                ($(part(&cells, stringify!($i), |c| {
+                ($(part(&cells, concat!("getitem-", stringify!($i)), |c| {
                     c.0.$i.lock().unwrap_or_else(|e| e.into_inner()).take()
                 }),)+)
             }
@@ -273,11 +269,8 @@ where
     });
     Delayed::from_node(Arc::new(Node::new(
         Key::unique("getitem"),
-        Op::Dyn {
-            run,
-            name: Cow::Owned(format!("getitem-{index}")),
-        },
-        Box::new([cells.arg(true, None)]),
+        Op::Dyn { run, name: index },
+        [cells.arg(true, None)],
         None,
         false,
     )))

@@ -3,19 +3,22 @@
 //! One piece of state serves every scheduler; a scheduler only decides *which
 //! ready task runs where*. The protocol, per task `t`:
 //!
-//! 1. gather: for each leaf argument, borrow the producer's value (`&T`
-//!    parameter) or take it (by value). Taking decrements the producer's
-//!    use count; the last use moves the value out, an earlier one copies it.
+//! 1. gather: for each leaf argument, read the producer's value: share it
+//!    (`&T` parameter) or take it (by value). A by-value use reads, then
+//!    decrements the producer's use count; the use that brings it to zero
+//!    moves the value out of its slot, any other copies it.
 //! 2. run the adapter under `catch_unwind`; an `Err` or a panic records the
 //!    first error and sets `failed`, after which no task starts.
-//! 3. release: drop the borrowed values, decrement their use counts (the
-//!    last use frees the value), store the output, then notify dependents;
-//!    a dependent whose wait count reaches zero is handed to `ready`.
+//! 3. release: drop the shared values, decrement their use counts (the last
+//!    use frees the value), store the output, then notify dependents; a
+//!    dependent whose wait count reaches zero is handed to `ready`.
 //!
-//! Counters are atomics and each value slot has its own small lock, so
-//! workers never block each other for longer than a pointer copy, and no
-//! pool thread ever waits for a dependency: a task is only started once
-//! everything it needs is there.
+//! Value slots take no lock. A slot is written once, by its producer, before
+//! any consumer is notified; consumers only read it; and it is emptied only
+//! by the use that brings the use count to zero, after every other use has
+//! finished reading (each use reads *before* it decrements). The counters'
+//! acquire/release orderings carry those happens-before edges. No pool thread
+//! ever waits for a dependency: a task only starts once its inputs are there.
 
 use crate::error::BoxError;
 use crate::node::{Args, EngineError, Op, Src};
@@ -23,40 +26,56 @@ use crate::plan::{Plan, NONE};
 use crate::schedule::{CurrentGuard, Scheduler};
 use crate::value::{DynList, Value};
 use crate::{Error, ErrorKind};
+use smallvec::SmallVec;
+use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Per task: its counters and its value, side by side in one cache line.
+struct TaskState {
+    /// Notifications still needed before the task can start.
+    waits: AtomicU32,
+    /// Uses of the value not yet done (edges and outputs).
+    uses: AtomicU32,
+    /// Borrowers not yet done, when a by-value consumer waits for them.
+    borrows: AtomicU32,
+    /// The value; see the module docs for who may touch it when.
+    slot: UnsafeCell<Option<Value>>,
+}
+
+// SAFETY: `slot` is only accessed under the protocol in the module docs: one
+// write before any reader is notified, shared reads, and one take after
+// every reader is done, ordered by the atomic counters.
+unsafe impl Sync for TaskState {}
 
 pub(crate) struct Exec<'p> {
-    plan: &'p Plan,
+    plan: &'p Plan<'p>,
     scheduler: &'p Scheduler,
-    waits: Vec<AtomicU32>,
-    uses: Vec<AtomicU32>,
-    borrows: Vec<AtomicU32>,
-    slots: Vec<Mutex<Option<Value>>>,
+    tasks: Box<[TaskState]>,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
-    done: AtomicUsize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned slot only means a panic elsewhere; the data is still whole.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Arguments of one task, inline when few.
+type Vals = SmallVec<[Option<Value>; 4]>;
 
 impl<'p> Exec<'p> {
-    pub fn new(plan: &'p Plan, scheduler: &'p Scheduler) -> Exec<'p> {
-        let atomics = |v: &[u32]| v.iter().map(|&x| AtomicU32::new(x)).collect();
+    pub fn new(plan: &'p Plan<'p>, scheduler: &'p Scheduler) -> Exec<'p> {
+        let tasks = (0..plan.len())
+            .map(|t| TaskState {
+                waits: AtomicU32::new(plan.waits[t]),
+                uses: AtomicU32::new(plan.uses[t]),
+                borrows: AtomicU32::new(plan.borrows[t]),
+                slot: UnsafeCell::new(None),
+            })
+            .collect();
         Exec {
             plan,
             scheduler,
-            waits: atomics(&plan.waits),
-            uses: atomics(&plan.uses),
-            borrows: atomics(&plan.borrows),
-            slots: (0..plan.len()).map(|_| Mutex::new(None)).collect(),
+            tasks,
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
-            done: AtomicUsize::new(0),
         }
     }
 
@@ -72,7 +91,7 @@ impl<'p> Exec<'p> {
     }
 
     fn fail(&self, e: Error) {
-        let mut slot = lock(&self.error);
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             *slot = Some(e);
         }
@@ -80,8 +99,28 @@ impl<'p> Exec<'p> {
     }
 
     fn notify(&self, t: u32, ready: &mut impl FnMut(u32)) {
-        if self.waits[t as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.tasks[t as usize].waits.fetch_sub(1, Ordering::AcqRel) == 1 {
             ready(t);
+        }
+    }
+
+    /// A shared reference to `p`'s value.
+    ///
+    /// SAFETY: the caller is a use of `p` that has been notified that `p` is
+    /// done and has not yet decremented `p`'s use count.
+    unsafe fn read(&self, p: u32) -> Option<Value> {
+        (*self.tasks[p as usize].slot.get()).clone()
+    }
+
+    /// Ends one use of `p`; the last one empties the slot and gets its value.
+    fn end_use(&self, p: u32) -> Option<Value> {
+        let state = &self.tasks[p as usize];
+        if state.uses.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: every other use has read the slot and decremented
+            // before us (AcqRel), so nobody else touches it any more.
+            unsafe { (*state.slot.get()).take() }
+        } else {
+            None
         }
     }
 
@@ -91,21 +130,22 @@ impl<'p> Exec<'p> {
         if self.failed() {
             return;
         }
-        let node = &self.plan.nodes[t as usize];
+        let node = self.plan.nodes[t as usize];
         let result = match &node.op {
             Op::Const(v) => Ok(v.clone()),
             Op::Alias => self
                 .gather(t)
                 .and_then(|mut vals| vals.pop().flatten().ok_or_else(|| self.internal(t))),
             Op::Fn { run, .. } => self.call(t, run),
-            Op::Dyn { run, .. } => self.call(t, |args| run(args)),
+            Op::Dyn { run, .. } => self.call(t, run),
         };
         // Borrowed inputs are released whether the task failed or not.
         self.release_borrows(t, ready);
         match result {
             Ok(v) => {
-                *lock(&self.slots[t as usize]) = Some(v);
-                self.done.fetch_add(1, Ordering::Relaxed);
+                // SAFETY: only this task writes its slot, once, before any
+                // consumer is notified (below).
+                unsafe { *self.tasks[t as usize].slot.get() = Some(v) };
                 for &d in self.plan.dependents_of(t as usize) {
                     self.notify(d, ready);
                 }
@@ -119,7 +159,7 @@ impl<'p> Exec<'p> {
         t: u32,
         run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
     ) -> Result<Value, Error> {
-        let node = &self.plan.nodes[t as usize];
+        let node = self.plan.nodes[t as usize];
         // Copying an argument runs the user's `Clone`, so it is inside the
         // unwind guard too.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -153,10 +193,10 @@ impl<'p> Exec<'p> {
 
     /// Collects task `t`'s arguments: owned where taken by value, shared
     /// where borrowed.
-    fn gather(&self, t: u32) -> Result<Vec<Option<Value>>, Error> {
-        let node = &self.plan.nodes[t as usize];
+    fn gather(&self, t: u32) -> Result<Vals, Error> {
+        let node = self.plan.nodes[t as usize];
         let mut e = self.plan.edge_start[t as usize] as usize;
-        let mut vals = Vec::with_capacity(node.args.len());
+        let mut vals = Vals::with_capacity(node.args.len());
         for arg in node.args.iter() {
             let v = self.source(t, &arg.src, arg.by_ref, &mut e)?;
             vals.push(Some(v));
@@ -186,47 +226,67 @@ impl<'p> Exec<'p> {
                     None => Ok(Arc::new(DynList(elems))),
                 }
             }
-            Src::Node(_) | Src::Key(_) | Src::MaybeKey { .. } => {
+            Src::Node(_) | Src::Key(_) | Src::MaybeKey(_) => {
                 let p = self.plan.edges[*e];
                 *e += 1;
                 if p == NONE {
-                    let Src::MaybeKey { literal, clone, .. } = src else {
+                    let Src::MaybeKey(m) = src else {
                         return Err(self.internal(t));
                     };
                     return if by_ref {
-                        Ok(literal.clone())
+                        Ok(m.literal.clone())
                     } else {
-                        clone(&**literal).ok_or_else(|| self.internal(t))
+                        (m.clone)(&*m.literal).ok_or_else(|| self.internal(t))
                     };
                 }
+                let state = &self.tasks[p as usize];
+                if !by_ref && state.uses.load(Ordering::Acquire) == 1 {
+                    // The only use left is this one: move the value out with
+                    // no reference counting at all.
+                    state.uses.store(0, Ordering::Relaxed);
+                    // SAFETY: every other use has ended (the count says so),
+                    // so this task alone touches the slot.
+                    let mut v = unsafe { (*state.slot.get()).take() };
+                    if v.as_mut().is_some_and(|v| Arc::get_mut(v).is_some()) {
+                        return v.ok_or_else(|| self.internal(t));
+                    }
+                    return self.copy(p, v, Some(t));
+                }
+                // SAFETY: `t` was notified that `p` is done, and this use has
+                // not ended yet (borrows end in `release_borrows`).
+                let v = unsafe { self.read(p) };
                 if by_ref {
-                    lock(&self.slots[p as usize])
-                        .clone()
-                        .ok_or_else(|| self.internal(t))
+                    v.ok_or_else(|| self.internal(t))
                 } else {
-                    self.take(p, Some(t))
+                    self.take(p, v, Some(t))
                 }
             }
         }
     }
 
-    /// One by-value use of `p`'s value: the last use moves it, others copy.
-    fn take(&self, p: u32, by: Option<u32>) -> Result<Value, Error> {
-        let last = self.uses[p as usize].fetch_sub(1, Ordering::AcqRel) == 1;
-        let v = {
-            let mut slot = lock(&self.slots[p as usize]);
-            if last {
-                slot.take()
-            } else {
-                slot.clone()
-            }
+    /// Ends one by-value use of `p`, whose value `v` was just read: the last
+    /// use moves the value, others copy it.
+    fn take(&self, p: u32, v: Option<Value>, by: Option<u32>) -> Result<Value, Error> {
+        let Some(mut v) = v else {
+            return Err(self.internal(p));
         };
+        if let Some(stored) = self.end_use(p) {
+            // We were the last use: the slot's reference is gone with
+            // `stored`, so ours is the only one left (unless the node itself
+            // holds the value: a constant).
+            drop(stored);
+            if Arc::get_mut(&mut v).is_some() {
+                return Ok(v);
+            }
+        }
+        self.copy(p, Some(v), by)
+    }
+
+    /// A copy of `p`'s value `v` for a by-value use that cannot move it.
+    fn copy(&self, p: u32, v: Option<Value>, by: Option<u32>) -> Result<Value, Error> {
         let Some(v) = v else {
             return Err(self.internal(p));
         };
-        if last && Arc::strong_count(&v) == 1 {
-            return Ok(v);
-        }
         match self.plan.clone[p as usize].and_then(|f| f(&*v)) {
             Some(copy) => Ok(copy),
             None => {
@@ -249,43 +309,57 @@ impl<'p> Exec<'p> {
     }
 
     fn release_borrows(&self, t: u32, ready: &mut impl FnMut(u32)) {
-        let node = &self.plan.nodes[t as usize];
-        let mut e = self.plan.edge_start[t as usize] as usize;
         let plan = self.plan;
-        node.for_each_leaf(|_, by_ref| {
+        let (start, end) = (
+            plan.edge_start[t as usize] as usize,
+            plan.edge_start[t as usize + 1] as usize,
+        );
+        for e in start..end {
             let p = plan.edges[e];
-            e += 1;
-            if !by_ref || p == NONE {
-                return;
+            if !plan.edge_ref[e] || p == NONE {
+                continue;
             }
-            let p = p as usize;
-            if self.uses[p].fetch_sub(1, Ordering::AcqRel) == 1 {
-                drop(lock(&self.slots[p]).take());
-            }
-            let mover = plan.release[p];
-            if mover != NONE && self.borrows[p].fetch_sub(1, Ordering::AcqRel) == 1 {
+            drop(self.end_use(p));
+            let mover = plan.release[p as usize];
+            if mover != NONE
+                && self.tasks[p as usize]
+                    .borrows
+                    .fetch_sub(1, Ordering::AcqRel)
+                    == 1
+            {
                 self.notify(mover, ready);
             }
-        });
+        }
     }
 
     /// After the scheduler is done: the first error, or the outputs.
     pub fn finish(self) -> Result<Vec<Value>, Error> {
-        if let Some(e) = lock(&self.error).take() {
+        if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
         }
-        if self.done.load(Ordering::Acquire) != self.plan.len() {
-            return Err(self.stall_error());
+        // Without a failure every ready task ran, so a task still waiting
+        // means the computation stalled.
+        if let Some(&o) = self
+            .plan
+            .outputs
+            .iter()
+            .find(|&&o| self.tasks[o as usize].waits.load(Ordering::Acquire) > 0)
+        {
+            return Err(self.stall_error(o));
         }
-        let outputs = self.plan.outputs.clone();
-        outputs.iter().map(|&o| self.take(o, None)).collect()
+        let outputs = &self.plan.outputs;
+        outputs
+            .iter()
+            // SAFETY: every task is done and the scheduler has joined.
+            .map(|&o| self.take(o, unsafe { self.read(o) }, None))
+            .collect()
     }
 
-    fn stall_error(&self) -> Error {
+    fn stall_error(&self, output: u32) -> Error {
         let plan = self.plan;
         for p in 0..plan.len() {
             let c = plan.release[p];
-            if c != NONE && self.waits[c as usize].load(Ordering::Acquire) > 0 {
+            if c != NONE && self.tasks[c as usize].waits.load(Ordering::Acquire) > 0 {
                 let (pk, ck) = (&plan.nodes[p].key, &plan.nodes[c as usize].key);
                 return Error::new(
                     ErrorKind::NotClone,
@@ -300,7 +374,7 @@ impl<'p> Exec<'p> {
         }
         Error::new(
             ErrorKind::Scheduler,
-            None,
+            Some(plan.nodes[output as usize].key.clone()),
             "internal error: the computation stopped before every task ran",
         )
     }
@@ -321,25 +395,41 @@ pub(crate) fn run_sync(exec: &Exec<'_>) {
     }
 }
 
-/// Runs the tasks on a rayon pool (`None`: the current or global one). A
-/// worker that finishes a task goes on with the first task it made ready and
-/// spawns the rest, so chains run without queueing and reductions stay
-/// depth-first. Never blocks a worker: a task is spawned only once ready.
+/// Initial tasks handled by one job before it splits off the rest.
+const GRAIN: usize = 32;
+
+/// Runs the tasks on a rayon pool (`None`: the current or global one).
+///
+/// The initial ready tasks are split in halves, rayon-style, so that
+/// starting n leaves costs O(n / GRAIN) jobs, not n. A worker that finishes a
+/// task goes on with the first task it made ready and spawns the rest, so
+/// chains run without queueing and reductions stay depth-first. A task is
+/// spawned only once ready: no worker ever blocks.
 pub(crate) fn run_threads<'e>(exec: &'e Exec<'e>, pool: Option<&rayon::ThreadPool>) {
     let initial = exec.initial();
-    let body = |s: &rayon::Scope<'e>| {
-        for &t in initial.iter().rev() {
-            s.spawn(move |s| chain(exec, s, t));
-        }
-    };
+    let initial = &initial[..];
     match pool {
-        Some(pool) => pool.scope(body),
-        None => rayon::scope(body),
+        Some(pool) => pool.scope(|s| run_range(exec, s, initial)),
+        None => rayon::scope(|s| run_range(exec, s, initial)),
+    }
+}
+
+fn run_range<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, mut tasks: &'s [u32]) {
+    while tasks.len() > GRAIN {
+        let (mine, theirs) = tasks.split_at(tasks.len() / 2);
+        s.spawn(move |s| run_range(exec, s, theirs));
+        tasks = mine;
+    }
+    for &t in tasks {
+        if exec.failed() {
+            return;
+        }
+        chain(exec, s, t);
     }
 }
 
 fn chain<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, first: u32) {
-    let mut ready: Vec<u32> = Vec::new();
+    let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
     let mut next = first;
     loop {
         exec.execute(next, &mut |d| ready.push(d));

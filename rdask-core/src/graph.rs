@@ -5,12 +5,11 @@
 //! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
 //! both faces share one planner and one executor.
 
-use crate::node::{Arg, DynRunFn, Node, Op, Src};
+use crate::node::{Arg, DynRunFn, MaybeKey, Node, Op, Src};
 use crate::plan::Plan;
 use crate::value::{clone_fn_of, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
 use indexmap::IndexMap;
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -42,7 +41,7 @@ pub struct GraphArg(Src);
 /// A reference to the value of `k` (missing at compute time: a
 /// [`MissingKey`](crate::ErrorKind::MissingKey) error).
 pub fn key(k: impl Into<Key>) -> GraphArg {
-    GraphArg(Src::Key(k.into()))
+    GraphArg(Src::Key(Box::new(k.into())))
 }
 
 /// A literal argument, never taken for a key (`lit("a")` is the string).
@@ -69,11 +68,11 @@ impl GraphArg {
     /// the graph has it when computed, else the literal itself.
     pub fn key_or_lit<T: Clone + Send + Sync + 'static>(k: impl Into<Key>, literal: T) -> GraphArg {
         register_lists::<T>();
-        GraphArg(Src::MaybeKey {
+        GraphArg(Src::MaybeKey(Box::new(MaybeKey {
             key: k.into(),
             literal: Arc::new(literal),
             clone: clone_fn_of::<T>(),
-        })
+        })))
     }
 
     /// A nested task `(f, args...)` inside another task's arguments.
@@ -88,7 +87,7 @@ impl GraphArg {
 /// value may feed several tasks).
 pub trait TaskFn<M>: Send + Sync + 'static {
     /// The adapter, its display name, and how to copy its result.
-    fn into_op(self) -> (DynRunFn, Cow<'static, str>, CloneFn);
+    fn into_op(self) -> (DynRunFn, &'static str, CloneFn);
 }
 
 /// The arguments of a raw task, one [`GraphArg`]-convertible per parameter.
@@ -97,13 +96,13 @@ pub trait TaskArgs<M> {
     fn into_args(self) -> Vec<GraphArg>;
 }
 
-fn short_name<F>() -> Cow<'static, str> {
+fn short_name<F>() -> &'static str {
     let full = std::any::type_name::<F>();
     if full.contains("{{closure}}") {
-        return Cow::Borrowed("lambda");
+        return "lambda";
     }
     let base = full.split('<').next().unwrap_or(full);
-    Cow::Borrowed(base.rsplit("::").next().unwrap_or(base))
+    base.rsplit("::").next().unwrap_or(base)
 }
 
 macro_rules! task_fns {
@@ -115,7 +114,7 @@ macro_rules! task_fns {
             $($P: Send + Sync + 'static,)*
         {
             #[allow(unused_variables, clippy::unused_unit)]
-            fn into_op(self) -> (DynRunFn, Cow<'static, str>, CloneFn) {
+            fn into_op(self) -> (DynRunFn, &'static str, CloneFn) {
                 register_lists::<R>();
                 let run: DynRunFn = Box::new(move |args| {
                     Ok(Arc::new((self)($(args.take::<$P>($i)?),*)) as Value)
@@ -147,11 +146,10 @@ task_fns! {
 
 fn task_node<M, F: TaskFn<M>>(k: Key, f: F, args: impl TaskArgs<M>) -> Node {
     let (run, name, clone) = f.into_op();
-    let args: Box<[Arg]> = args
+    let args = args
         .into_args()
         .into_iter()
-        .map(|a| Arg::new(a.0, false, None))
-        .collect();
+        .map(|a| Arg::new(a.0, false, None));
     Node::new(k, Op::Dyn { run, name }, args, Some(clone), false)
 }
 
@@ -171,7 +169,7 @@ impl Graph {
             if !seen.insert(Arc::as_ptr(&n)) {
                 continue;
             }
-            n.for_each_leaf(|src, _| {
+            n.for_each_leaf(|src, _, _| {
                 if let Src::Node(child) = src {
                     stack.push(child.clone());
                 }
@@ -196,7 +194,7 @@ impl Graph {
         let node = Node::new(
             k.clone(),
             Op::Const(Arc::new(v)),
-            Box::new([]),
+            [],
             Some(clone_fn_of::<T>()),
             false,
         );
@@ -221,8 +219,8 @@ impl Graph {
     /// Sets `k` to be the value of `target` (dask's `{"b": "a"}` alias).
     pub fn insert_alias(&mut self, k: impl Into<Key>, target: impl Into<Key>) -> &mut Self {
         let k = k.into();
-        let arg = Arg::new(Src::Key(target.into()), false, None);
-        let node = Node::new(k.clone(), Op::Alias, Box::new([arg]), None, false);
+        let arg = Arg::new(Src::Key(Box::new(target.into())), false, None);
+        let node = Node::new(k.clone(), Op::Alias, [arg], None, false);
         self.nodes.insert(k, Arc::new(node));
         self
     }
@@ -282,8 +280,8 @@ impl Graph {
                     stack.push((leaves(child), 0))
                 }
                 Src::Node(child) => deps.push(child.key.clone()),
-                Src::Key(k) => deps.push(k.clone()),
-                Src::MaybeKey { key, .. } if self.nodes.contains_key(key) => deps.push(key.clone()),
+                Src::Key(k) => deps.push((**k).clone()),
+                Src::MaybeKey(m) if self.nodes.contains_key(&m.key) => deps.push(m.key.clone()),
                 _ => {}
             }
         }
@@ -376,7 +374,7 @@ impl std::fmt::Debug for Graph {
 
 fn leaves(node: &Node) -> Vec<&Src> {
     let mut out = Vec::new();
-    node.for_each_leaf(|src, _| out.push(src));
+    node.for_each_leaf(|src, _, _| out.push(src));
     out
 }
 

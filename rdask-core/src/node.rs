@@ -8,7 +8,6 @@
 use crate::error::BoxError;
 use crate::value::{CloneFn, ListFn, Val, Value};
 use crate::Key;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The adapter that runs a task: takes its arguments, calls the user's
@@ -34,10 +33,7 @@ pub enum Op {
     /// A `#[delayed]` function.
     Fn { run: RunFn, info: &'static FnInfo },
     /// A closure with a display name.
-    Dyn {
-        run: DynRunFn,
-        name: Cow<'static, str>,
-    },
+    Dyn { run: DynRunFn, name: &'static str },
     /// A constant (`value(x)`, `persist`, a raw graph's literal).
     Const(Value),
     /// The value of its single argument (a raw graph's `"b" => key("a")`).
@@ -60,15 +56,12 @@ impl Op {
 pub enum Src {
     /// Another node's output.
     Node(Arc<Node>),
-    /// A raw graph key that must exist (`key("a")`).
-    Key(Key),
-    /// A raw graph key if the graph has it, else this literal (dask's rule
-    /// for strings, and tuple keys).
-    MaybeKey {
-        key: Key,
-        literal: Value,
-        clone: CloneFn,
-    },
+    /// A raw graph key that must exist (`key("a")`). Raw graphs only, so
+    /// boxed to keep every other argument small.
+    Key(Box<Key>),
+    /// A raw graph key if the graph has it, else a literal (dask's rule for
+    /// strings, and tuple keys).
+    MaybeKey(Box<MaybeKey>),
     /// A literal, copied for each by-value use.
     Const { value: Value, clone: CloneFn },
     /// A list of sources collected into one `Vec` (elements move in).
@@ -76,6 +69,13 @@ pub enum Src {
         items: Box<[Src]>,
         build: Option<ListFn>,
     },
+}
+
+/// A key-or-literal argument of a raw graph task.
+pub struct MaybeKey {
+    pub(crate) key: Key,
+    pub(crate) literal: Value,
+    pub(crate) clone: CloneFn,
 }
 
 /// One argument of a task.
@@ -95,11 +95,15 @@ impl Arg {
     }
 }
 
+/// A task's arguments, inline in the node when there are few (most calls):
+/// one allocation per node, and one cache miss per visit.
+pub type ArgList = smallvec::SmallVec<[Arg; 2]>;
+
 /// One task: its key, what it runs and on what.
 pub struct Node {
     pub(crate) key: Key,
     pub(crate) op: Op,
-    pub(crate) args: Box<[Arg]>,
+    pub(crate) args: ArgList,
     /// How to copy this node's output, when its type is known to be `Clone`.
     pub(crate) clone: Option<CloneFn>,
     /// Deduplicate by key, not only by identity (pure calls, persisted
@@ -109,11 +113,17 @@ pub struct Node {
 
 impl Node {
     /// A new node.
-    pub fn new(key: Key, op: Op, args: Box<[Arg]>, clone: Option<CloneFn>, by_key: bool) -> Node {
+    pub fn new(
+        key: Key,
+        op: Op,
+        args: impl IntoIterator<Item = Arg>,
+        clone: Option<CloneFn>,
+        by_key: bool,
+    ) -> Node {
         Node {
             key,
             op,
-            args,
+            args: args.into_iter().collect(),
             clone,
             by_key,
         }
@@ -125,29 +135,31 @@ impl Node {
     }
 
     /// Calls `f` on every leaf source (node, key, maybe-key) in argument
-    /// order, walking lists without recursion.
-    pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(&'a Src, bool)) {
-        let mut stack: Vec<(&'a [Src], usize)> = Vec::new();
+    /// order, with whether it is borrowed and the argument's copy function
+    /// (`None` inside lists). Nested lists are walked without recursion.
+    pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(&'a Src, bool, Option<CloneFn>)) {
         for arg in self.args.iter() {
             match &arg.src {
-                Src::List { items, .. } => stack.push((items, 0)),
-                Src::Const { .. } => continue,
-                leaf => {
-                    f(leaf, arg.by_ref);
-                    continue;
-                }
+                Src::Const { .. } => {}
+                Src::List { items, .. } => walk_list(items, &mut f),
+                leaf => f(leaf, arg.by_ref, arg.clone),
             }
-            while let Some((items, i)) = stack.pop() {
-                if i == items.len() {
-                    continue;
-                }
-                stack.push((items, i + 1));
-                match &items[i] {
-                    Src::List { items, .. } => stack.push((items, 0)),
-                    Src::Const { .. } => {}
-                    leaf => f(leaf, false),
-                }
-            }
+        }
+    }
+}
+
+fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(&'a Src, bool, Option<CloneFn>)) {
+    let mut outer: Vec<std::slice::Iter<'a, Src>> = Vec::new();
+    let mut cur = items.iter();
+    loop {
+        match cur.next() {
+            Some(Src::List { items, .. }) => outer.push(std::mem::replace(&mut cur, items.iter())),
+            Some(Src::Const { .. }) => {}
+            Some(leaf) => f(leaf, false, None),
+            None => match outer.pop() {
+                Some(up) => cur = up,
+                None => return,
+            },
         }
     }
 }
@@ -166,13 +178,22 @@ impl Drop for Node {
     }
 }
 
-fn take_children(args: &mut Box<[Arg]>, out: &mut Vec<Arc<Node>>) {
-    let args = std::mem::take(args);
-    let mut srcs: Vec<Src> = args.into_vec().into_iter().map(|a| a.src).collect();
-    while let Some(src) = srcs.pop() {
+fn take_children(args: &mut ArgList, out: &mut Vec<Arc<Node>>) {
+    if args.is_empty() {
+        return;
+    }
+    let mut lists: Vec<Src> = Vec::new();
+    for arg in std::mem::take(args) {
+        match arg.src {
+            Src::Node(n) => out.push(n),
+            list @ Src::List { .. } => lists.push(list),
+            _ => {}
+        }
+    }
+    while let Some(src) = lists.pop() {
         match src {
             Src::Node(n) => out.push(n),
-            Src::List { items, .. } => srcs.extend(items.into_vec()),
+            Src::List { items, .. } => lists.extend(items.into_vec()),
             _ => {}
         }
     }
@@ -232,5 +253,18 @@ impl<'a> Args<'a> {
                 .ok_or_else(|| self.mismatch(i, std::any::type_name::<T>(), v.type_name())),
             None => Err(self.mismatch(i, std::any::type_name::<T>(), "nothing")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes are visited twice per computation (plan, run): keep them within
+    /// three cache lines, arguments included.
+    #[test]
+    fn nodes_stay_small() {
+        assert!(std::mem::size_of::<Arg>() <= 48);
+        assert!(std::mem::size_of::<Node>() <= 192);
     }
 }

@@ -7,7 +7,6 @@
 use crate::node::{Arg, DynRunFn, Node, Op, Src};
 use crate::value::{clone_fn_of, Value};
 use crate::{Delayed, Key};
-use std::borrow::Cow;
 use std::ops::*;
 use std::sync::Arc;
 
@@ -39,11 +38,8 @@ where
     });
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
-        Op::Dyn {
-            run,
-            name: Cow::Borrowed(name),
-        },
-        Box::new([a, b]),
+        Op::Dyn { run, name },
+        [a, b],
         Some(clone_fn_of::<O>()),
         false,
     )))
@@ -57,11 +53,8 @@ where
     let run: DynRunFn = Box::new(move |args| Ok(Arc::new(f(args.take::<A>(0)?)) as Value));
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
-        Op::Dyn {
-            run,
-            name: Cow::Borrowed(name),
-        },
-        Box::new([a]),
+        Op::Dyn { run, name },
+        [a],
         Some(clone_fn_of::<O>()),
         false,
     )))

@@ -11,24 +11,33 @@
 //! (or moves) the value when the last one is done. A value whose type is not
 //! `Clone` may have any number of `&T` edges but only one by-value edge, and
 //! that consumer waits (`release`) until the borrowers are done.
+//!
+//! The plan borrows the nodes (`&'a Node`): the outputs being computed keep
+//! them alive, so planning takes no reference counts.
 
 use crate::node::{Node, Src};
 use crate::value::CloneFn;
 use crate::{Error, ErrorKind, Key};
 use indexmap::IndexMap;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// "No task": a literal in the edge list, or no waiting consumer.
 pub(crate) const NONE: u32 = u32::MAX;
 
-pub(crate) struct Plan {
+/// A mark for a node whose inputs are still being planned.
+const OPEN: u32 = NONE - 1;
+
+pub(crate) struct Plan<'a> {
     /// The tasks, in post-order.
-    pub nodes: Vec<Arc<Node>>,
+    pub nodes: Vec<&'a Node>,
     /// Per task, its leaf arguments' producers in argument order (`NONE`: a
     /// raw string or tuple that is not a key, i.e. a literal); CSR layout.
     pub edges: Vec<u32>,
     pub edge_start: Vec<u32>,
+    /// Per edge, whether the consumer borrows (`&T`) rather than takes.
+    pub edge_ref: Vec<bool>,
     /// Per producer, the consumers to notify when it finishes (one entry per
     /// edge); CSR layout.
     pub dependents: Vec<u32>,
@@ -48,148 +57,222 @@ pub(crate) struct Plan {
     pub outputs: Vec<u32>,
 }
 
-/// One step of the planning walk: a node, its resolved leaf inputs (`None`:
-/// a literal), and how many of them are done.
-type Frame = (Arc<Node>, Vec<Option<Arc<Node>>>, usize);
+/// A hasher for node addresses: they are distinct and spread well once
+/// mixed, so one multiply does (SipHash would cost more than planning).
+#[derive(Default)]
+struct AddrHasher(u64);
 
-enum Mark {
-    Open,
-    Done(u32),
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.0 = ((x as u64) >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The plan number of each node met, by address (`OPEN` while planning it).
+type Marks = HashMap<usize, u32, BuildHasherDefault<AddrHasher>>;
+
+/// A leaf input met during the walk: the node it resolves to (`None`: a
+/// literal) and, once known, its plan number.
+struct Kid<'a> {
+    node: Option<&'a Node>,
+    /// Reached through the only reference there is to it: it cannot be met
+    /// again, so it needs no mark (most nodes of a `Delayed` graph).
+    unique: bool,
+    /// The consumer borrows it (`&T` parameter).
+    by_ref: bool,
+    /// How the consumer would copy it, if it knows.
+    clone: Option<CloneFn>,
+    idx: u32,
+}
+
+/// A node being planned: its leaf inputs are `kids[start..]` while it is on
+/// top of the walk, and `pos` is the next one to visit.
+struct Frame<'a> {
+    node: &'a Node,
+    start: usize,
+    pos: usize,
+    unique: bool,
 }
 
 /// Resolves raw-graph keys while planning.
 pub(crate) type Lookup<'g> = Option<&'g IndexMap<Key, Arc<Node>>>;
 
 /// The node a leaf source refers to: `Ok(None)` for a literal.
-pub(crate) fn resolve(
-    src: &Src,
-    graph: Lookup<'_>,
+pub(crate) fn resolve<'a>(
+    src: &'a Src,
+    graph: Lookup<'a>,
     from: &Key,
-) -> Result<Option<Arc<Node>>, Error> {
+) -> Result<Option<&'a Node>, Error> {
     match src {
         // A raw graph may have replaced a node of a `Delayed`'s graph.
-        Src::Node(n) => Ok(Some(graph.and_then(|g| g.get(&n.key)).unwrap_or(n).clone())),
-        Src::Key(k) => match graph.and_then(|g| g.get(k)) {
-            Some(n) => Ok(Some(n.clone())),
+        Src::Node(n) => Ok(Some(match graph {
+            Some(g) => g.get(&n.key).unwrap_or(n),
+            None => n,
+        })),
+        Src::Key(k) => match graph.and_then(|g| g.get(&**k)) {
+            Some(n) => Ok(Some(n)),
             None => Err(Error::missing(k, Some(from))),
         },
-        Src::MaybeKey { key, .. } => Ok(graph.and_then(|g| g.get(key)).cloned()),
+        Src::MaybeKey(m) => Ok(graph.and_then(|g| g.get(&m.key)).map(|n| &**n)),
         Src::Const { .. } | Src::List { .. } => Ok(None),
     }
 }
 
-impl Plan {
+fn addr(n: &Node) -> usize {
+    n as *const Node as usize
+}
+
+impl<'a> Plan<'a> {
     /// Plans the computation of `outputs`, resolving raw keys in `graph`.
-    pub fn build(outputs: &[Arc<Node>], graph: Lookup<'_>) -> Result<Plan, Error> {
-        let mut marks: HashMap<*const Node, Mark> = HashMap::new();
+    pub fn build(outputs: &'a [Arc<Node>], graph: Lookup<'a>) -> Result<Plan<'a>, Error> {
+        let mut marks = Marks::default();
         let mut by_key: HashMap<Key, u32> = HashMap::new();
-        let mut nodes: Vec<Arc<Node>> = Vec::new();
-        // Resolved leaf inputs of each finished task, in argument order.
-        let mut children: Vec<Option<Arc<Node>>> = Vec::new();
-        let mut child_start: Vec<u32> = vec![0];
-        // The walk: a node, its resolved leaf inputs, and how many are done.
-        let mut stack: Vec<Frame> = Vec::new();
+        let mut c = Counts::default();
+        let mut frames: Vec<Frame<'a>> = Vec::new();
+        let mut kids: Vec<Kid<'a>> = Vec::new();
         let mut out_idx = Vec::with_capacity(outputs.len());
 
         for root in outputs {
-            push_node(root, &mut marks, &by_key, &mut stack, graph)?;
-            while let Some(top) = stack.last_mut() {
-                let (node, kids, pos) = top;
-                if *pos < kids.len() {
-                    let kid = kids[*pos].clone();
-                    *pos += 1;
-                    if let Some(kid) = kid {
-                        match marks.get(&Arc::as_ptr(&kid)) {
-                            Some(Mark::Done(_)) => {}
-                            Some(Mark::Open) => return Err(cycle_error(&stack, &kid)),
-                            None => push_node(&kid, &mut marks, &by_key, &mut stack, graph)?,
+            let root: &'a Node = root;
+            if let Some(i) = known(root, &marks, &by_key) {
+                out_idx.push(i);
+                continue;
+            }
+            open(root, false, &mut marks, &mut frames, &mut kids, graph)?;
+            while let Some(top) = frames.last_mut() {
+                if top.pos < kids.len() {
+                    let kid = &mut kids[top.pos];
+                    top.pos += 1;
+                    if let Some(node) = kid.node {
+                        let seen = if kid.unique {
+                            None
+                        } else {
+                            known(node, &marks, &by_key)
+                        };
+                        let unique = kid.unique;
+                        match seen {
+                            Some(OPEN) => return Err(cycle_error(&frames, node)),
+                            Some(i) => kid.idx = i,
+                            None => open(node, unique, &mut marks, &mut frames, &mut kids, graph)?,
                         }
                     }
                     continue;
                 }
-                let idx = nodes.len() as u32;
-                if idx == NONE {
+                // Every input is planned: number this node.
+                let Frame {
+                    node,
+                    start,
+                    unique,
+                    ..
+                } = frames.pop().expect("a frame is on top");
+                let idx = c.nodes.len() as u32;
+                if idx >= OPEN {
                     return Err(Error::new(
                         ErrorKind::Scheduler,
                         None,
-                        "graph too large: more than 4,294,967,294 tasks",
+                        "graph too large: more than 4,294,967,293 tasks",
                     ));
                 }
                 if node.by_key {
                     by_key.insert(node.key.clone(), idx);
                 }
-                marks.insert(Arc::as_ptr(node), Mark::Done(idx));
-                let (node, kids, _) = stack.pop().expect("stack top exists");
-                children.extend(kids);
-                child_start.push(children.len() as u32);
-                nodes.push(node);
-            }
-            match marks.get(&Arc::as_ptr(root)) {
-                Some(Mark::Done(i)) => out_idx.push(*i),
-                _ => {
-                    // Deduplicated by key onto an earlier node.
-                    out_idx.push(by_key[&root.key]);
+                if !unique {
+                    marks.insert(addr(node), idx);
+                }
+                c.push(node, &kids[start..]);
+                kids.truncate(start);
+                if let Some(parent) = frames.last() {
+                    kids[parent.pos - 1].idx = idx;
                 }
             }
+            out_idx.push(marks[&addr(root)]);
         }
+        drop(marks);
+        drop(by_key);
+        c.finish(out_idx)
+    }
+}
 
+/// The plan's per-task arrays, filled as the walk numbers each task.
+#[derive(Default)]
+struct Counts<'a> {
+    nodes: Vec<&'a Node>,
+    edges: Vec<u32>,
+    edge_start: Vec<u32>,
+    edge_ref: Vec<bool>,
+    uses: Vec<u32>,
+    moves: Vec<u32>,
+    borrows: Vec<u32>,
+    waits: Vec<u32>,
+    mover: Vec<u32>,
+    clone: Vec<Option<CloneFn>>,
+}
+
+impl<'a> Counts<'a> {
+    /// Adds task `t = nodes.len()` with its (already numbered) inputs.
+    fn push(&mut self, node: &'a Node, kids: &[Kid<'a>]) {
+        let t = self.nodes.len() as u32;
+        if self.edge_start.is_empty() {
+            self.edge_start.push(0);
+        }
+        let mut waits = 0;
+        for kid in kids {
+            self.edges.push(kid.idx);
+            self.edge_ref.push(kid.by_ref);
+            if kid.idx == NONE {
+                continue;
+            }
+            let p = kid.idx as usize;
+            waits += 1;
+            self.uses[p] += 1;
+            if kid.by_ref {
+                self.borrows[p] += 1;
+            } else {
+                self.moves[p] += 1;
+                self.mover[p] = t;
+            }
+            if self.clone[p].is_none() {
+                self.clone[p] = kid.clone;
+            }
+        }
+        self.edge_start.push(self.edges.len() as u32);
+        self.nodes.push(node);
+        self.uses.push(0);
+        self.moves.push(0);
+        self.borrows.push(0);
+        self.waits.push(waits);
+        self.mover.push(NONE);
+        self.clone.push(node.clone);
+    }
+
+    /// Adds the outputs' uses, the dependents, and the rules for values
+    /// that cannot be copied.
+    fn finish(self, outputs: Vec<u32>) -> Result<Plan<'a>, Error> {
+        let Counts {
+            nodes,
+            edges,
+            mut edge_start,
+            edge_ref,
+            mut uses,
+            mut moves,
+            borrows,
+            mut waits,
+            mut mover,
+            clone,
+        } = self;
+        if edge_start.is_empty() {
+            edge_start.push(0);
+        }
         let n = nodes.len();
-        let index_of = |kid: &Arc<Node>| -> u32 {
-            match marks.get(&Arc::as_ptr(kid)) {
-                Some(Mark::Done(i)) => *i,
-                _ => by_key[&kid.key],
-            }
-        };
-        let edges: Vec<u32> = children
-            .iter()
-            .map(|k| k.as_ref().map_or(NONE, index_of))
-            .collect();
-        drop(children);
-
-        // Count uses, by-value uses and borrows; fill in copy functions.
-        let mut uses = vec![0u32; n];
-        let mut moves = vec![0u32; n];
-        let mut borrows = vec![0u32; n];
-        let mut clone: Vec<Option<CloneFn>> = nodes.iter().map(|n| n.clone).collect();
-        let mut waits = vec![0u32; n];
-        let mut mover = vec![NONE; n];
-        for (t, node) in nodes.iter().enumerate() {
-            let mut e = child_start[t] as usize;
-            for arg in node.args.iter() {
-                let mut visit = |by_ref: bool, edges: &[u32], e: &mut usize, own: bool| {
-                    let p = edges[*e];
-                    *e += 1;
-                    if p == NONE {
-                        return;
-                    }
-                    let p = p as usize;
-                    uses[p] += 1;
-                    waits[t] += 1;
-                    if by_ref {
-                        borrows[p] += 1;
-                    } else {
-                        moves[p] += 1;
-                        mover[p] = t as u32;
-                    }
-                    if clone[p].is_none() && own {
-                        clone[p] = arg.clone;
-                    }
-                };
-                match &arg.src {
-                    Src::Const { .. } => {}
-                    Src::List { .. } => {
-                        let mut count = 0;
-                        count_leaves(&arg.src, &mut count);
-                        for _ in 0..count {
-                            visit(false, &edges, &mut e, false);
-                        }
-                    }
-                    _ => visit(arg.by_ref, &edges, &mut e, true),
-                }
-            }
-            debug_assert_eq!(e, child_start[t + 1] as usize);
-        }
-        for &o in &out_idx {
+        for &o in &outputs {
             uses[o as usize] += 1;
             moves[o as usize] += 1;
             mover[o as usize] = NONE;
@@ -206,9 +289,9 @@ impl Plan {
             dep_start[i + 1] += dep_start[i];
         }
         let mut fill = dep_start.clone();
-        let mut dependents = vec![0u32; edges.len() - edges.iter().filter(|&&p| p == NONE).count()];
+        let mut dependents = vec![0u32; dep_start[n] as usize];
         for t in 0..n {
-            for &p in &edges[child_start[t] as usize..child_start[t + 1] as usize] {
+            for &p in &edges[edge_start[t] as usize..edge_start[t + 1] as usize] {
                 if p != NONE {
                     dependents[fill[p as usize] as usize] = t as u32;
                     fill[p as usize] += 1;
@@ -245,7 +328,8 @@ impl Plan {
         Ok(Plan {
             nodes,
             edges,
-            edge_start: child_start,
+            edge_start,
+            edge_ref,
             dependents,
             dep_start,
             waits,
@@ -253,10 +337,12 @@ impl Plan {
             clone,
             release,
             borrows,
-            outputs: out_idx,
+            outputs,
         })
     }
+}
 
+impl Plan<'_> {
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -267,39 +353,42 @@ impl Plan {
     }
 }
 
-fn count_leaves(src: &Src, count: &mut usize) {
-    let mut stack = vec![src];
-    while let Some(s) = stack.pop() {
-        match s {
-            Src::List { items, .. } => stack.extend(items.iter()),
-            Src::Const { .. } => {}
-            _ => *count += 1,
-        }
-    }
-}
-
-fn push_node(
-    node: &Arc<Node>,
-    marks: &mut HashMap<*const Node, Mark>,
-    by_key: &HashMap<Key, u32>,
-    stack: &mut Vec<Frame>,
-    graph: Lookup<'_>,
-) -> Result<(), Error> {
-    if marks.contains_key(&Arc::as_ptr(node)) {
-        return Ok(());
+/// The plan number of a node already met (`OPEN` if still being planned),
+/// by address or, for keyed nodes, by key.
+fn known(node: &Node, marks: &Marks, by_key: &HashMap<Key, u32>) -> Option<u32> {
+    if let Some(&i) = marks.get(&addr(node)) {
+        return Some(i);
     }
     if node.by_key {
-        if let Some(&i) = by_key.get(&node.key) {
-            marks.insert(Arc::as_ptr(node), Mark::Done(i));
-            return Ok(());
-        }
+        return by_key.get(&node.key).copied();
     }
-    let mut kids = Vec::new();
+    None
+}
+
+/// Starts planning `node`: resolves its leaf inputs onto `kids`.
+fn open<'a>(
+    node: &'a Node,
+    unique: bool,
+    marks: &mut Marks,
+    frames: &mut Vec<Frame<'a>>,
+    kids: &mut Vec<Kid<'a>>,
+    graph: Lookup<'a>,
+) -> Result<(), Error> {
+    let start = kids.len();
     let mut err = None;
-    node.for_each_leaf(|src, _| {
+    node.for_each_leaf(|src, by_ref, clone| {
         if err.is_none() {
             match resolve(src, graph, &node.key) {
-                Ok(k) => kids.push(k),
+                Ok(k) => kids.push(Kid {
+                    node: k,
+                    // Raw graphs reach nodes by key too, so only a `Delayed`
+                    // graph's singly-held nodes are unique.
+                    unique: graph.is_none()
+                        && matches!(src, Src::Node(n) if Arc::strong_count(n) == 1 && !n.by_key),
+                    by_ref,
+                    clone,
+                    idx: NONE,
+                }),
                 Err(e) => err = Some(e),
             }
         }
@@ -307,25 +396,32 @@ fn push_node(
     if let Some(e) = err {
         return Err(e);
     }
-    marks.insert(Arc::as_ptr(node), Mark::Open);
-    stack.push((node.clone(), kids, 0));
+    if !unique {
+        marks.insert(addr(node), OPEN);
+    }
+    frames.push(Frame {
+        node,
+        start,
+        pos: start,
+        unique,
+    });
     Ok(())
 }
 
-fn cycle_error(stack: &[Frame], back_to: &Arc<Node>) -> Error {
+fn cycle_error(stack: &[Frame<'_>], back_to: &Node) -> Error {
     let start = stack
         .iter()
-        .position(|(n, _, _)| Arc::ptr_eq(n, back_to))
+        .position(|f| std::ptr::eq(f.node, back_to))
         .unwrap_or(0);
     // Name the whole cycle when short, its ends when long.
     let cycle = &stack[start..];
-    let show = |n: &Arc<Node>| format!("`{}`", n.key);
+    let show = |n: &Node| format!("`{}`", n.key);
     let mut keys: Vec<String> = if cycle.len() <= 12 {
-        cycle.iter().map(|(n, _, _)| show(n)).collect()
+        cycle.iter().map(|f| show(f.node)).collect()
     } else {
-        let mut k: Vec<String> = cycle[..5].iter().map(|(n, _, _)| show(n)).collect();
+        let mut k: Vec<String> = cycle[..5].iter().map(|f| show(f.node)).collect();
         k.push(format!("... ({} more) ...", cycle.len() - 10));
-        k.extend(cycle[cycle.len() - 5..].iter().map(|(n, _, _)| show(n)));
+        k.extend(cycle[cycle.len() - 5..].iter().map(|f| show(f.node)));
         k
     };
     keys.push(show(back_to));
