@@ -5,7 +5,8 @@
 //! ```
 //! Workloads: `flat` (n x inc, then a sum), `chain` (n incs in a row),
 //! `tree` (n leaves summed pairwise), `cpu` (n x ~20 ms of integer work),
-//! `outputs` (compute n independent values at once). `per_task_us` is
+//! `memory` (n x load 8 MiB -> clean -> score, then a tree of adds: peak RSS
+//! is the figure), `outputs` (compute n independent values at once). `per_task_us` is
 //! `compute_s / tasks * 1e6`; `build_s` is the time spent making the graph
 //! with `#[delayed]` calls.
 
@@ -52,6 +53,39 @@ fn burn(i: u64) -> u64 {
 #[delayed]
 fn wsum(xs: Vec<u64>) -> u64 {
     xs.iter().fold(0, |a, b| a.wrapping_add(*b))
+}
+
+const MIB8: usize = 8 << 20;
+
+#[delayed]
+fn load(i: u64) -> Vec<u8> {
+    vec![(i % 251) as u8; MIB8]
+}
+
+#[delayed]
+fn clean(data: Vec<u8>) -> Vec<u8> {
+    data.iter().map(|b| b.wrapping_add(1)).collect()
+}
+
+#[delayed]
+fn score(data: Vec<u8>) -> u64 {
+    data.iter().step_by(4096).map(|&b| u64::from(b)).sum()
+}
+
+/// Sums `level` pairwise until one value remains (an odd one is carried up).
+fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len() / 2 + 1);
+        for pair in level.chunks(2) {
+            match pair {
+                [a, b] => next.push(add(a, b)),
+                [a] => next.push(a.clone()),
+                _ => unreachable!("chunks(2) yields one or two"),
+            }
+        }
+        level = next;
+    }
+    level.pop().expect("at least one value")
 }
 
 fn peak_rss_mb() -> f64 {
@@ -112,22 +146,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
             }
         }
         "tree" => {
-            let (d, build_s) = timed(|| {
-                let mut level: Vec<Delayed<u64>> = (0..n64).map(leaf).collect();
-                while level.len() > 1 {
-                    let mut next = Vec::with_capacity(level.len() / 2 + 1);
-                    let mut it = level.chunks(2);
-                    for pair in &mut it {
-                        match pair {
-                            [a, b] => next.push(add(a, b)),
-                            [a] => next.push(a.clone()),
-                            _ => unreachable!(),
-                        }
-                    }
-                    level = next;
-                }
-                level.pop().expect("n >= 1")
-            });
+            let (d, build_s) = timed(|| pairwise((0..n64).map(leaf).collect()));
             let tasks = d.graph().len();
             let (r, compute_s) = timed(|| d.compute_with(s));
             Run {
@@ -155,6 +174,19 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 seq_s: Some(seq_s),
             }
         }
+        "memory" => {
+            let (d, build_s) =
+                timed(|| pairwise((0..n64).map(|i| score(clean(load(i)))).collect()));
+            let tasks = d.graph().len();
+            let (r, compute_s) = timed(|| d.compute_with(s));
+            Run {
+                tasks,
+                build_s,
+                compute_s,
+                result: r?,
+                seq_s: None,
+            }
+        }
         "outputs" => {
             let (ds, build_s) = timed(|| (0..n64).map(inc).collect::<Vec<_>>());
             let (r, compute_s) = timed(|| rdask::compute_with(&ds, s));
@@ -168,7 +200,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
             }
         }
         other => {
-            eprintln!("unknown workload {other:?}: flat, chain, tree, cpu or outputs");
+            eprintln!("unknown workload {other:?}: flat, chain, tree, cpu, memory or outputs");
             std::process::exit(2);
         }
     })
@@ -209,6 +241,7 @@ fn main() {
     let n = n.unwrap_or(match workload.as_str() {
         "tree" => 65_536,
         "cpu" => 64,
+        "memory" => 200,
         "outputs" => 20_000,
         _ => 100_000,
     });

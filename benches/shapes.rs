@@ -1,0 +1,221 @@
+//! `cargo bench`: the bench CLI's shapes at small sizes, each next to a
+//! rayon baseline of the same shape on the same 2-thread pool, reported as
+//! medians and as our time / rayon's time (one run, so the ratios compare
+//! like with like on a noisy machine).
+//!
+//! A plain harness rather than criterion: the figure we need is the ratio
+//! between two benchmarks of one run, which criterion does not report, and
+//! it compiles in seconds on a 2-core machine.
+//!
+//! ```text
+//! cargo bench --bench shapes            # all shapes
+//! cargo bench --bench shapes -- tree    # shapes whose name contains "tree"
+//! ```
+
+use rayon::prelude::*;
+use rdask::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[delayed]
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed]
+fn total(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i
+}
+
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+fn spin(i: u64, rounds: u64) -> u64 {
+    let mut x = i;
+    for _ in 0..rounds {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            .wrapping_add(i);
+    }
+    x
+}
+
+#[delayed]
+fn burn(i: u64) -> u64 {
+    spin(std::hint::black_box(i), 200_000)
+}
+
+#[delayed]
+fn wsum(xs: Vec<u64>) -> u64 {
+    xs.iter().fold(0, |a, b| a.wrapping_add(*b))
+}
+
+fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len() / 2 + 1);
+        for pair in level.chunks(2) {
+            match pair {
+                [a, b] => next.push(add(a, b)),
+                [a] => next.push(a.clone()),
+                _ => unreachable!(),
+            }
+        }
+        level = next;
+    }
+    level.pop().expect("at least one value")
+}
+
+fn rayon_tree(lo: u64, hi: u64) -> u64 {
+    if hi - lo == 1 {
+        return std::hint::black_box(lo);
+    }
+    let mid = lo + (hi - lo).div_ceil(2);
+    let (a, b) = rayon::join(|| rayon_tree(lo, mid), || rayon_tree(mid, hi));
+    a.wrapping_add(b)
+}
+
+/// Median of `runs` timings of `f` (after one warm-up), checking its result.
+fn median(runs: usize, expect: u64, mut f: impl FnMut() -> u64) -> Duration {
+    assert_eq!(f(), expect, "warm-up result");
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let r = f();
+            let d = t.elapsed();
+            assert_eq!(r, expect);
+            d
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+struct Row {
+    shape: &'static str,
+    n: u64,
+    tasks: u64,
+    sync: Duration,
+    threads: Duration,
+    rayon: Duration,
+}
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a 2-thread pool"),
+    );
+    let threads = Scheduler::pool(pool.clone());
+    let runs = 9;
+    let mut rows = Vec::new();
+
+    if wanted("flat") {
+        let n = 20_000u64;
+        let expect = n * (n + 1) / 2;
+        let graph = || total((0..n).map(inc).collect::<Vec<_>>());
+        rows.push(Row {
+            shape: "flat",
+            n,
+            tasks: n + 1,
+            sync: median(runs, expect, || {
+                graph().compute_with(&Scheduler::Sync).unwrap()
+            }),
+            threads: median(runs, expect, || graph().compute_with(&threads).unwrap()),
+            rayon: median(runs, expect, || {
+                pool.install(|| {
+                    (0..n)
+                        .into_par_iter()
+                        .map(|i| std::hint::black_box(i) + 1)
+                        .sum()
+                })
+            }),
+        });
+    }
+    if wanted("chain") {
+        let n = 20_000u64;
+        let graph = || (1..n).fold(inc(0), |x, _| inc(x));
+        rows.push(Row {
+            shape: "chain",
+            n,
+            tasks: n,
+            sync: median(runs, n, || graph().compute_with(&Scheduler::Sync).unwrap()),
+            threads: median(runs, n, || graph().compute_with(&threads).unwrap()),
+            // A chain has no parallelism: the baseline is the plain loop.
+            rayon: median(runs, n, || {
+                (0..n).fold(0, |x, _| std::hint::black_box(x) + 1)
+            }),
+        });
+    }
+    if wanted("tree") {
+        let n = 16_384u64;
+        let expect = n * (n - 1) / 2;
+        let graph = || pairwise((0..n).map(leaf).collect());
+        rows.push(Row {
+            shape: "tree",
+            n,
+            tasks: 2 * n - 1,
+            sync: median(runs, expect, || {
+                graph().compute_with(&Scheduler::Sync).unwrap()
+            }),
+            threads: median(runs, expect, || graph().compute_with(&threads).unwrap()),
+            rayon: median(runs, expect, || pool.install(|| rayon_tree(0, n))),
+        });
+    }
+    if wanted("cpu") {
+        let n = 32u64;
+        let expect = (0..n).fold(0u64, |a, i| a.wrapping_add(spin(i, 200_000)));
+        let graph = || wsum((0..n).map(burn).collect::<Vec<_>>());
+        rows.push(Row {
+            shape: "cpu",
+            n,
+            tasks: n + 1,
+            sync: median(runs, expect, || {
+                graph().compute_with(&Scheduler::Sync).unwrap()
+            }),
+            threads: median(runs, expect, || graph().compute_with(&threads).unwrap()),
+            rayon: median(runs, expect, || {
+                pool.install(|| {
+                    (0..n)
+                        .into_par_iter()
+                        .map(|i| spin(std::hint::black_box(i), 200_000))
+                        .reduce(|| 0, u64::wrapping_add)
+                })
+            }),
+        });
+    }
+
+    println!(
+        "{:<6} {:>7} {:>7} {:>12} {:>12} {:>12} {:>14} {:>12}",
+        "shape", "n", "tasks", "sync", "threads(2)", "rayon(2)", "threads/rayon", "ns/task(2)"
+    );
+    for r in &rows {
+        println!(
+            "{:<6} {:>7} {:>7} {:>12.3?} {:>12.3?} {:>12.3?} {:>13.1}x {:>12.0}",
+            r.shape,
+            r.n,
+            r.tasks,
+            r.sync,
+            r.threads,
+            r.rayon,
+            r.threads.as_secs_f64() / r.rayon.as_secs_f64(),
+            r.threads.as_secs_f64() * 1e9 / r.tasks as f64,
+        );
+    }
+    println!(
+        "(medians of {runs} runs; rdask times include building the graph with #[delayed] calls)"
+    );
+}
