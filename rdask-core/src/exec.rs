@@ -99,7 +99,11 @@ impl<'p> Exec<'p> {
     }
 
     fn notify(&self, t: u32, ready: &mut impl FnMut(u32)) {
-        if self.tasks[t as usize].waits.fetch_sub(1, Ordering::AcqRel) == 1 {
+        self.notify_n(t, 1, ready)
+    }
+
+    fn notify_n(&self, t: u32, n: u32, ready: &mut impl FnMut(u32)) {
+        if self.tasks[t as usize].waits.fetch_sub(n, Ordering::AcqRel) == n {
             ready(t);
         }
     }
@@ -127,7 +131,17 @@ impl<'p> Exec<'p> {
     /// Runs task `t`, handing every task it makes ready to `ready`, in
     /// priority order.
     pub fn execute(&self, t: u32, ready: &mut impl FnMut(u32)) {
+        let mut batch = Batch::default();
+        self.execute_batched(t, &mut batch, ready);
+        batch.flush(self, ready);
+    }
+
+    /// [`execute`](Self::execute), holding back notifications of a
+    /// dependent shared with the tasks run just before in `batch` (see
+    /// [`Batch`]). The caller flushes the batch before it stops.
+    pub fn execute_batched(&self, t: u32, batch: &mut Batch, ready: &mut impl FnMut(u32)) {
         if self.failed() {
+            batch.flush(self, ready);
             return;
         }
         let node = self.plan.nodes[t as usize];
@@ -147,7 +161,7 @@ impl<'p> Exec<'p> {
                 // consumer is notified (below).
                 unsafe { *self.tasks[t as usize].slot.get() = Some(v) };
                 for &d in self.plan.dependents_of(t as usize) {
-                    self.notify(d, ready);
+                    batch.add(self, d, ready);
                 }
             }
             Err(e) => self.fail(e),
@@ -380,6 +394,41 @@ impl<'p> Exec<'p> {
     }
 }
 
+/// Notifications held back for one dependent shared by consecutive tasks.
+///
+/// When a worker runs many siblings that feed one task (a reduction over n
+/// leaves), notifying that task after each sibling makes every worker write
+/// the same counter, whose cache line then bounces between cores. A batch
+/// counts them locally and subtracts the sum once. It only holds back
+/// notifications that cannot make the task ready (the task still waits for
+/// more than it holds), and its owner flushes it before stopping, so no task
+/// is ever left waiting.
+#[derive(Default)]
+pub(crate) struct Batch {
+    target: u32,
+    count: u32,
+}
+
+impl Batch {
+    fn add(&mut self, exec: &Exec<'_>, d: u32, ready: &mut impl FnMut(u32)) {
+        if self.count > 0 && self.target != d {
+            self.flush(exec, ready);
+        }
+        self.target = d;
+        self.count += 1;
+        if exec.tasks[d as usize].waits.load(Ordering::Relaxed) <= self.count {
+            self.flush(exec, ready);
+        }
+    }
+
+    pub(crate) fn flush(&mut self, exec: &Exec<'_>, ready: &mut impl FnMut(u32)) {
+        if self.count > 0 {
+            let n = std::mem::take(&mut self.count);
+            exec.notify_n(self.target, n, ready);
+        }
+    }
+}
+
 /// Runs every task on the caller's thread, depth-first.
 pub(crate) fn run_sync(exec: &Exec<'_>) {
     let mut stack = exec.initial();
@@ -420,24 +469,46 @@ fn run_range<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, mut tasks: &'s [u32])
         s.spawn(move |s| run_range(exec, s, theirs));
         tasks = mine;
     }
+    let mut batch = Batch::default();
     for &t in tasks {
-        if exec.failed() {
+        chain(exec, s, t, &mut batch);
+    }
+    drain(exec, s, &mut batch);
+}
+
+/// Spawned work: one ready task and what it leads to.
+fn chain_job<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, t: u32) {
+    let mut batch = Batch::default();
+    chain(exec, s, t, &mut batch);
+    drain(exec, s, &mut batch);
+}
+
+/// Flushes a worker's batch and runs whatever that makes ready, until the
+/// batch stays empty.
+fn drain<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, batch: &mut Batch) {
+    loop {
+        let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
+        batch.flush(exec, &mut |d| ready.push(d));
+        if ready.is_empty() {
             return;
         }
-        chain(exec, s, t);
+        for d in ready {
+            chain(exec, s, d, batch);
+        }
     }
 }
 
-fn chain<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, first: u32) {
+/// Runs `first`, then the first task each run makes ready, spawning the rest.
+fn chain<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, first: u32, batch: &mut Batch) {
     let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
     let mut next = first;
     loop {
-        exec.execute(next, &mut |d| ready.push(d));
+        exec.execute_batched(next, batch, &mut |d| ready.push(d));
         let Some((&head, rest)) = ready.split_first() else {
             return;
         };
         for &d in rest.iter().rev() {
-            s.spawn(move |s| chain(exec, s, d));
+            s.spawn(move |s| chain_job(exec, s, d));
         }
         next = head;
         ready.clear();
