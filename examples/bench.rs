@@ -1,7 +1,7 @@
 //! Benchmark CLI: one workload, one JSON line.
 //!
 //! ```text
-//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads] [--n N] [--workers W]
+//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads] [--n N] [--workers W] [--noop-callback]
 //! ```
 //! Workloads: `flat` (n x inc, then a sum), `chain` (n incs in a row),
 //! `tree` (n leaves summed pairwise), `cpu` (n x ~20 ms of integer work),
@@ -11,7 +11,13 @@
 //! with `#[delayed]` calls.
 
 use rdask::prelude::*;
+use rdask::Callback;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// A callback with every hook empty.
+struct Noop;
+impl Callback for Noop {}
 
 #[delayed]
 fn inc(x: u64) -> u64 {
@@ -212,6 +218,7 @@ fn main() {
     let mut scheduler = "threads".to_string();
     let mut n: Option<usize> = None;
     let mut workers = 0usize;
+    let mut with_callback = false;
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next().unwrap_or_else(|| {
@@ -223,6 +230,8 @@ fn main() {
             "--scheduler" => scheduler = value("--scheduler"),
             "--n" => n = value("--n").parse().ok(),
             "--workers" => workers = value("--workers").parse().unwrap_or(0),
+            // Attach a callback that does nothing: the cost of the hooks.
+            "--noop-callback" => with_callback = true,
             w if !w.starts_with('-') && workload.is_none() => workload = Some(w.to_string()),
             other => {
                 eprintln!("unknown argument {other:?}");
@@ -245,7 +254,12 @@ fn main() {
         "outputs" => 20_000,
         _ => 100_000,
     });
-    let r = match run(&workload, n, &s) {
+    let callbacks: Vec<Arc<dyn Callback>> = if with_callback {
+        vec![Arc::new(Noop)]
+    } else {
+        Vec::new()
+    };
+    let r = match rdask::with_callbacks(callbacks, || run(&workload, n, &s)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -256,6 +270,11 @@ fn main() {
         .seq_s
         .map(|s| format!(", \"seq_s\": {s:.6}"))
         .unwrap_or_default();
+    let s = if with_callback {
+        format!("{s}+noop-callback")
+    } else {
+        s.to_string()
+    };
     println!(
         "{{\"workload\": \"{workload}\", \"scheduler\": \"{s}\", \"n\": {n}, \"tasks\": {}, \
          \"build_s\": {:.6}, \"compute_s\": {:.6}, \"per_task_us\": {:.4}, \"result\": {}, \

@@ -1,6 +1,7 @@
 //! `Delayed<T>`: a typed, lazy handle on one task of a graph.
 
 use crate::args::IntoArg;
+use crate::callbacks::Callback;
 use crate::node::{Arg, DynRunFn, Node, Op, Src};
 use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
 use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
@@ -138,8 +139,70 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
 /// Runs a plan of `roots` on `scheduler`.
 pub(crate) fn compute_nodes(roots: &[Arc<Node>], scheduler: &Scheduler) -> Result<Vec<Value>> {
+    compute_nodes_with(roots, scheduler, &[])
+}
+
+fn compute_nodes_with(
+    roots: &[Arc<Node>],
+    scheduler: &Scheduler,
+    callbacks: &[Arc<dyn Callback>],
+) -> Result<Vec<Value>> {
     let plan = crate::plan::Plan::build(roots, None)?;
-    scheduler.run(&plan)
+    scheduler.run(&plan, callbacks)
+}
+
+/// One computation, configured: which outputs, which scheduler, which
+/// callbacks.
+///
+/// ```
+/// use rdask::prelude::*;
+/// let xs: Vec<_> = (1..=3).map(|i| rdask::value(i) * 2).collect();
+/// let out = rdask::Compute::new(&xs).scheduler(Scheduler::Sync).run()?;
+/// assert_eq!(out, vec![2, 4, 6]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub struct Compute<'a, T> {
+    outputs: &'a [Delayed<T>],
+    scheduler: Option<Scheduler>,
+    callbacks: Vec<Arc<dyn Callback>>,
+}
+
+impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
+    /// A computation of `outputs` on the default scheduler.
+    pub fn new(outputs: &'a [Delayed<T>]) -> Self {
+        Compute {
+            outputs,
+            scheduler: None,
+            callbacks: Vec::new(),
+        }
+    }
+
+    /// Runs on `scheduler` instead of the default.
+    pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// Attaches a callback to this computation only.
+    pub fn callback(mut self, cb: Arc<dyn Callback>) -> Self {
+        self.callbacks.push(cb);
+        self
+    }
+
+    /// Runs it: every distinct task once, outputs in order.
+    pub fn run(self) -> Result<Vec<T>> {
+        let scheduler = match self.scheduler {
+            Some(s) => s,
+            None => crate::schedule::current_scheduler()?,
+        };
+        let roots: Vec<Arc<Node>> = self.outputs.iter().map(|d| d.node.clone()).collect();
+        let values = compute_nodes_with(&roots, &scheduler, &self.callbacks)?;
+        values
+            .into_iter()
+            .zip(self.outputs)
+            .map(|(v, d)| extract::<T>(Some(v), &d.node.key))
+            .collect()
+    }
 }
 
 /// Moves a computed output out as a `T`.

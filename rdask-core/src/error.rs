@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Scheduler,
     /// A worker process died while running the task.
     WorkerLost,
+    /// A callback panicked.
+    Callback,
 }
 
 /// A failed computation: which task (if any), what kind of failure, and why.
@@ -61,13 +63,7 @@ impl Error {
     }
 
     pub(crate) fn panic(key: Key, payload: &(dyn std::any::Any + Send)) -> Error {
-        let msg = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "non-string panic payload".to_string()
-        };
+        let msg = panic_message(payload);
         Error::new(
             ErrorKind::Panic,
             Some(key.clone()),
@@ -99,6 +95,17 @@ impl Error {
     /// The key of the task that failed, when one did.
     pub fn key(&self) -> Option<&Key> {
         self.key.as_ref()
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
     }
 }
 

@@ -20,6 +20,7 @@
 //! acquire/release orderings carry those happens-before edges. No pool thread
 //! ever waits for a dependency: a task only starts once its inputs are there.
 
+use crate::callbacks::{each, Callback, InTask};
 use crate::error::BoxError;
 use crate::node::{Args, EngineError, Op, Src};
 use crate::plan::{Plan, NONE};
@@ -31,6 +32,7 @@ use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Per task: its counters and its value, side by side in one cache line.
 struct TaskState {
@@ -52,6 +54,7 @@ unsafe impl Sync for TaskState {}
 pub(crate) struct Exec<'p> {
     plan: &'p Plan<'p>,
     scheduler: &'p Scheduler,
+    callbacks: &'p [Arc<dyn Callback>],
     tasks: Box<[TaskState]>,
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
@@ -61,7 +64,11 @@ pub(crate) struct Exec<'p> {
 type Vals = SmallVec<[Option<Value>; 4]>;
 
 impl<'p> Exec<'p> {
-    pub fn new(plan: &'p Plan<'p>, scheduler: &'p Scheduler) -> Exec<'p> {
+    pub fn new(
+        plan: &'p Plan<'p>,
+        scheduler: &'p Scheduler,
+        callbacks: &'p [Arc<dyn Callback>],
+    ) -> Exec<'p> {
         let tasks = (0..plan.len())
             .map(|t| TaskState {
                 waits: AtomicU32::new(plan.waits[t]),
@@ -73,6 +80,7 @@ impl<'p> Exec<'p> {
         Exec {
             plan,
             scheduler,
+            callbacks,
             tasks,
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -145,6 +153,18 @@ impl<'p> Exec<'p> {
             return;
         }
         let node = self.plan.nodes[t as usize];
+        // Callbacks cost one branch per task when there are none.
+        let timing = if self.callbacks.is_empty() {
+            None
+        } else {
+            let worker = rayon::current_thread_index().unwrap_or(0);
+            if let Err(e) = each(self.callbacks, "pretask", |c| c.pretask(&node.key, worker)) {
+                self.fail(e);
+                batch.flush(self, ready);
+                return;
+            }
+            Some((worker, Instant::now()))
+        };
         let result = match &node.op {
             Op::Const(v) => Ok(v.clone()),
             Op::Alias => self
@@ -153,6 +173,14 @@ impl<'p> Exec<'p> {
             Op::Fn { run, .. } => self.call(t, run),
             Op::Dyn { run, .. } => self.call(t, run),
         };
+        if let Some((worker, started)) = timing {
+            let (took, ok) = (started.elapsed(), result.is_ok());
+            if let Err(e) = each(self.callbacks, "posttask", |c| {
+                c.posttask(&node.key, worker, took, ok)
+            }) {
+                self.fail(e);
+            }
+        }
         // Borrowed inputs are released whether the task failed or not.
         self.release_borrows(t, ready);
         match result {
@@ -185,6 +213,7 @@ impl<'p> Exec<'p> {
                 vals: &mut vals,
             };
             let _current = CurrentGuard::set(self.scheduler);
+            let _in_task = InTask::enter();
             run(&mut args)
         }));
         match outcome {

@@ -435,5 +435,5 @@ fn run_graph(graph: &Graph, keys: &[Key], scheduler: &Scheduler) -> Result<Vec<V
         .map(|k| graph.root(k))
         .collect::<Result<Vec<_>>>()?;
     let plan = Plan::build(&roots, Some(graph.nodes()))?;
-    scheduler.run(&plan)
+    scheduler.run(&plan, &[])
 }

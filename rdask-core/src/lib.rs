@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod args;
+pub mod callbacks;
 mod delayed;
 mod error;
 mod exec;
@@ -29,7 +30,8 @@ pub mod value;
 pub mod __private;
 
 pub use args::{IntoArg, IntoPureArg, Tokenize};
-pub use delayed::{compute, compute_with, value, ComputeTuple, Delayed, Split};
+pub use callbacks::{with_callbacks, Callback};
+pub use delayed::{compute, compute_with, value, Compute, ComputeTuple, Delayed, Split};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
 pub use key::Key;

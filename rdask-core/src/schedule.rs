@@ -6,6 +6,7 @@
 //! thread, [`set_scheduler`], the `RDASK_SCHEDULER` environment variable, and
 //! finally `Scheduler::threads(0)`.
 
+use crate::callbacks::{self, Callback};
 use crate::exec::{run_sync, run_threads, Exec};
 use crate::plan::Plan;
 use crate::value::Value;
@@ -76,9 +77,33 @@ impl Scheduler {
         })
     }
 
-    /// Runs a plan and returns the values of its outputs.
-    pub(crate) fn run(&self, plan: &Plan) -> Result<Vec<Value>> {
-        let exec = Exec::new(plan, self);
+    /// Runs a plan and returns the values of its outputs, with the
+    /// callbacks attached to it (`extra`) and those active here.
+    pub(crate) fn run(&self, plan: &Plan<'_>, extra: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
+        let callbacks = callbacks::active(extra);
+        if callbacks.is_empty() {
+            return self.execute(plan, &[]);
+        }
+        // `finish` runs however the computation ends, even on a panic.
+        struct Finish<'c>(&'c [Arc<dyn Callback>], bool);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let _ = callbacks::each(self.0, "finish", |c| c.finish(false));
+                }
+            }
+        }
+        let mut guard = Finish(&callbacks, false);
+        let result = callbacks::each(&callbacks, "start", |c| c.start(plan.len()))
+            .and_then(|()| self.execute(plan, &callbacks));
+        guard.1 = true;
+        let finished = callbacks::each(&callbacks, "finish", |c| c.finish(result.is_ok()));
+        let values = result?;
+        finished.map(|()| values)
+    }
+
+    fn execute(&self, plan: &Plan<'_>, callbacks: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
+        let exec = Exec::new(plan, self, callbacks);
         match self {
             Scheduler::Sync => run_sync(&exec),
             Scheduler::Threads(t) => match (&t.pool, t.workers) {

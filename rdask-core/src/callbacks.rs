@@ -1,0 +1,175 @@
+//! Callbacks: hooks into a computation, for progress bars, profilers and
+//! your own diagnostics (dask's scheduler callbacks).
+//!
+//! A [`Callback`] sees `start` (the number of tasks), `pretask` and
+//! `posttask` around every task, and `finish` once, always: after success,
+//! after a failure, and after a panic. Attach one:
+//!
+//! * to one computation: [`Compute::callback`](crate::Compute::callback);
+//! * to every computation started on this thread inside a closure:
+//!   [`with_callbacks`];
+//! * to every computation of the process: [`register`] (until the returned
+//!   [`Registration`] is dropped).
+//!
+//! A nested `compute` inside a task is part of that task: the callbacks of
+//! the outer computation do not fire for it (only callbacks attached to the
+//! nested computation itself do). A callback that panics fails the
+//! computation with an [`ErrorKind::Callback`](crate::ErrorKind::Callback)
+//! error; the panic never escapes. With no callback attached, the executor
+//! pays one branch per task.
+
+use crate::{Error, ErrorKind, Key};
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Hooks called by the executor. Every method has an empty default.
+///
+/// ```
+/// use rdask::prelude::*;
+/// use rdask::callbacks::Callback;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// #[derive(Default)]
+/// struct Count(AtomicUsize);
+/// impl Callback for Count {
+///     fn posttask(&self, _key: &rdask::Key, _worker: usize, _took: std::time::Duration, _ok: bool) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let count = Arc::new(Count::default());
+/// let d = rdask::value(1_i32) + 1;
+/// let out = rdask::Compute::new(std::slice::from_ref(&d)).callback(count.clone()).run()?;
+/// assert_eq!(out, vec![2]);
+/// assert_eq!(count.0.load(Ordering::Relaxed), 2); // the value and the add
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub trait Callback: Send + Sync {
+    /// The computation is about to run `tasks` tasks.
+    fn start(&self, tasks: usize) {
+        let _ = tasks;
+    }
+    /// Task `key` starts on `worker` (0 on the Sync scheduler; the pool's
+    /// thread index on Threads).
+    fn pretask(&self, key: &Key, worker: usize) {
+        let _ = (key, worker);
+    }
+    /// Task `key` ended on `worker` after `elapsed`; `ok` is false when it
+    /// returned an error or panicked.
+    fn posttask(&self, key: &Key, worker: usize, elapsed: Duration, ok: bool) {
+        let _ = (key, worker, elapsed, ok);
+    }
+    /// The computation is over; `ok` is false when it failed.
+    fn finish(&self, ok: bool) {
+        let _ = ok;
+    }
+}
+
+/// The callbacks of one computation.
+pub(crate) type CallbackList = Vec<Arc<dyn Callback>>;
+
+static GLOBAL: RwLock<Vec<(u64, Arc<dyn Callback>)>> = RwLock::new(Vec::new());
+
+thread_local! {
+    static SCOPED: RefCell<CallbackList> = const { RefCell::new(Vec::new()) };
+    /// Set while a task runs on this thread: its nested computations are
+    /// part of it, so outer callbacks stay quiet.
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Keeps a callback registered for every computation; dropping it
+/// unregisters the callback.
+#[must_use = "the callback is unregistered when this is dropped"]
+pub struct Registration(u64);
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut all = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// Registers `cb` for every computation in the process (dask's
+/// `cb.register()`), until the returned guard is dropped.
+pub fn register(cb: Arc<dyn Callback>) -> Registration {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    GLOBAL
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((id, cb));
+    Registration(id)
+}
+
+/// Runs `f` with `cbs` attached to every computation it starts on this
+/// thread (dask's `with ProgressBar():`).
+pub fn with_callbacks<R>(cbs: Vec<Arc<dyn Callback>>, f: impl FnOnce() -> R) -> R {
+    let n = cbs.len();
+    SCOPED.with(|s| s.borrow_mut().extend(cbs));
+    struct Pop(usize);
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            SCOPED.with(|s| {
+                let mut s = s.borrow_mut();
+                let keep = s.len().saturating_sub(self.0);
+                s.truncate(keep);
+            });
+        }
+    }
+    let _pop = Pop(n);
+    f()
+}
+
+/// The callbacks for a computation starting here: `extra` (attached to it),
+/// plus the scoped and registered ones unless we are inside a task.
+pub(crate) fn active(extra: &[Arc<dyn Callback>]) -> CallbackList {
+    let mut all: CallbackList = extra.to_vec();
+    if IN_TASK.with(Cell::get) {
+        return all;
+    }
+    SCOPED.with(|s| all.extend(s.borrow().iter().cloned()));
+    let global = GLOBAL.read().unwrap_or_else(|e| e.into_inner());
+    all.extend(global.iter().map(|(_, cb)| cb.clone()));
+    all
+}
+
+/// Marks this thread as running a task while alive.
+pub(crate) struct InTask(bool);
+
+impl InTask {
+    pub(crate) fn enter() -> InTask {
+        InTask(IN_TASK.with(|t| t.replace(true)))
+    }
+}
+
+impl Drop for InTask {
+    fn drop(&mut self) {
+        IN_TASK.with(|t| t.set(self.0));
+    }
+}
+
+/// Calls `f` on every callback, turning the first panic into an error.
+pub(crate) fn each(
+    cbs: &[Arc<dyn Callback>],
+    what: &str,
+    f: impl Fn(&dyn Callback),
+) -> Result<(), Error> {
+    let mut first = None;
+    for cb in cbs {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(&**cb))) {
+            if first.is_none() {
+                let msg = crate::error::panic_message(&*payload);
+                first = Some(Error::new(
+                    ErrorKind::Callback,
+                    None,
+                    format!("a callback panicked in `{what}`: {msg}"),
+                ));
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
