@@ -51,7 +51,12 @@ fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
 }
 
 fn schedulers() -> Vec<Scheduler> {
-    let own = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap());
+    let own = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap(),
+    );
     vec![
         Scheduler::Sync,
         Scheduler::threads(1),
@@ -67,13 +72,21 @@ fn shapes_agree_on_every_scheduler() {
     for s in schedulers() {
         for n in [1u64, 2, 31, 32, 33, 1000, 5000] {
             let flat = total((0..n).map(inc).collect::<Vec<_>>());
-            assert_eq!(flat.compute_with(&s).unwrap(), n * (n + 1) / 2, "flat {n} on {s}");
+            assert_eq!(
+                flat.compute_with(&s).unwrap(),
+                n * (n + 1) / 2,
+                "flat {n} on {s}"
+            );
 
             let chain = (1..n).fold(inc(0), |x, _| inc(x));
             assert_eq!(chain.compute_with(&s).unwrap(), n, "chain {n} on {s}");
 
             let tree = pairwise((0..n).map(rdask::value).collect());
-            assert_eq!(tree.compute_with(&s).unwrap(), n * (n - 1) / 2, "tree {n} on {s}");
+            assert_eq!(
+                tree.compute_with(&s).unwrap(),
+                n * (n - 1) / 2,
+                "tree {n} on {s}"
+            );
 
             let outputs: Vec<_> = (0..n).map(inc).collect();
             let got = rdask::compute_with(&outputs, &s).unwrap();
