@@ -10,6 +10,7 @@ use crate::plan::Plan;
 use crate::value::{clone_fn_of, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
 use indexmap::IndexMap;
+use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::fmt::Write;
 use std::sync::Arc;
@@ -263,47 +264,78 @@ impl Graph {
     /// the graph is a literal, not a dependency.
     pub fn dependencies(&self, k: impl Into<Key>) -> Vec<Key> {
         let mut deps = Vec::new();
-        let Some(node) = self.nodes.get(&k.into()) else {
-            return deps;
-        };
-        // Nested tasks are part of their parent: look through them, keeping
-        // argument order.
-        let mut stack: Vec<(Vec<&Src>, usize)> = vec![(leaves(node), 0)];
+        if let Some(node) = self.nodes.get(&k.into()) {
+            self.each_dependency(node, |dep| {
+                deps.push(match dep {
+                    Ok(i) => self.nodes.get_index(i).map(|(k, _)| k.clone()),
+                    Err(missing) => Some(missing.clone()),
+                })
+            });
+        }
+        deps.into_iter().flatten().collect()
+    }
+
+    /// Calls `f` with the position (in `nodes`) of each key `node` depends
+    /// on, in argument order, or with the key itself when the graph lacks
+    /// it. Nested tasks (nodes not in the graph) are part of their parent:
+    /// their inputs are looked through, without recursion.
+    fn each_dependency<'g>(&'g self, node: &'g Node, mut f: impl FnMut(Result<usize, &'g Key>)) {
+        let mut stack: Vec<(SmallVec<[&Src; 4]>, usize)> = vec![(leaves(node), 0)];
         while let Some((srcs, i)) = stack.last_mut() {
             let Some(src) = srcs.get(*i).copied() else {
                 stack.pop();
                 continue;
             };
             *i += 1;
-            match src {
-                Src::Node(child) if !self.nodes.contains_key(&child.key) => {
-                    stack.push((leaves(child), 0))
-                }
-                Src::Node(child) => deps.push(child.key.clone()),
-                Src::Key(k) => deps.push((**k).clone()),
-                Src::MaybeKey(m) if self.nodes.contains_key(&m.key) => deps.push(m.key.clone()),
-                _ => {}
+            let key = match src {
+                Src::Node(child) => match self.nodes.get_index_of(&child.key) {
+                    Some(pos) => {
+                        f(Ok(pos));
+                        continue;
+                    }
+                    None => {
+                        stack.push((leaves(child), 0));
+                        continue;
+                    }
+                },
+                Src::Key(k) => &**k,
+                Src::MaybeKey(m) => &m.key,
+                _ => continue,
+            };
+            match self.nodes.get_index_of(key) {
+                Some(pos) => f(Ok(pos)),
+                // A missing `key(..)` is still a dependency (`get` reports
+                // it); a missing maybe-key is a literal.
+                None if matches!(src, Src::Key(_)) => f(Err(key)),
+                None => {}
             }
         }
-        deps
     }
 
     /// The part of the graph that `keys` need: those keys and everything they
     /// depend on, in the original order. Keys not in the graph are ignored.
     pub fn cull<K: Into<Key> + Clone>(&self, keys: &[K]) -> Graph {
-        let mut keep: HashSet<Key> = HashSet::new();
-        let mut stack: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
-        while let Some(k) = stack.pop() {
-            if !self.nodes.contains_key(&k) || !keep.insert(k.clone()) {
+        let mut keep = vec![false; self.nodes.len()];
+        let mut stack: Vec<usize> = keys
+            .iter()
+            .filter_map(|k| self.nodes.get_index_of(&k.clone().into()))
+            .collect();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut keep[i], true) {
                 continue;
             }
-            stack.extend(self.dependencies(k));
+            self.each_dependency(&self.nodes[i], |dep| {
+                if let Ok(pos) = dep {
+                    stack.push(pos);
+                }
+            });
         }
         let nodes = self
             .nodes
             .iter()
-            .filter(|(k, _)| keep.contains(*k))
-            .map(|(k, n)| (k.clone(), n.clone()))
+            .zip(&keep)
+            .filter(|(_, &k)| k)
+            .map(|((k, n), _)| (k.clone(), n.clone()))
             .collect();
         Graph { nodes }
     }
@@ -372,8 +404,8 @@ impl std::fmt::Debug for Graph {
     }
 }
 
-fn leaves(node: &Node) -> Vec<&Src> {
-    let mut out = Vec::new();
+fn leaves(node: &Node) -> SmallVec<[&Src; 4]> {
+    let mut out = SmallVec::new();
     node.for_each_leaf(|src, _, _| out.push(src));
     out
 }
