@@ -14,7 +14,7 @@
 //! A nested `compute` inside a task is part of that task: the callbacks of
 //! the outer computation do not fire for it (only callbacks attached to the
 //! nested computation itself do). A callback that panics fails the
-//! computation with an [`ErrorKind::Callback`](crate::ErrorKind::Callback)
+//! computation with an [`ErrorKind::Callback`]
 //! error; the panic never escapes. With no callback attached, the executor
 //! pays one branch per task.
 

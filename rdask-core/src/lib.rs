@@ -3,10 +3,11 @@
 //!
 //! Use it through the `rdask` facade crate, which adds the macros
 //! (`#[delayed]`, `delay!`, `compute!`, `graph!`). The data path runs one
-//! way: calls build `Arc`-linked [`node`]s; `compute` turns the nodes that the
-//! outputs reach into one [`plan`](crate::plan) (deduplicated, in flat
-//! arrays, in depth-first order); a [`Scheduler`] runs the plan through the
-//! one executor and hands back typed values or an [`Error`] naming the task.
+//! way: calls build `Arc`-linked nodes; `compute` turns the nodes that the
+//! outputs reach into one plan (deduplicated, in flat arrays, in depth-first
+//! order); a [`Scheduler`] runs the plan through the one executor and hands
+//! back typed values or an [`Error`] naming the task. Raw [`Graph`]s are the
+//! same nodes held by key.
 
 #![warn(missing_docs)]
 
