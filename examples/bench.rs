@@ -1,7 +1,7 @@
 //! Benchmark CLI: one workload, one JSON line.
 //!
 //! ```text
-//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads] [--n N] [--workers W] [--noop-callback]
+//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads|processes] [--n N] [--workers W] [--noop-callback]
 //! ```
 //! Workloads: `flat` (n x inc, then a sum), `chain` (n incs in a row),
 //! `tree` (n leaves summed pairwise), `cpu` (n x ~20 ms of integer work),
@@ -94,8 +94,21 @@ fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
     level.pop().expect("at least one value")
 }
 
+/// Peak RSS of each worker process, in MiB, as a JSON list.
+fn worker_rss(pids: &[u32]) -> String {
+    let each: Vec<String> = pids
+        .iter()
+        .map(|p| format!("{:.1}", peak_rss_of(&format!("/proc/{p}/status"))))
+        .collect();
+    format!("[{}]", each.join(", "))
+}
+
 fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_of("/proc/self/status")
+}
+
+fn peak_rss_of(status: &str) -> f64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -242,6 +255,7 @@ fn main() {
     let workload = workload.unwrap_or_else(|| "flat".into());
     let s = match (scheduler.as_str(), workers) {
         ("threads" | "threading", w) => Scheduler::threads(w),
+        ("processes" | "multiprocessing", w) => Scheduler::processes(w),
         (name, _) => name.parse().unwrap_or_else(|e| {
             eprintln!("{e}");
             std::process::exit(2)
@@ -259,6 +273,17 @@ fn main() {
     } else {
         Vec::new()
     };
+    // Start worker processes before timing (a second compute pays none of
+    // this); the start-up time is reported on its own.
+    let mut pool_start_s = 0.0;
+    if let Scheduler::Processes(p) = &s {
+        let t = Instant::now();
+        if let Err(e) = p.warm_up() {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        pool_start_s = t.elapsed().as_secs_f64();
+    }
     let r = match rdask::with_callbacks(callbacks, || run(&workload, n, &s)) {
         Ok(r) => r,
         Err(e) => {
@@ -266,10 +291,18 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let seq = r
+    let mut extra = r
         .seq_s
         .map(|s| format!(", \"seq_s\": {s:.6}"))
         .unwrap_or_default();
+    if let Scheduler::Processes(p) = &s {
+        let (remote, local) = rdask::process::task_counts();
+        extra += &format!(
+            ", \"remote_tasks\": {remote}, \"local_tasks\": {local}, \"pool_start_s\": {pool_start_s:.6}, \
+             \"worker_peak_rss_mb\": {}",
+            worker_rss(&p.worker_pids())
+        );
+    }
     let s = if with_callback {
         format!("{s}+noop-callback")
     } else {
@@ -278,7 +311,7 @@ fn main() {
     println!(
         "{{\"workload\": \"{workload}\", \"scheduler\": \"{s}\", \"n\": {n}, \"tasks\": {}, \
          \"build_s\": {:.6}, \"compute_s\": {:.6}, \"per_task_us\": {:.4}, \"result\": {}, \
-         \"peak_rss_mb\": {:.1}{seq}}}",
+         \"peak_rss_mb\": {:.1}{extra}}}",
         r.tasks,
         r.build_s,
         r.compute_s,

@@ -6,7 +6,11 @@ pub use crate::delayed::ComputeTuple;
 pub use crate::error::BoxError;
 pub use crate::graph::{GraphArg, TaskArgs, TaskFn};
 pub use crate::node::{Arg, Args, FnInfo, RunFn};
+pub use crate::process::remote::{
+    remote_fns, Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
+};
 pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
+pub use inventory;
 
 use crate::node::{DynRunFn, Node, Op};
 use crate::{Delayed, Key};

@@ -24,6 +24,7 @@ use crate::callbacks::{each, Callback, InTask};
 use crate::error::BoxError;
 use crate::node::{Args, EngineError, Op, Src};
 use crate::plan::{Plan, NONE};
+use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
 use crate::value::{DynList, Value};
 use crate::{Error, ErrorKind};
@@ -54,6 +55,8 @@ unsafe impl Sync for TaskState {}
 pub(crate) struct Exec<'p> {
     plan: &'p Plan<'p>,
     scheduler: &'p Scheduler,
+    /// Worker processes, on the processes scheduler.
+    remote: Option<Arc<Pool>>,
     callbacks: &'p [Arc<dyn Callback>],
     tasks: Box<[TaskState]>,
     failed: AtomicBool,
@@ -77,9 +80,14 @@ impl<'p> Exec<'p> {
                 slot: UnsafeCell::new(None),
             })
             .collect();
+        let remote = match scheduler {
+            Scheduler::Processes(p) => Some(p.pool()),
+            _ => None,
+        };
         Exec {
             plan,
             scheduler,
+            remote,
             callbacks,
             tasks,
             failed: AtomicBool::new(false),
@@ -170,7 +178,16 @@ impl<'p> Exec<'p> {
             Op::Alias => self
                 .gather(t)
                 .and_then(|mut vals| vals.pop().flatten().ok_or_else(|| self.internal(t))),
-            Op::Fn { run, .. } => self.call(t, run),
+            Op::Fn { run, info } => match (&self.remote, self.remote.as_ref().and(remote_of(info))) {
+                (Some(pool), Some(fns)) => {
+                    self.call(t, |args| run_remote(pool, info, fns, args))
+                }
+                (Some(_), None) => {
+                    count_local();
+                    self.call(t, run)
+                }
+                _ => self.call(t, run),
+            },
             Op::Dyn { run, .. } => self.call(t, run),
         };
         if let Some((worker, started)) = timing {

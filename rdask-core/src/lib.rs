@@ -22,6 +22,7 @@ mod key;
 mod node;
 mod ops;
 mod plan;
+pub mod process;
 mod schedule;
 #[allow(missing_docs)]
 pub mod value;
@@ -36,4 +37,5 @@ pub use delayed::{compute, compute_with, value, Compute, ComputeTuple, Delayed, 
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
 pub use key::Key;
+pub use process::Processes;
 pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};

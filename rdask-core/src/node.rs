@@ -26,6 +26,9 @@ pub struct FnInfo {
     pub prefix: &'static str,
     /// `module_path!()::name`: the stable name a process worker looks it up by.
     pub path: &'static str,
+    /// The remote halves of the function when its types are serde (`None`:
+    /// a generic function, which always runs in the calling process).
+    pub remote: Option<fn() -> Option<crate::process::remote::RemoteFns>>,
 }
 
 /// What a node does when it runs.

@@ -39,6 +39,8 @@ pub enum Scheduler {
     Sync,
     /// A rayon thread pool.
     Threads(Threads),
+    /// Worker processes, for tasks whose types are serde.
+    Processes(crate::Processes),
 }
 
 /// The thread pool of [`Scheduler::Threads`].
@@ -66,6 +68,16 @@ impl Scheduler {
         Scheduler::Threads(Threads {
             workers: n,
             pool: None,
+        })
+    }
+
+    /// `n` worker processes (`0`: one per core), started on first use and
+    /// kept warm across computations. See [`crate::process`].
+    pub fn processes(n: usize) -> Scheduler {
+        Scheduler::Processes(crate::Processes {
+            workers: n,
+            program: None,
+            start_timeout: std::time::Duration::from_secs(20),
         })
     }
 
@@ -111,6 +123,8 @@ impl Scheduler {
                 (None, 0) => run_threads(&exec, None),
                 (None, n) => run_threads(&exec, Some(&*sized_pool(n)?)),
             },
+            // The parent drives on as many threads as there are workers.
+            Scheduler::Processes(p) => run_threads(&exec, Some(&*sized_pool(p.workers())?)),
         }
         exec.finish()
     }
@@ -151,6 +165,8 @@ impl fmt::Display for Scheduler {
             }
             Scheduler::Threads(t) if t.workers == 0 => f.write_str("threads"),
             Scheduler::Threads(t) => write!(f, "threads:{}", t.workers),
+            Scheduler::Processes(p) if p.workers == 0 => f.write_str("processes"),
+            Scheduler::Processes(p) => write!(f, "processes:{}", p.workers),
         }
     }
 }
@@ -185,20 +201,25 @@ impl FromStr for Scheduler {
         match name.as_str() {
             "sync" | "single-threaded" | "synchronous" => Ok(Scheduler::Sync),
             "threads" | "threading" => Ok(Scheduler::threads(0)),
-            "processes" | "multiprocessing" => Err(bad(
-                "the processes scheduler is not available in this version; use \"threads\"",
-            )),
-            other => match other.strip_prefix("threads:") {
-                Some(n) => n
-                    .trim()
-                    .parse()
-                    .map(Scheduler::threads)
-                    .map_err(|_| bad("expected a worker count after \"threads:\"")),
-                None => Err(bad(
-                    "expected \"sync\", \"single-threaded\", \"synchronous\", \"threads\", \
-                     \"threading\" or \"threads:N\"",
-                )),
-            },
+            "processes" | "multiprocessing" => Ok(Scheduler::processes(0)),
+            other => {
+                let count = |n: &str, what: &str| {
+                    n.trim()
+                        .parse::<usize>()
+                        .map_err(|_| bad(&format!("expected a worker count after \"{what}:\"")))
+                };
+                if let Some(n) = other.strip_prefix("threads:") {
+                    count(n, "threads").map(Scheduler::threads)
+                } else if let Some(n) = other.strip_prefix("processes:") {
+                    count(n, "processes").map(Scheduler::processes)
+                } else {
+                    Err(bad(
+                        "expected \"sync\", \"single-threaded\", \"synchronous\", \"threads\", \
+                         \"threading\", \"processes\", \"multiprocessing\", \"threads:N\" or \
+                         \"processes:N\"",
+                    ))
+                }
+            }
         }
     }
 }

@@ -165,6 +165,57 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         .chain(std::iter::once(&output))
         .map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();));
 
+    // Worker processes: a non-generic function registers itself by path,
+    // and runs remotely when its types turn out to be serde.
+    let (remote_items, remote_field) = if generics.params.is_empty() {
+        let stored = params.iter().map(|p| &p.stored);
+        let call_args = params.iter().zip(&locals).map(|(p, l)| {
+            if p.by_ref {
+                quote!(&#l)
+            } else {
+                quote!(#l)
+            }
+        });
+        let result = if fallible {
+            quote!(__rdask_inner(#(#call_args),*).map_err(::core::convert::Into::into))
+        } else {
+            quote!(::core::result::Result::Ok(__rdask_inner(#(#call_args),*)))
+        };
+        // `#[delayed(remote)]`: not serde is a compile error, on the option.
+        let force = opts.remote.map(|span| {
+            quote_spanned!(span=> let _ = #rt::remote_fns::<__RdaskApply>;)
+        });
+        let items = quote! {
+            struct __RdaskApply;
+            impl #rt::Apply for __RdaskApply {
+                type Params = (#(#stored,)*);
+                type Out = #output;
+                #[allow(unused_variables, clippy::unused_unit)]
+                fn apply(
+                    __rdask_params: Self::Params,
+                ) -> ::core::result::Result<Self::Out, #rt::BoxError> {
+                    let (#(#locals,)*) = __rdask_params;
+                    #result
+                }
+            }
+            fn __rdask_remote() -> ::core::option::Option<#rt::RemoteFns> {
+                #[allow(unused_imports)]
+                use #rt::{ProbeLocal as _, ProbeRemote as _};
+                #force
+                (&&#rt::RemoteProbe::<__RdaskApply>::new()).remote_fns()
+            }
+            #rt::inventory::submit! {
+                #rt::RemoteEntry {
+                    path: ::core::concat!(::core::module_path!(), "::", #name_str),
+                    fns: __rdask_remote,
+                }
+            }
+        };
+        (items, quote!(::core::option::Option::Some(__rdask_remote)))
+    } else {
+        (quote!(), quote!(::core::option::Option::None))
+    };
+
     let mut inner_sig = sig.clone();
     inner_sig.ident = Ident::new("__rdask_inner", Span::call_site());
     let inner_inputs: Vec<TokenStream> = locals.iter().map(|l| quote!(#l)).collect();
@@ -198,7 +249,9 @@ pub fn expand(f: DelayedFn) -> TokenStream {
                 name: #name_str,
                 prefix: #prefix,
                 path: ::core::concat!(::core::module_path!(), "::", #name_str),
+                remote: #remote_field,
             };
+            #remote_items
             let __rdask_clone = (&&#rt::probe::<#output_ty>()).clone_fn();
             #call
         }

@@ -19,9 +19,11 @@ pub struct Options {
     pub name: Option<LitStr>,
     pub fallible: Option<Span>,
     pub infallible: Option<Span>,
+    pub remote: Option<Span>,
 }
 
-const KNOWN: &str = "expected `pure`, `name = \"..\"`, `fallible` or `infallible`";
+const KNOWN: &str =
+    "expected `pure`, `name = \"..\"`, `fallible`, `infallible` or `remote`";
 
 impl Parse for Options {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -36,6 +38,8 @@ impl Parse for Options {
                 ("fallible", None) => opts.fallible = Some(item.ident.span()),
                 ("infallible", None) if opts.infallible.is_some() => return Err(dup("infallible")),
                 ("infallible", None) => opts.infallible = Some(item.ident.span()),
+                ("remote", None) if opts.remote.is_some() => return Err(dup("remote")),
+                ("remote", None) => opts.remote = Some(item.ident.span()),
                 ("name", Some(_)) if opts.name.is_some() => return Err(dup("name")),
                 ("name", Some(lit)) => {
                     if lit.value().is_empty() {
@@ -49,7 +53,7 @@ impl Parse for Options {
                         "`name` needs a value: `name = \"prefix\"`",
                     ))
                 }
-                ("pure" | "fallible" | "infallible", Some(lit)) => {
+                ("pure" | "fallible" | "infallible" | "remote", Some(lit)) => {
                     return Err(Error::new(
                         lit.span(),
                         format!("`{}` takes no value", item.ident),
@@ -151,6 +155,20 @@ impl DelayedFn {
                 v.span(),
                 "#[delayed] functions cannot be variadic",
             ));
+        }
+        if let Some(span) = opts.remote {
+            let generic = sig
+                .generics
+                .params
+                .iter()
+                .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+            if generic {
+                errors.push(Error::new(
+                    span,
+                    "`remote` needs a non-generic function: a worker process finds the \
+                     function by its path, which a generic function does not have",
+                ));
+            }
         }
         let mut params = Vec::new();
         for input in &sig.inputs {

@@ -1,0 +1,166 @@
+//! The processes scheduler: tasks in worker processes, crash-isolated and
+//! kept warm (dask's `multiprocessing.get`).
+//!
+//! What runs where: a `#[delayed]` function whose parameters and result are
+//! serde types runs in a worker; every other task (closures from `map` and
+//! `delay!`, operators, raw-graph tasks, non-serde types) runs in the
+//! calling process, so any graph that runs on threads runs here with the
+//! same result. The parent drives the computation with the usual executor
+//! on `n` threads; a thread that meets a remote task encodes its arguments,
+//! hands them to an idle worker, and waits for the reply. Values live in the
+//! parent: a worker gets exactly the arguments of the task it runs and
+//! returns its result (simple and robust; shipping values between workers
+//! directly is a later optimisation).
+//!
+//! Faults: a task's panic inside a worker is an `ErrorKind::Panic` error and
+//! the worker lives on; a worker that dies (abort, segfault, killed, out of
+//! memory, `exit`) is noticed at once (its pipe closes), reaped, replaced, and
+//! its task retried once on a fresh worker, then failed as
+//! `ErrorKind::WorkerLost`. Workers exit with the parent.
+
+mod pool;
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod remote;
+mod wire;
+mod worker;
+
+use crate::error::BoxError;
+use crate::node::{Args, EngineError, FnInfo};
+use crate::value::Value;
+use crate::{Error, ErrorKind};
+pub(crate) use pool::Pool;
+use pool::Lost;
+use remote::RemoteFns;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use wire::kind;
+
+/// The configuration of [`Scheduler::Processes`](crate::Scheduler::Processes).
+#[derive(Clone, Debug)]
+pub struct Processes {
+    pub(crate) workers: usize,
+    /// The worker program; `None`: this program (`current_exe`).
+    pub(crate) program: Option<std::path::PathBuf>,
+    /// How long a new worker may take to start.
+    pub(crate) start_timeout: std::time::Duration,
+}
+
+impl Processes {
+    /// The number of worker processes (`0` asked: one per core).
+    pub fn workers(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.workers
+        }
+    }
+
+    /// Runs workers from another program instead of this one (it must link
+    /// rdask and the same `#[delayed]` functions).
+    pub fn program(mut self, path: impl Into<std::path::PathBuf>) -> Processes {
+        self.program = Some(path.into());
+        self
+    }
+
+    /// How long a new worker may take to say it is ready (default 20 s)
+    /// before it is killed and the computation fails.
+    pub fn start_timeout(mut self, timeout: std::time::Duration) -> Processes {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The shared pool of this size and program.
+    pub(crate) fn pool(&self) -> Arc<Pool> {
+        Pool::shared(self.workers(), self.program.clone(), self.start_timeout)
+    }
+
+    /// Starts the workers now rather than at the first remote task.
+    pub fn warm_up(&self) -> crate::Result<()> {
+        self.pool()
+            .warm(self.workers())
+            .map_err(|m| Error::new(ErrorKind::Scheduler, None, m))
+    }
+
+    /// The process ids of the idle workers of this pool.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.pool().idle_pids()
+    }
+}
+
+static REMOTE_TASKS: AtomicU64 = AtomicU64::new(0);
+static LOCAL_TASKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many tasks ran in worker processes and how many in this process, on
+/// processes schedulers, since the program started.
+pub fn task_counts() -> (u64, u64) {
+    (
+        REMOTE_TASKS.load(Ordering::Relaxed),
+        LOCAL_TASKS.load(Ordering::Relaxed),
+    )
+}
+
+pub(crate) fn count_local() {
+    LOCAL_TASKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The remote halves of a `#[delayed]` function, if its types allow.
+pub(crate) fn remote_of(info: &FnInfo) -> Option<RemoteFns> {
+    info.remote.and_then(|probe| probe())
+}
+
+fn engine(e: Error) -> BoxError {
+    Box::new(EngineError(e))
+}
+
+/// Runs one task in a worker: the adapter used instead of the local one.
+pub(crate) fn run_remote(
+    pool: &Pool,
+    info: &FnInfo,
+    fns: RemoteFns,
+    args: &mut Args<'_>,
+) -> Result<Value, BoxError> {
+    REMOTE_TASKS.fetch_add(1, Ordering::Relaxed);
+    let key = args.key().clone();
+    let bytes = (fns.encode)(args).map_err(|e| {
+        engine(Error::new(
+            ErrorKind::Type,
+            Some(key.clone()),
+            format!("task `{key}`: cannot encode its arguments for a worker: {e}"),
+        ))
+    })?;
+    let (k, body) = pool.call(info.path, &bytes).map_err(|lost| match lost {
+        Lost::Start(m) => engine(Error::new(ErrorKind::Scheduler, Some(key.clone()), m)),
+        Lost::Died(m) => engine(Error::new(
+            ErrorKind::WorkerLost,
+            Some(key.clone()),
+            format!("task `{key}`: its worker died twice ({m})"),
+        )),
+    })?;
+    let text = || String::from_utf8_lossy(&body).into_owned();
+    match k {
+        kind::OK => (fns.decode)(&body).map_err(|e| {
+            engine(Error::new(
+                ErrorKind::Type,
+                Some(key.clone()),
+                format!("task `{key}`: cannot decode its result from the worker: {e}"),
+            ))
+        }),
+        kind::TASK_ERR => Err(text().into()),
+        kind::DECODE_ERR => Err(engine(Error::new(
+            ErrorKind::Type,
+            Some(key.clone()),
+            format!("task `{key}`: the worker cannot decode its arguments: {}", text()),
+        ))),
+        kind::PANIC => Err(engine(Error::new(
+            ErrorKind::Panic,
+            Some(key.clone()),
+            format!("task `{key}` panicked in a worker: {}", text()),
+        ))),
+        _ => Err(engine(Error::new(
+            ErrorKind::Scheduler,
+            Some(key.clone()),
+            format!("task `{key}`: the worker refused it: {}", text()),
+        ))),
+    }
+}

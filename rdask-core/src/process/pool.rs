@@ -1,0 +1,190 @@
+//! The pool of worker processes: started lazily, kept warm across
+//! computations, replaced when one dies.
+
+use super::wire::{kind, read_frame, write_frame};
+use super::worker::ENV;
+use std::collections::HashMap;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// One worker process and its pipes.
+pub(crate) struct Worker {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// Why a call did not produce a reply.
+pub(crate) enum Lost {
+    /// The worker could not be started at all.
+    Start(String),
+    /// The worker died or broke the protocol (twice).
+    Died(String),
+}
+
+impl Worker {
+    fn spawn(program: Option<&Path>, timeout: Duration) -> Result<Worker, String> {
+        let exe = match program {
+            Some(p) => p.to_path_buf(),
+            None => {
+                std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?
+            }
+        };
+        let mut child = Command::new(&exe)
+            .env(ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start worker `{}`: {e}", exe.display()))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().map(BufReader::new);
+        let Some(mut stdout) = stdout else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("worker has no stdout".into());
+        };
+        // Wait for hello, but not forever: a binary without rdask's worker
+        // mode would just run its `main`.
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let hello = read_frame(&mut stdout);
+            let _ = tx.send(());
+            (hello, stdout)
+        });
+        let arrived = rx.recv_timeout(timeout).is_ok();
+        if !arrived {
+            let _ = child.kill();
+        }
+        let (hello, stdout) = reader
+            .join()
+            .map_err(|_| "worker start-up reader panicked".to_string())?;
+        match hello {
+            Ok((kind::HELLO, _)) if arrived => Ok(Worker {
+                child,
+                stdin,
+                stdout,
+            }),
+            other => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                Err(format!(
+                    "worker `{}` did not start ({}; exit status {status:?}): the program must \
+                     link rdask (its worker mode runs before main)",
+                    exe.display(),
+                    match other {
+                        Ok((k, _)) => format!("first frame kind {k}"),
+                        Err(e) => e.to_string(),
+                    }
+                ))
+            }
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[u8]) -> io::Result<(u8, Vec<u8>)> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("worker closed"))?;
+        write_frame(stdin, kind::RUN, &[name.as_bytes(), b"\0", args])?;
+        read_frame(&mut self.stdout)
+    }
+
+    /// The worker's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing stdin ends an idle worker; a stuck one is killed. Either
+        // way it is reaped here, so no zombie is left behind.
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Warm workers, shared by every computation on a `processes(n)` scheduler.
+pub(crate) struct Pool {
+    idle: Mutex<Vec<Worker>>,
+    program: Option<PathBuf>,
+    start_timeout: Duration,
+}
+
+impl Pool {
+    /// The pool for `n` workers, created on first use.
+    pub(crate) fn shared(n: usize, program: Option<PathBuf>, start_timeout: Duration) -> Arc<Pool> {
+        type Pools = HashMap<(usize, Option<PathBuf>), Arc<Pool>>;
+        static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
+        let mut pools = POOLS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pools
+            .entry((n, program.clone()))
+            .or_insert_with(|| {
+                Arc::new(Pool {
+                    idle: Mutex::new(Vec::new()),
+                    program,
+                    start_timeout,
+                })
+            })
+            .clone()
+    }
+
+    fn checkout(&self) -> Result<Worker, String> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match idle {
+            Some(w) => Ok(w),
+            None => Worker::spawn(self.program.as_deref(), self.start_timeout),
+        }
+    }
+
+    fn give_back(&self, w: Worker) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+    }
+
+    /// Starts workers until `n` are idle (so the first computation does not
+    /// pay start-up inside its tasks).
+    pub(crate) fn warm(&self, n: usize) -> Result<(), String> {
+        let have = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        for _ in have..n {
+            let w = Worker::spawn(self.program.as_deref(), self.start_timeout)?;
+            self.give_back(w);
+        }
+        Ok(())
+    }
+
+    /// The process ids of the idle workers (for tests and diagnostics).
+    pub(crate) fn idle_pids(&self) -> Vec<u32> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.iter().map(Worker::pid).collect()
+    }
+
+    /// Runs `name(args)` on a worker. A worker that dies mid-call is
+    /// replaced and the call retried once on a fresh one.
+    pub(crate) fn call(&self, name: &str, args: &[u8]) -> Result<(u8, Vec<u8>), Lost> {
+        let mut last = String::new();
+        for _attempt in 0..2 {
+            let mut w = self.checkout().map_err(Lost::Start)?;
+            match w.call(name, args) {
+                Ok(reply) => {
+                    self.give_back(w);
+                    return Ok(reply);
+                }
+                Err(e) => {
+                    let pid = w.pid();
+                    drop(w); // kill and reap
+                    last = format!("worker {pid} was lost: {e}");
+                }
+            }
+        }
+        Err(Lost::Died(last))
+    }
+}

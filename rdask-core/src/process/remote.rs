@@ -1,0 +1,178 @@
+//! Functions that can run in a worker process: found by name, with their
+//! arguments and result encoded with serde (postcard).
+//!
+//! `#[delayed]` writes, for each non-generic function, a unit type that
+//! implements [`Apply`] (call the function on a tuple of owned arguments)
+//! and registers a [`RemoteEntry`] under `module_path!()::name`. Whether the
+//! function can actually go remote is decided at compile time by
+//! [`RemoteProbe`] (autoref specialisation): only when every parameter and
+//! the result are `Serialize + DeserializeOwned`. Everything else runs in the
+//! parent.
+
+use crate::error::BoxError;
+use crate::node::Args;
+use crate::value::Value;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
+
+/// A `#[delayed]` function seen as "owned argument tuple in, result out".
+pub trait Apply: 'static {
+    /// The stored parameter types, as a tuple.
+    type Params: 'static;
+    /// The value type.
+    type Out: Send + Sync + 'static;
+    /// Runs the function; `Err` is the task's own error.
+    fn apply(params: Self::Params) -> Result<Self::Out, BoxError>;
+}
+
+/// Tuples of parameters that can be encoded from a running task's arguments.
+pub trait ParamTuple: Sized {
+    /// Encodes the task's arguments, read in place (no copy).
+    fn encode(args: &Args<'_>) -> Result<Vec<u8>, BoxError>;
+}
+
+macro_rules! param_tuples {
+    ($(($($P:ident $i:tt),*))+) => {$(
+        impl<$($P: Serialize + Send + Sync + 'static),*> ParamTuple for ($($P,)*) {
+            #[allow(unused_variables)]
+            fn encode(args: &Args<'_>) -> Result<Vec<u8>, BoxError> {
+                let refs = ($(args.get::<$P>($i)?,)*);
+                Ok(postcard::to_allocvec(&refs)?)
+            }
+        }
+    )+};
+}
+
+param_tuples! {
+    ()
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11)
+}
+
+/// Why a remote call failed inside the worker.
+#[derive(Debug)]
+pub enum Failure {
+    /// The task returned `Err` (its message).
+    Task(String),
+    /// The task panicked (its message).
+    Panic(String),
+    /// The arguments could not be decoded.
+    Decode(String),
+}
+
+/// The three halves of a remote call.
+#[derive(Clone, Copy)]
+pub struct RemoteFns {
+    /// Parent: encode the arguments.
+    pub encode: fn(&Args<'_>) -> Result<Vec<u8>, BoxError>,
+    /// Worker: decode the arguments, run, encode the result.
+    pub run: fn(&[u8]) -> Result<Vec<u8>, Failure>,
+    /// Parent: decode a result.
+    pub decode: fn(&[u8]) -> Result<Value, BoxError>,
+}
+
+fn run<F: Apply>(bytes: &[u8]) -> Result<Vec<u8>, Failure>
+where
+    F::Params: DeserializeOwned,
+    F::Out: Serialize,
+{
+    let params: F::Params =
+        postcard::from_bytes(bytes).map_err(|e| Failure::Decode(e.to_string()))?;
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| F::apply(params)))
+        .map_err(|p| Failure::Panic(crate::error::panic_message(&*p)))?
+        .map_err(|e| Failure::Task(e.to_string()))?;
+    postcard::to_allocvec(&out).map_err(|e| Failure::Task(format!("cannot encode the result: {e}")))
+}
+
+fn decode<F: Apply>(bytes: &[u8]) -> Result<Value, BoxError>
+where
+    F::Out: DeserializeOwned,
+{
+    let out: F::Out = postcard::from_bytes(bytes)?;
+    Ok(Arc::new(out))
+}
+
+/// Finds out at compile time whether `F` can run remotely:
+/// `(&&RemoteProbe::<F>::new()).remote_fns()`.
+pub struct RemoteProbe<F>(PhantomData<fn() -> F>);
+
+impl<F> RemoteProbe<F> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        RemoteProbe(PhantomData)
+    }
+}
+
+/// The serde arm of [`RemoteProbe`].
+pub trait ProbeRemote {
+    fn remote_fns(&self) -> Option<RemoteFns>;
+}
+
+/// The fallback arm of [`RemoteProbe`].
+pub trait ProbeLocal {
+    fn remote_fns(&self) -> Option<RemoteFns>;
+}
+
+impl<F: Apply> ProbeRemote for &RemoteProbe<F>
+where
+    F::Params: ParamTuple + Serialize + DeserializeOwned,
+    F::Out: Serialize + DeserializeOwned,
+{
+    fn remote_fns(&self) -> Option<RemoteFns> {
+        Some(remote_fns::<F>())
+    }
+}
+
+impl<F> ProbeLocal for RemoteProbe<F> {
+    fn remote_fns(&self) -> Option<RemoteFns> {
+        None
+    }
+}
+
+/// The remote functions of `F`; a compile error unless it is serde
+/// (`#[delayed(remote)]`).
+pub fn remote_fns<F: Apply>() -> RemoteFns
+where
+    F::Params: ParamTuple + Serialize + DeserializeOwned,
+    F::Out: Serialize + DeserializeOwned,
+{
+    RemoteFns {
+        encode: <F::Params as ParamTuple>::encode,
+        run: run::<F>,
+        decode: decode::<F>,
+    }
+}
+
+/// A registered function: its stable name and how to get its remote halves.
+pub struct RemoteEntry {
+    /// `module_path!()::name`.
+    pub path: &'static str,
+    /// `None` when its types are not serde.
+    pub fns: fn() -> Option<RemoteFns>,
+}
+
+inventory::collect!(RemoteEntry);
+
+/// Every registered remote function, by name.
+pub(crate) fn registry() -> &'static HashMap<&'static str, RemoteFns> {
+    static REGISTRY: OnceLock<HashMap<&'static str, RemoteFns>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        inventory::iter::<RemoteEntry>
+            .into_iter()
+            .filter_map(|e| (e.fns)().map(|f| (e.path, f)))
+            .collect()
+    })
+}

@@ -1,0 +1,230 @@
+//! Fault injection for the processes scheduler: tasks that abort, segfault,
+//! exit, or are killed from outside; the computation either succeeds
+//! through the retry or fails with `WorkerLost` naming the key; it never
+//! hangs; the next computation works; no zombie or orphan is left.
+
+use rdask::prelude::*;
+use rdask::ErrorKind;
+use std::time::{Duration, Instant};
+
+#[delayed]
+fn abort_now(x: i64) -> i64 {
+    if x >= 0 {
+        std::process::abort();
+    }
+    x
+}
+
+#[delayed]
+fn segfault(x: i64) -> i64 {
+    if x >= 0 {
+        // SAFETY: none; this is the point of the test.
+        unsafe { std::ptr::null_mut::<i64>().write_volatile(x) };
+    }
+    x
+}
+
+#[delayed]
+fn exit_three(x: i64) -> i64 {
+    if x >= 0 {
+        std::process::exit(3);
+    }
+    x
+}
+
+/// Writes this worker's pid to `path`, then sleeps: the test kills it.
+#[delayed]
+fn sleepy(path: String, millis: u64) -> u32 {
+    std::fs::write(&path, std::process::id().to_string()).unwrap();
+    std::thread::sleep(Duration::from_millis(millis));
+    std::process::id()
+}
+
+#[delayed]
+fn ok(x: i64) -> i64 {
+    x + 1
+}
+
+fn procs() -> Scheduler {
+    Scheduler::processes(2)
+}
+
+fn assert_lost(e: rdask::Error, key: &rdask::Key) {
+    assert_eq!(e.kind(), ErrorKind::WorkerLost, "{e}");
+    assert_eq!(e.key(), Some(key), "{e}");
+    assert!(e.to_string().contains(&key.to_string()), "{e}");
+}
+
+#[test]
+fn crashing_tasks_are_worker_lost_and_the_pool_recovers() {
+    for (name, d) in [
+        ("abort", abort_now(1)),
+        ("segfault", segfault(1)),
+        ("exit", exit_three(1)),
+    ] {
+        let t = Instant::now();
+        let e = d.compute_with(&procs()).unwrap_err();
+        assert_lost(e, d.key());
+        assert!(t.elapsed() < Duration::from_secs(30), "{name} took {:?}", t.elapsed());
+        // Its dependents never ran; the next computation works.
+        assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2, "after {name}");
+    }
+}
+
+#[test]
+fn a_worker_killed_from_outside_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pid");
+    let path_s = path.to_string_lossy().into_owned();
+    let d = sleepy(path_s, 1500);
+    let killer = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(pid) = std::fs::read_to_string(&path) {
+                if !pid.is_empty() {
+                    let status = std::process::Command::new("kill")
+                        .args(["-9", pid.trim()])
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                    return pid.trim().parse::<u32>().unwrap();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("the task never started");
+    });
+    let result = d.compute_with(&procs());
+    let killed = killer.join().unwrap();
+    match result {
+        // The retry ran on a fresh worker.
+        Ok(pid) => assert_ne!(pid, killed),
+        Err(e) => assert_lost(e, d.key()),
+    }
+    assert_eq!(ok(2).compute_with(&procs()).unwrap(), 3);
+}
+
+/// Children of this process in state Z.
+fn zombies() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let mut fields = after.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == me && state == "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_zombies_after_crashes() {
+    let _ = abort_now(1).compute_with(&procs());
+    assert_eq!(ok(0).compute_with(&procs()).unwrap(), 1);
+    assert!(zombies().is_empty(), "zombies: {:?}", zombies());
+}
+
+/// Run as a child process by `workers_exit_with_their_parent`.
+#[test]
+#[ignore = "helper: run by workers_exit_with_their_parent"]
+fn child_starts_workers_then_exits() {
+    if std::env::var_os("RDASK_TEST_CHILD").is_none() {
+        return;
+    }
+    let s = Scheduler::processes(2);
+    let Scheduler::Processes(p) = &s else { unreachable!() };
+    p.warm_up().unwrap();
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+    println!("WORKERS {:?}", p.worker_pids());
+}
+
+#[test]
+fn workers_exit_with_their_parent() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_starts_workers_then_exits", "--ignored", "--nocapture"])
+        .env("RDASK_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("WORKERS "))
+        .unwrap_or_else(|| panic!("no worker list in {text}"));
+    let pids: Vec<u32> = line
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(", ")
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 2, "{line}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive: Vec<_> = pids
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| !s.contains(") Z "))
+                    .unwrap_or(false)
+            })
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "workers still alive: {alive:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Encodes fine, never decodes: the worker cannot read its argument.
+#[derive(Clone, Debug)]
+struct Undecodable;
+
+impl serde::Serialize for Undecodable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(7)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Undecodable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("this value never decodes"))
+    }
+}
+
+#[delayed]
+fn take_undecodable(_x: Undecodable) -> i64 {
+    1
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    // A value that fails to decode in the worker.
+    let d = take_undecodable(Undecodable);
+    let e = d.compute_with(&procs()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert!(e.to_string().contains("cannot decode"), "{e}");
+
+    // Worker programs that cannot start, or start without worker mode.
+    for program in ["/nonexistent/rdask-worker", "/bin/false", "/bin/cat"] {
+        let Scheduler::Processes(p) = Scheduler::processes(1) else {
+            unreachable!()
+        };
+        let s = Scheduler::Processes(p.program(program).start_timeout(Duration::from_secs(2)));
+        let t = Instant::now();
+        let e = ok(1).compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Scheduler, "{program}: {e}");
+        assert!(e.to_string().contains("worker"), "{program}: {e}");
+        assert!(t.elapsed() < Duration::from_secs(30), "{program}");
+    }
+    assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
+}
