@@ -490,29 +490,39 @@ pub(crate) fn run_sync(exec: &Exec<'_>) {
     }
 }
 
-/// Initial tasks handled by one job before it splits off the rest.
-const GRAIN: usize = 32;
+/// At most this many initial tasks are handled by one job without
+/// splitting off the rest.
+const MAX_GRAIN: usize = 32;
+
+/// How many initial tasks one job handles: few enough that every worker
+/// gets a share (eight per worker), many enough that starting n cheap leaves
+/// costs O(n / 32) jobs, not n.
+fn grain(tasks: usize, workers: usize) -> usize {
+    (tasks / (8 * workers.max(1))).clamp(1, MAX_GRAIN)
+}
 
 /// Runs the tasks on a rayon pool (`None`: the current or global one).
 ///
-/// The initial ready tasks are split in halves, rayon-style, so that
-/// starting n leaves costs O(n / GRAIN) jobs, not n. A worker that finishes a
+/// The initial ready tasks are split in halves, rayon-style, down to a
+/// [`grain`], so that starting n leaves costs O(n / 32) jobs, not n. A worker that finishes a
 /// task goes on with the first task it made ready and spawns the rest, so
 /// chains run without queueing and reductions stay depth-first. A task is
 /// spawned only once ready: no worker ever blocks.
 pub(crate) fn run_threads<'e>(exec: &'e Exec<'e>, pool: Option<&rayon::ThreadPool>) {
     let initial = exec.initial();
     let initial = &initial[..];
+    let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    let grain = grain(initial.len(), workers);
     match pool {
-        Some(pool) => pool.scope(|s| run_range(exec, s, initial)),
-        None => rayon::scope(|s| run_range(exec, s, initial)),
+        Some(pool) => pool.scope(|s| run_range(exec, s, initial, grain)),
+        None => rayon::scope(|s| run_range(exec, s, initial, grain)),
     }
 }
 
-fn run_range<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, mut tasks: &'s [u32]) {
-    while tasks.len() > GRAIN {
+fn run_range<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, mut tasks: &'s [u32], grain: usize) {
+    while tasks.len() > grain {
         let (mine, theirs) = tasks.split_at(tasks.len() / 2);
-        s.spawn(move |s| run_range(exec, s, theirs));
+        s.spawn(move |s| run_range(exec, s, theirs, grain));
         tasks = mine;
     }
     let mut batch = Batch::default();
