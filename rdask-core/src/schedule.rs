@@ -51,11 +51,13 @@ pub struct Threads {
 }
 
 impl Threads {
-    /// The number of workers asked for (`0`: rayon's global pool, all cores).
+    /// The number of worker threads (for `threads(0)`, the size of rayon's
+    /// global pool: one per core unless configured otherwise).
     pub fn workers(&self) -> usize {
-        match &self.pool {
-            Some(p) => p.current_num_threads(),
-            None => self.workers,
+        match (&self.pool, self.workers) {
+            (Some(p), _) => p.current_num_threads(),
+            (None, 0) => rayon::current_num_threads(),
+            (None, n) => n,
         }
     }
 }
