@@ -42,7 +42,24 @@ impl Worker {
             .spawn()
             .map_err(|e| format!("cannot start worker `{}`: {e}", exe.display()))?;
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().map(BufReader::new);
+        let stdout = child.stdout.take();
+        // Bigger pipes: a large argument or result crosses in fewer
+        // wake-ups (the default is 64 KiB; best effort).
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            for fd in [
+                stdin.as_ref().map(|s| s.as_raw_fd()),
+                stdout.as_ref().map(|s| s.as_raw_fd()),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // SAFETY: an fcntl on a pipe we own; failure is harmless.
+                unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20) };
+            }
+        }
+        let stdout = stdout.map(|s| BufReader::with_capacity(1 << 16, s));
         let Some(mut stdout) = stdout else {
             let _ = child.kill();
             let _ = child.wait();
