@@ -13,11 +13,21 @@
 //!
 //! ```text
 //! cargo run --release --example crossval [-- --folds K] [--rows N] [--repeat R] [--scheduler NAME]
+//!     [--visualize FILE.svg] [--profile FILE.html]
+//! ```
+//!
+//! `--visualize` draws the merged graph (Graphviz `dot` renders SVG, PNG or
+//! PDF by the extension; `.dot` writes the text); `--profile` runs it once
+//! more on the threads scheduler with a `Profiler` and a `ResourceProfiler`
+//! and writes their timeline as a self-contained HTML page.
+//!
+//! ```text
 //! ```
 
 use rdask::prelude::*;
-use rdask::Graph;
+use rdask::{Compute, Graph, Profiler, ResourceProfiler};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Columns of the synthetic design matrix.
@@ -307,6 +317,8 @@ struct Args {
     rows: usize,
     repeat: usize,
     scheduler: Option<Scheduler>,
+    visualize: Option<std::path::PathBuf>,
+    profile: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -315,6 +327,8 @@ fn parse_args() -> Result<Args, String> {
         rows: 20_000,
         repeat: 3,
         scheduler: None,
+        visualize: None,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -327,11 +341,13 @@ fn parse_args() -> Result<Args, String> {
                 let name = val()?;
                 a.scheduler = Some(name.parse().map_err(|e| format!("--scheduler: {e}"))?);
             }
+            "--visualize" => a.visualize = Some(val()?.into()),
+            "--profile" => a.profile = Some(val()?.into()),
             "-h" | "--help" => {
-                return Err(
-                    "usage: crossval [--folds K] [--rows N] [--repeat R] [--scheduler sync|threads|threads:N]"
-                        .into(),
-                )
+                return Err("usage: crossval [--folds K] [--rows N] [--repeat R] \
+                     [--scheduler sync|threads|threads:N|processes] [--visualize FILE] \
+                     [--profile FILE.html]"
+                    .into())
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -461,6 +477,26 @@ fn try_main() -> Result<bool, Box<dyn std::error::Error>> {
             if same { "yes" } else { "NO" }
         );
         ok &= same;
+    }
+    if let Some(path) = &args.visualize {
+        rdask::visualize(&merged, path)?;
+        println!("graph drawn to {}", path.display());
+    }
+    if let Some(path) = &args.profile {
+        let profiler = Arc::new(Profiler::new());
+        let resources = Arc::new(ResourceProfiler::new());
+        let values = Compute::new(&outputs)
+            .scheduler(threads.clone())
+            .callback(profiler.clone())
+            .callback(resources.clone())
+            .run()?;
+        ok &= same_bits(&sync_values, &values);
+        profiler.write_html_with(path, &resources)?;
+        println!(
+            "profile of {} tasks written to {}",
+            profiler.records().len(),
+            path.display()
+        );
     }
     if !ok {
         eprintln!("crossval: schedulers disagree\n  sync:    {sync_values:?}\n  threads: {thread_values:?}");

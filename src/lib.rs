@@ -10,10 +10,11 @@ pub use rdask_core::*;
 pub use rdask_macros::{delay, delayed, graph};
 
 /// Everything a user of rdask needs in scope: the macros, `Delayed`,
-/// `Scheduler`, and the traits behind `split()` and pure arguments.
+/// `Scheduler`, and the traits behind `split()`, `visualize()` and pure
+/// arguments.
 pub mod prelude {
     pub use crate::{compute, delay, delayed, graph};
-    pub use rdask_core::{Delayed, Scheduler, Split, Tokenize};
+    pub use rdask_core::{Delayed, Scheduler, Split, Tokenize, Visualize};
 }
 
 /// Computes several `Delayed`s of any types in one merged graph (shared work

@@ -32,6 +32,9 @@ pub enum ErrorKind {
     WorkerLost,
     /// A callback panicked.
     Callback,
+    /// A diagnostics file could not be written, or a helper program
+    /// (Graphviz `dot`) could not be run.
+    Io,
 }
 
 /// A failed computation: which task (if any), what kind of failure, and why.

@@ -14,6 +14,7 @@
 mod args;
 pub mod callbacks;
 mod delayed;
+pub mod diagnostics;
 mod error;
 mod exec;
 pub mod graph;
@@ -34,6 +35,7 @@ pub mod __private;
 pub use args::{IntoArg, IntoPureArg, Tokenize};
 pub use callbacks::{with_callbacks, Callback};
 pub use delayed::{compute, compute_with, value, Compute, ComputeTuple, Delayed, Split};
+pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
 pub use key::Key;
