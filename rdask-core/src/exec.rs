@@ -25,7 +25,7 @@ use crate::error::BoxError;
 use crate::node::{Args, EngineError, Op, Src};
 use crate::plan::{Plan, NONE};
 use crate::schedule::{CurrentGuard, Scheduler};
-use crate::value::{DynList, Value};
+use crate::value::{clone_registered, DynList, Value};
 use crate::{Error, ErrorKind};
 use smallvec::SmallVec;
 use std::cell::UnsafeCell;
@@ -42,6 +42,9 @@ struct TaskState {
     uses: AtomicU32,
     /// Borrowers not yet done, when a by-value consumer waits for them.
     borrows: AtomicU32,
+    /// By-value uses copying the value right now: the last use waits for
+    /// them, then moves the value instead of copying it too.
+    copying: AtomicU32,
     /// The value; see the module docs for who may touch it when.
     slot: UnsafeCell<Option<Value>>,
 }
@@ -74,6 +77,7 @@ impl<'p> Exec<'p> {
                 waits: AtomicU32::new(plan.waits[t]),
                 uses: AtomicU32::new(plan.uses[t]),
                 borrows: AtomicU32::new(plan.borrows[t]),
+                copying: AtomicU32::new(0),
                 slot: UnsafeCell::new(None),
             })
             .collect();
@@ -290,6 +294,8 @@ impl<'p> Exec<'p> {
                     // SAFETY: every other use has ended (the count says so),
                     // so this task alone touches the slot.
                     let mut v = unsafe { (*state.slot.get()).take() };
+                    // Earlier uses may still be copying from their references.
+                    wait_for_copies(&state.copying);
                     if v.as_mut().is_some_and(|v| Arc::get_mut(v).is_some()) {
                         return v.ok_or_else(|| self.internal(t));
                     }
@@ -313,16 +319,25 @@ impl<'p> Exec<'p> {
         let Some(mut v) = v else {
             return Err(self.internal(p));
         };
+        let state = &self.tasks[p as usize];
+        // Announced before our use ends, so the last use sees it.
+        state.copying.fetch_add(1, Ordering::AcqRel);
         if let Some(stored) = self.end_use(p) {
             // We were the last use: the slot's reference is gone with
-            // `stored`, so ours is the only one left (unless the node itself
-            // holds the value: a constant).
+            // `stored`; once the uses still copying have dropped theirs, ours
+            // is the only one left (unless the node itself holds the value:
+            // a constant) and the value moves.
+            state.copying.fetch_sub(1, Ordering::AcqRel);
             drop(stored);
+            wait_for_copies(&state.copying);
             if Arc::get_mut(&mut v).is_some() {
                 return Ok(v);
             }
+            return self.copy(p, Some(v), by);
         }
-        self.copy(p, Some(v), by)
+        let copy = self.copy(p, Some(v), by);
+        state.copying.fetch_sub(1, Ordering::AcqRel);
+        copy
     }
 
     /// A copy of `p`'s value `v` for a by-value use that cannot move it.
@@ -330,7 +345,11 @@ impl<'p> Exec<'p> {
         let Some(v) = v else {
             return Err(self.internal(p));
         };
-        match self.plan.clone[p as usize].and_then(|f| f(&*v)) {
+        let copy = match self.plan.clone[p as usize] {
+            Some(f) => f(&*v),
+            None => clone_registered(&*v),
+        };
+        match copy {
             Some(copy) => Ok(copy),
             None => {
                 let key = &self.plan.nodes[p as usize].key;
@@ -420,6 +439,20 @@ impl<'p> Exec<'p> {
             Some(plan.nodes[output as usize].key.clone()),
             "internal error: the computation stopped before every task ran",
         )
+    }
+}
+
+/// Waits (briefly: one copy of one value) until no use is copying the value,
+/// so the last use can move it instead of copying it too.
+fn wait_for_copies(copying: &AtomicU32) {
+    let mut spins = 0u32;
+    while copying.load(Ordering::Acquire) > 0 {
+        if spins < 64 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
