@@ -452,8 +452,6 @@ fn peek_panic_drop(x: &PanicDrop) -> i64 {
 }
 
 #[test]
-#[ignore = "BUG: a panic in the Drop of an intermediate value, dropped by the engine after \
-            its last borrower, escapes compute instead of becoming an ErrorKind::Panic error"]
 fn a_panicking_drop_does_not_escape_compute() {
     for s in schedulers() {
         let out = peek_panic_drop(make_panic_drop(4));

@@ -381,7 +381,7 @@ impl<'p> Exec<'p> {
             if !plan.edge_ref[e] || p == NONE {
                 continue;
             }
-            drop(self.end_use(p));
+            self.drop_value(p, self.end_use(p));
             let mover = plan.release[p as usize];
             if mover != NONE
                 && self.tasks[p as usize]
@@ -395,7 +395,38 @@ impl<'p> Exec<'p> {
     }
 
     /// After the scheduler is done: the first error, or the outputs.
+    /// Drops a value the engine freed, turning a panic in its `Drop` into
+    /// the computation's error (it must never escape `compute`).
+    fn drop_value(&self, p: u32, v: Option<Value>) {
+        if v.is_none() {
+            return;
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+            let key = &self.plan.nodes[p as usize].key;
+            let mut e = Error::panic(key.clone(), &*payload);
+            e.prefix(&format!("dropping the value of `{key}`: "));
+            self.fail(e);
+        }
+    }
+
     pub fn finish(self) -> Result<Vec<Value>, Error> {
+        let result = self.outputs();
+        // Whatever is left (after a failure) is freed here, panics caught.
+        for p in 0..self.plan.len() {
+            // SAFETY: the scheduler has joined: nothing else touches slots.
+            let v = unsafe { (*self.tasks[p].slot.get()).take() };
+            self.drop_value(p as u32, v);
+        }
+        match (
+            result,
+            self.error.lock().unwrap_or_else(|e| e.into_inner()).take(),
+        ) {
+            (_, Some(e)) => Err(e),
+            (result, None) => result,
+        }
+    }
+
+    fn outputs(&self) -> Result<Vec<Value>, Error> {
         if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
         }
