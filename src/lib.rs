@@ -33,6 +33,15 @@ pub mod prelude {
 #[macro_export]
 macro_rules! compute {
     ($($e:expr),+ $(,)?) => {
-        $crate::__private::compute_tuple(($(&$e,)+))
+        $crate::__private::compute_tuple(($(
+            // The output types are known here: record their copy functions
+            // (an output that is also used by value elsewhere is copied).
+            $crate::__private::registered(&$e, |probe| {
+                #[allow(unused_imports)]
+                use $crate::__private::{ProbeClone as _, ProbeNoClone as _};
+                #[allow(clippy::needless_borrow)]
+                (&&probe).register()
+            }),
+        )+))
     };
 }

@@ -82,6 +82,13 @@ where
     }
 }
 
+/// Runs `register` on the `CloneProbe` of `d`'s value type; returns `d`.
+#[inline]
+pub fn registered<T>(d: &Delayed<T>, register: impl FnOnce(CloneProbe<T>)) -> &Delayed<T> {
+    register(CloneProbe::new());
+    d
+}
+
 /// A `CloneProbe` for `T`: `(&&probe::<T>()).clone_fn()`.
 #[inline]
 pub fn probe<T>() -> CloneProbe<T> {

@@ -90,6 +90,11 @@ impl Error {
         )
     }
 
+    /// Puts `context` in front of the message.
+    pub(crate) fn prefix(&mut self, context: &str) {
+        self.message.insert_str(0, context);
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

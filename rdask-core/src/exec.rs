@@ -26,7 +26,7 @@ use crate::node::{Args, EngineError, Op, Src};
 use crate::plan::{Plan, NONE};
 use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
-use crate::value::{DynList, Value};
+use crate::value::{clone_registered, DynList, Value};
 use crate::{Error, ErrorKind};
 use smallvec::SmallVec;
 use std::cell::UnsafeCell;
@@ -43,6 +43,9 @@ struct TaskState {
     uses: AtomicU32,
     /// Borrowers not yet done, when a by-value consumer waits for them.
     borrows: AtomicU32,
+    /// By-value uses copying the value right now: the last use waits for
+    /// them, then moves the value instead of copying it too.
+    copying: AtomicU32,
     /// The value; see the module docs for who may touch it when.
     slot: UnsafeCell<Option<Value>>,
 }
@@ -77,6 +80,7 @@ impl<'p> Exec<'p> {
                 waits: AtomicU32::new(plan.waits[t]),
                 uses: AtomicU32::new(plan.uses[t]),
                 borrows: AtomicU32::new(plan.borrows[t]),
+                copying: AtomicU32::new(0),
                 slot: UnsafeCell::new(None),
             })
             .collect();
@@ -307,6 +311,8 @@ impl<'p> Exec<'p> {
                     // SAFETY: every other use has ended (the count says so),
                     // so this task alone touches the slot.
                     let mut v = unsafe { (*state.slot.get()).take() };
+                    // Earlier uses may still be copying from their references.
+                    wait_for_copies(&state.copying);
                     if v.as_mut().is_some_and(|v| Arc::get_mut(v).is_some()) {
                         return v.ok_or_else(|| self.internal(t));
                     }
@@ -330,16 +336,25 @@ impl<'p> Exec<'p> {
         let Some(mut v) = v else {
             return Err(self.internal(p));
         };
+        let state = &self.tasks[p as usize];
+        // Announced before our use ends, so the last use sees it.
+        state.copying.fetch_add(1, Ordering::AcqRel);
         if let Some(stored) = self.end_use(p) {
             // We were the last use: the slot's reference is gone with
-            // `stored`, so ours is the only one left (unless the node itself
-            // holds the value: a constant).
+            // `stored`; once the uses still copying have dropped theirs, ours
+            // is the only one left (unless the node itself holds the value:
+            // a constant) and the value moves.
+            state.copying.fetch_sub(1, Ordering::AcqRel);
             drop(stored);
+            wait_for_copies(&state.copying);
             if Arc::get_mut(&mut v).is_some() {
                 return Ok(v);
             }
+            return self.copy(p, Some(v), by);
         }
-        self.copy(p, Some(v), by)
+        let copy = self.copy(p, Some(v), by);
+        state.copying.fetch_sub(1, Ordering::AcqRel);
+        copy
     }
 
     /// A copy of `p`'s value `v` for a by-value use that cannot move it.
@@ -347,7 +362,11 @@ impl<'p> Exec<'p> {
         let Some(v) = v else {
             return Err(self.internal(p));
         };
-        match self.plan.clone[p as usize].and_then(|f| f(&*v)) {
+        let copy = match self.plan.clone[p as usize] {
+            Some(f) => f(&*v),
+            None => clone_registered(&*v),
+        };
+        match copy {
             Some(copy) => Ok(copy),
             None => {
                 let key = &self.plan.nodes[p as usize].key;
@@ -379,7 +398,7 @@ impl<'p> Exec<'p> {
             if !plan.edge_ref[e] || p == NONE {
                 continue;
             }
-            drop(self.end_use(p));
+            self.drop_value(p, self.end_use(p));
             let mover = plan.release[p as usize];
             if mover != NONE
                 && self.tasks[p as usize]
@@ -393,7 +412,38 @@ impl<'p> Exec<'p> {
     }
 
     /// After the scheduler is done: the first error, or the outputs.
+    /// Drops a value the engine freed, turning a panic in its `Drop` into
+    /// the computation's error (it must never escape `compute`).
+    fn drop_value(&self, p: u32, v: Option<Value>) {
+        if v.is_none() {
+            return;
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+            let key = &self.plan.nodes[p as usize].key;
+            let mut e = Error::panic(key.clone(), &*payload);
+            e.prefix(&format!("dropping the value of `{key}`: "));
+            self.fail(e);
+        }
+    }
+
     pub fn finish(self) -> Result<Vec<Value>, Error> {
+        let result = self.outputs();
+        // Whatever is left (after a failure) is freed here, panics caught.
+        for p in 0..self.plan.len() {
+            // SAFETY: the scheduler has joined: nothing else touches slots.
+            let v = unsafe { (*self.tasks[p].slot.get()).take() };
+            self.drop_value(p as u32, v);
+        }
+        match (
+            result,
+            self.error.lock().unwrap_or_else(|e| e.into_inner()).take(),
+        ) {
+            (_, Some(e)) => Err(e),
+            (result, None) => result,
+        }
+    }
+
+    fn outputs(&self) -> Result<Vec<Value>, Error> {
         if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
         }
@@ -437,6 +487,20 @@ impl<'p> Exec<'p> {
             Some(plan.nodes[output as usize].key.clone()),
             "internal error: the computation stopped before every task ran",
         )
+    }
+}
+
+/// Waits (briefly: one copy of one value) until no use is copying the value,
+/// so the last use can move it instead of copying it too.
+fn wait_for_copies(copying: &AtomicU32) {
+    let mut spins = 0u32;
+    while copying.load(Ordering::Acquire) > 0 {
+        if spins < 64 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 

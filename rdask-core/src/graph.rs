@@ -7,7 +7,7 @@
 
 use crate::node::{Arg, DynRunFn, MaybeKey, Node, Op, Src};
 use crate::plan::Plan;
-use crate::value::{clone_fn_of, register_lists, CloneFn, Value};
+use crate::value::{clone_fn_of, register_clone, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
 use indexmap::IndexMap;
 use smallvec::SmallVec;
@@ -47,7 +47,7 @@ pub fn key(k: impl Into<Key>) -> GraphArg {
 
 /// A literal argument, never taken for a key (`lit("a")` is the string).
 pub fn lit<T: Clone + Send + Sync + 'static>(v: T) -> GraphArg {
-    register_lists::<T>();
+    register::<T>();
     GraphArg(Src::Const {
         value: Arc::new(v),
         clone: clone_fn_of::<T>(),
@@ -68,7 +68,7 @@ impl GraphArg {
     /// dask's rule for a string or tuple in a task: the value of that key if
     /// the graph has it when computed, else the literal itself.
     pub fn key_or_lit<T: Clone + Send + Sync + 'static>(k: impl Into<Key>, literal: T) -> GraphArg {
-        register_lists::<T>();
+        register::<T>();
         GraphArg(Src::MaybeKey(Box::new(MaybeKey {
             key: k.into(),
             literal: Arc::new(literal),
@@ -97,6 +97,13 @@ pub trait TaskArgs<M> {
     fn into_args(self) -> Vec<GraphArg>;
 }
 
+/// Records a raw graph value type: its lists can fill `Vec` parameters and
+/// its values can be copied wherever they are shared.
+fn register<T: Clone + Send + Sync + 'static>() {
+    register_lists::<T>();
+    register_clone::<T>();
+}
+
 fn short_name<F>() -> &'static str {
     let full = std::any::type_name::<F>();
     if full.contains("{{closure}}") {
@@ -116,7 +123,7 @@ macro_rules! task_fns {
         {
             #[allow(unused_variables, clippy::unused_unit)]
             fn into_op(self) -> (DynRunFn, &'static str, CloneFn) {
-                register_lists::<R>();
+                register::<R>();
                 let run: DynRunFn = Box::new(move |args| {
                     Ok(Arc::new((self)($(args.take::<$P>($i)?),*)) as Value)
                 });
@@ -191,7 +198,7 @@ impl Graph {
         v: T,
     ) -> &mut Self {
         let k = k.into();
-        register_lists::<T>();
+        register::<T>();
         let node = Node::new(
             k.clone(),
             Op::Const(Arc::new(v)),

@@ -299,25 +299,14 @@ impl<'a> Counts<'a> {
             }
         }
 
-        // Values that cannot be copied: at most one by-value use, which
-        // waits for the borrowers.
+        // Values not known to be `Clone` here: a single by-value use waits
+        // for the borrowers, so it can move the value. With several by-value
+        // uses, the executor copies through the type registry at run time,
+        // or fails with `NotClone` naming the value.
         let mut release = vec![NONE; n];
         for p in 0..n {
             if clone[p].is_some() || moves[p] + borrows[p] <= 1 {
                 continue;
-            }
-            if moves[p] >= 2 {
-                let key = &nodes[p].key;
-                return Err(Error::new(
-                    ErrorKind::NotClone,
-                    Some(key.clone()),
-                    format!(
-                        "the value of `{key}` is used by value {} times but its type cannot be \
-                         copied (not known to be Clone); take it by reference (`&T` parameter) \
-                         in all but one consumer",
-                        moves[p]
-                    ),
-                ));
             }
             if moves[p] == 1 && mover[p] != NONE {
                 release[p] = mover[p];

@@ -47,6 +47,8 @@ static LISTS: RwLock<Option<HashMap<TypeId, ListFn>>> = RwLock::new(None);
 /// Lets raw-graph lists of `T` (and lists of such lists) become `Vec<T>`
 /// (and `Vec<Vec<T>>`) parameters.
 pub fn register_lists<T: Send + Sync + 'static>() {
+    // (Also the place raw graphs record their value types' copy functions:
+    // see `register_clone`, called next to this.)
     let id = TypeId::of::<Vec<T>>();
     let known = LISTS
         .read()
@@ -154,16 +156,23 @@ impl<T> Clone for CloneProbe<T> {
 /// The `Clone` arm of [`CloneProbe`].
 pub trait ProbeClone {
     fn clone_fn(&self) -> Option<CloneFn>;
+    /// Records `T`'s copy function in the process-wide registry.
+    fn register(&self);
 }
 
 /// The fallback arm of [`CloneProbe`].
 pub trait ProbeNoClone {
     fn clone_fn(&self) -> Option<CloneFn>;
+    /// Nothing to record: `T` is not (known to be) `Clone`.
+    fn register(&self);
 }
 
 impl<T: Clone + Any + Send + Sync> ProbeClone for &CloneProbe<T> {
     fn clone_fn(&self) -> Option<CloneFn> {
         Some(clone_as::<T>)
+    }
+    fn register(&self) {
+        register_clone::<T>();
     }
 }
 
@@ -171,6 +180,40 @@ impl<T> ProbeNoClone for CloneProbe<T> {
     fn clone_fn(&self) -> Option<CloneFn> {
         None
     }
+    fn register(&self) {}
+}
+
+/// Copy functions by type, for values whose producer and consumers could
+/// not tell (a `map` closure's result, a `split` part, a generic output).
+/// Filled where the type is concrete (`#[delayed]` signatures, `compute!`
+/// outputs, raw graph values), once per type; read only when a value must
+/// be copied.
+static CLONES: RwLock<Option<HashMap<TypeId, CloneFn>>> = RwLock::new(None);
+
+/// Records that values of type `T` can be copied.
+pub fn register_clone<T: Clone + Any + Send + Sync>() {
+    let id = TypeId::of::<T>();
+    let known = CLONES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|m| m.contains_key(&id));
+    if !known {
+        let mut map = CLONES.write().unwrap_or_else(|e| e.into_inner());
+        map.get_or_insert_with(HashMap::new)
+            .insert(id, clone_as::<T>);
+    }
+}
+
+/// A copy of `v` through the registry, if its type was ever recorded.
+pub(crate) fn clone_registered(v: &dyn Val) -> Option<Value> {
+    let id = (v as &dyn Any).type_id();
+    let f = CLONES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&id).copied())?;
+    f(v)
 }
 
 /// The copy function of a type known to be `Clone`.

@@ -125,10 +125,12 @@ pub fn expand(f: DelayedFn) -> TokenStream {
             let (l, s) = (&locals[i], &p.stored);
             quote_spanned!(s.span()=> let #l = __rdask_args.get::<#s>(#i)?;)
         });
+    // Spanned on the return type, so that an error about it (not `Send`,
+    // ...) points there and not at the attribute.
     let ret = if fallible {
-        quote!(#rt::ret_fallible)
+        quote_spanned!(output.span()=> #rt::ret_fallible::<#output, _>)
     } else {
-        quote!(#rt::ret)
+        quote_spanned!(output.span()=> #rt::ret::<#output>)
     };
 
     // Each argument becomes a graph input; the consumer's parameter type says
@@ -158,7 +160,10 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         }
     };
 
-    // Values must be able to cross threads: say so on the user's types.
+    // Values must be able to cross threads: say so on the user's types. The
+    // checks come first in the adapter, whose own uses of the same types
+    // then add no second error for the same type (rustc reports one error
+    // per type and bound in a function body).
     let checks = params
         .iter()
         .map(|p| &p.stored)
@@ -235,14 +240,10 @@ pub fn expand(f: DelayedFn) -> TokenStream {
             fn __rdask_run #impl_generics (
                 __rdask_args: &mut #rt::Args<'_>,
             ) -> ::core::result::Result<#rt::Value, #rt::BoxError> #where_clause {
+                #(#checks)*
                 #(#takes)*
                 #(#gets)*
                 #ret(__rdask_inner #turbofish (#(#inner_inputs),*))
-            }
-
-            #[allow(dead_code)]
-            fn __rdask_checks #impl_generics () #where_clause {
-                #(#checks)*
             }
 
             static __RDASK_INFO: #rt::FnInfo = #rt::FnInfo {

@@ -18,13 +18,21 @@ pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
             return out;
         }
     };
-    let checked = syn::parse2::<parse::Options>(attr)
-        .and_then(|opts| parse::DelayedFn::check(opts, func.clone()));
-    match checked {
-        Ok(f) => expand::expand(f),
+    // Mistakes in the options alone still leave a function to expand (with
+    // the options that were understood): its callers then see no follow-on
+    // errors from a signature they did not expect.
+    let (opts, opts_error) = parse::Options::parse(attr);
+    match parse::DelayedFn::check(opts, func.clone()) {
+        Ok(f) => {
+            let mut out = opts_error.map(|e| e.to_compile_error()).unwrap_or_default();
+            out.extend(expand::expand(f));
+            out
+        }
         Err(e) => {
             // The original function is re-emitted beside the error, so its
-            // body is still type-checked and IDEs keep working.
+            // body is still type-checked, its callers find it, and IDEs keep
+            // working.
+            let e = parse::combine(opts_error.into_iter().chain([e])).expect("an error");
             let mut out = e.to_compile_error();
             out.extend(func.into_token_stream());
             out

@@ -3,13 +3,14 @@
 //! Everything that can be wrong is found here and reported on the user's
 //! token; [`expand`](super::expand) only writes code for a valid model.
 
-use proc_macro2::Span;
-use syn::parse::{Parse, ParseStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    Error, FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat, PathArguments, ReturnType, Token,
-    Type,
+    Error, Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitStr, Pat, PathArguments,
+    ReturnType, Token, Type,
 };
 
 /// The attribute's options.
@@ -25,73 +26,105 @@ pub struct Options {
 const KNOWN: &str =
     "expected `pure`, `name = \"..\"`, `fallible`, `infallible` or `remote`";
 
-impl Parse for Options {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+impl Options {
+    /// Reads `#[delayed(..)]`'s options. Every mistake is reported, and the
+    /// options that were understood are still returned, so that the function
+    /// is expanded anyway and its call sites get no follow-on errors.
+    pub fn parse(attr: TokenStream) -> (Options, Option<Error>) {
         let mut opts = Options::default();
-        let items = Punctuated::<OptionItem, Token![,]>::parse_terminated(input)?;
+        let parser = Punctuated::<OptionItem, Token![,]>::parse_terminated;
+        let items = match parser.parse2(attr) {
+            Ok(items) => items,
+            Err(e) => return (opts, Some(e)),
+        };
+        let mut errors = Vec::new();
         for item in items {
             let dup = |what: &str| Error::new(item.ident.span(), format!("`{what}` given twice"));
             match (item.ident.to_string().as_str(), item.value) {
-                ("pure", None) if opts.pure => return Err(dup("pure")),
+                ("pure", None) if opts.pure => errors.push(dup("pure")),
                 ("pure", None) => opts.pure = true,
-                ("fallible", None) if opts.fallible.is_some() => return Err(dup("fallible")),
+                ("fallible", None) if opts.fallible.is_some() => errors.push(dup("fallible")),
                 ("fallible", None) => opts.fallible = Some(item.ident.span()),
-                ("infallible", None) if opts.infallible.is_some() => return Err(dup("infallible")),
+                ("infallible", None) if opts.infallible.is_some() => errors.push(dup("infallible")),
                 ("infallible", None) => opts.infallible = Some(item.ident.span()),
-                ("remote", None) if opts.remote.is_some() => return Err(dup("remote")),
+                ("remote", None) if opts.remote.is_some() => errors.push(dup("remote")),
                 ("remote", None) => opts.remote = Some(item.ident.span()),
-                ("name", Some(_)) if opts.name.is_some() => return Err(dup("name")),
-                ("name", Some(lit)) => {
-                    if lit.value().is_empty() {
-                        return Err(Error::new(lit.span(), "the key prefix cannot be empty"));
-                    }
-                    opts.name = Some(lit)
-                }
-                ("name", None) => {
-                    return Err(Error::new(
-                        item.ident.span(),
-                        "`name` needs a value: `name = \"prefix\"`",
-                    ))
-                }
-                ("pure" | "fallible" | "infallible" | "remote", Some(lit)) => {
-                    return Err(Error::new(
+                ("name", Some(_)) if opts.name.is_some() => errors.push(dup("name")),
+                ("name", Some(value)) => match value {
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(lit), ..
+                    }) if lit.value().is_empty() => errors.push(Error::new(
                         lit.span(),
-                        format!("`{}` takes no value", item.ident),
+                        "the key prefix cannot be empty: give a name, or leave `name` out to use \
+                         the function's name",
+                    )),
+                    Expr::Lit(ExprLit {
+                        lit: Lit::Str(lit), ..
+                    }) => opts.name = Some(lit),
+                    other => errors.push(Error::new_spanned(
+                        other,
+                        "expected a string literal: `name = \"prefix\"`",
+                    )),
+                },
+                ("name", None) => errors.push(Error::new(
+                    item.ident.span(),
+                    "`name` needs a value: `name = \"prefix\"`",
+                )),
+                ("pure" | "fallible" | "infallible" | "remote", Some(value)) => {
+                    errors.push(Error::new_spanned(
+                        value,
+                        format!(
+                            "`{}` takes no value: write `{}` alone",
+                            item.ident, item.ident
+                        ),
                     ))
                 }
-                (other, _) => {
-                    return Err(Error::new(
-                        item.ident.span(),
-                        format!("unknown #[delayed] option `{other}`: {KNOWN}"),
-                    ))
-                }
+                (other, _) => errors.push(Error::new(
+                    item.ident.span(),
+                    format!("unknown #[delayed] option `{other}`: {KNOWN}"),
+                )),
             }
         }
         if let (Some(_), Some(inf)) = (opts.fallible, opts.infallible) {
-            return Err(Error::new(
+            errors.push(Error::new(
                 inf,
                 "`fallible` and `infallible` contradict each other: choose one",
             ));
+            // Neither, then: the return type decides.
+            opts.fallible = None;
+            opts.infallible = None;
         }
-        Ok(opts)
+        (opts, combine(errors))
     }
+}
+
+/// All of `errors` as one (reported together), or `None`.
+pub fn combine(errors: impl IntoIterator<Item = Error>) -> Option<Error> {
+    errors.into_iter().reduce(|mut all, e| {
+        all.combine(e);
+        all
+    })
 }
 
 struct OptionItem {
     ident: Ident,
-    value: Option<LitStr>,
+    value: Option<Expr>,
 }
 
 impl Parse for OptionItem {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if let Ok(lit) = input.fork().parse::<LitStr>() {
+            return Err(Error::new(
+                lit.span(),
+                format!("a key prefix is written `name = {}`", lit.to_token_stream()),
+            ));
+        }
         let ident: Ident = input
             .parse()
             .map_err(|e| Error::new(e.span(), format!("bad #[delayed] option: {KNOWN}")))?;
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            Some(input.parse::<LitStr>().map_err(|e| {
-                Error::new(e.span(), "expected a string literal: `name = \"prefix\"`")
-            })?)
+            Some(input.parse::<Expr>()?)
         } else {
             None
         };
@@ -173,16 +206,24 @@ impl DelayedFn {
         let mut params = Vec::new();
         for input in &sig.inputs {
             match input {
-                FnArg::Receiver(r) => errors.push(Error::new(
-                    r.self_token.span(),
-                    "#[delayed] cannot be used on a method that takes `self`: make it a free \
-                     function that takes the value as a parameter, or call it lazily with \
-                     `delay!(Type::method(value, ..))`",
-                )),
+                FnArg::Receiver(r) => errors.push(Error::new_spanned(r, receiver_error(r))),
                 FnArg::Typed(pt) => {
                     if let Pat::Ident(pi) = &*pt.pat {
                         if let Some(r) = &pi.by_ref {
-                            errors.push(Error::new(r.span(), "`ref` bindings are not supported"));
+                            let (ident, ty) = (&pi.ident, type_text(&pt.ty));
+                            let msg = match &pi.mutability {
+                                None => format!(
+                                    "#[delayed] parameters cannot be `ref` bindings: to borrow \
+                                     the argument without copying it, make the parameter a \
+                                     reference (`{ident}: &{ty}`)"
+                                ),
+                                Some(_) => format!(
+                                    "#[delayed] parameters cannot be `ref mut` bindings: the \
+                                     task gets its own value, so write `mut {ident}: {ty}`"
+                                ),
+                            };
+                            let m = &pi.mutability;
+                            errors.push(Error::new_spanned(quote::quote!(#r #m), msg));
                         }
                     }
                     match param(&pt.ty) {
@@ -199,12 +240,8 @@ impl DelayedFn {
                 (syn::parse_quote!(()), false)
             }
         };
-        let mut errors = errors.into_iter();
-        if let Some(mut first) = errors.next() {
-            for e in errors {
-                first.combine(e);
-            }
-            return Err(first);
+        if let Some(e) = combine(errors) {
+            return Err(e);
         }
         Ok(DelayedFn {
             opts,
@@ -216,12 +253,50 @@ impl DelayedFn {
     }
 }
 
+/// A type as the user would write it in a message (`Vec<f64>`, not
+/// `Vec < f64 >`).
+fn type_text(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" :: ", "::"),
+        (" ,", ","),
+    ] {
+        text = text.replace(from, to);
+    }
+    text.replace("& ", "&")
+}
+
+/// What to write instead of a method: a free function whose parameter
+/// stands for the receiver.
+fn receiver_error(r: &syn::Receiver) -> String {
+    let head = "#[delayed] cannot be used on a method";
+    match (&r.reference, &r.mutability) {
+        (Some(_), None) => format!(
+            "{head}: make it a free function with a parameter `this: &Type` in place of `&self` \
+             (a `&` parameter borrows the value the graph stores, without copying it)"
+        ),
+        (Some(_), Some(_)) => format!(
+            "{head}, and a task may not change a value that other tasks share: make it a free \
+             function that takes `this: Type` in place of `&mut self` and returns the changed \
+             value"
+        ),
+        (None, _) => format!(
+            "{head}: make it a free function with a parameter `this: Type` in place of `self`, \
+             or call the method lazily with `delay!(Type::method(value, ..))`"
+        ),
+    }
+}
+
 fn param(ty: &Type) -> syn::Result<Param> {
     match ty {
         Type::Reference(r) => {
             if let Some(m) = &r.mutability {
-                return Err(Error::new(
-                    m.span(),
+                let and = &r.and_token;
+                return Err(Error::new_spanned(
+                    quote::quote!(#and #m),
                     "#[delayed] parameters cannot be `&mut`: a task may not change a value that \
                      other tasks share; take it by value and return the changed value",
                 ));
@@ -236,6 +311,7 @@ fn param(ty: &Type) -> syn::Result<Param> {
                 }
                 other => {
                     no_impl_trait(other)?;
+                    no_borrow(other, PARAM_BORROW)?;
                     other.clone()
                 }
             };
@@ -246,6 +322,7 @@ fn param(ty: &Type) -> syn::Result<Param> {
         }
         other => {
             no_impl_trait(other)?;
+            no_borrow(other, PARAM_BORROW)?;
             Ok(Param {
                 stored: other.clone(),
                 by_ref: false,
@@ -254,10 +331,51 @@ fn param(ty: &Type) -> syn::Result<Param> {
     }
 }
 
+const PARAM_BORROW: &str = "#[delayed] parameters cannot hold a borrow: the graph keeps \
+     arguments after the call returns, so their types must be `'static`; use an owned type, or \
+     take the parameter by reference (`&T`) to borrow the value the graph stores";
+
+const RETURN_BORROW: &str = "#[delayed] functions cannot return a borrow: the result is stored \
+     in the graph, so its type must be `'static`; return an owned type";
+
+/// Refuses a type that names a lifetime other than `'static` (`Cow<'a, str>`,
+/// `Foo<'_>`), with the error on that lifetime: the wrapper, which has no
+/// lifetime parameters, could not even name it.
+fn no_borrow(ty: &Type, msg: &str) -> syn::Result<()> {
+    fn find(tokens: TokenStream) -> Option<TokenStream> {
+        let mut iter = tokens.into_iter().peekable();
+        while let Some(tt) = iter.next() {
+            match tt {
+                TokenTree::Group(g) => {
+                    if let Some(found) = find(g.stream()) {
+                        return Some(found);
+                    }
+                }
+                TokenTree::Punct(p) if p.as_char() == '\'' => {
+                    if let Some(TokenTree::Ident(id)) = iter.peek() {
+                        if id != "static" {
+                            return Some(TokenStream::from_iter([
+                                TokenTree::Punct(p),
+                                TokenTree::Ident(id.clone()),
+                            ]));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+    match find(ty.to_token_stream()) {
+        Some(lifetime) => Err(Error::new_spanned(lifetime, msg)),
+        None => Ok(()),
+    }
+}
+
 fn no_impl_trait(ty: &Type) -> syn::Result<()> {
     if let Type::ImplTrait(t) = ty {
-        return Err(Error::new(
-            t.impl_token.span(),
+        return Err(Error::new_spanned(
+            t,
             "#[delayed] parameters cannot be `impl Trait`: the graph stores arguments, so their \
              type must be named; use a generic parameter or a concrete type",
         ));
@@ -279,12 +397,13 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool)> {
         ReturnType::Type(_, ty) => &**ty,
     };
     if let Type::ImplTrait(t) = ty {
-        return Err(Error::new(
-            t.impl_token.span(),
+        return Err(Error::new_spanned(
+            t,
             "#[delayed] functions cannot return `impl Trait`: the result is stored in the graph, \
              so its type must be named",
         ));
     }
+    no_borrow(ty, RETURN_BORROW)?;
     let last = match ty {
         Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
         _ => None,
@@ -303,11 +422,18 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool)> {
     });
     match first_type {
         Some(t) => Ok((t, true)),
-        None => Err(Error::new(
-            ty.span(),
+        None if spelled_result => Err(Error::new_spanned(
+            ty,
             "cannot find the value type of this `Result`: a fallible #[delayed] function must \
-             return `Result<T, E>` or an alias whose first type argument is `T`; add \
-             `#[delayed(infallible)]` to keep the `Result` as the value",
+             return `Result<T, E>` or an alias whose first type argument is `T`; spell the \
+             value type out (`Result<(), fmt::Error>`), or add `#[delayed(infallible)]` to keep \
+             the `Result` as the value",
+        )),
+        None => Err(Error::new_spanned(
+            ty,
+            "#[delayed(fallible)] needs a return type whose first type argument is the value \
+             type, as in `Result<T, E>` or `MyResult<T>`; this one has none: spell it out, or \
+             remove `fallible`",
         )),
     }
 }

@@ -1,0 +1,273 @@
+//! Random DAGs of `#[delayed]` calls (random fan-in, shared nodes, fallible
+//! nodes, by-value and borrowed inputs, repeated inputs) computed on Sync
+//! and on threads(2) must agree with a plain sequential evaluation, errors
+//! included.
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use rdask::prelude::*;
+use rdask::ErrorKind;
+use std::fmt;
+
+/// The error of a fallible node: which node failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NodeFailed(usize);
+
+impl fmt::Display for NodeFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node {} failed", self.0)
+    }
+}
+
+impl std::error::Error for NodeFailed {}
+
+/// The modulus that makes a fallible node fail: when its mixed input is
+/// divisible by it (about one fallible node in `FAIL_MOD`).
+const FAIL_MOD: i64 = 5;
+
+fn mix(acc: i64, x: i64) -> i64 {
+    acc.wrapping_mul(31).wrapping_add(x) ^ (x >> 7)
+}
+
+fn mix_all(salt: i64, xs: &[i64]) -> i64 {
+    xs.iter().fold(salt, |acc, &x| mix(acc, x))
+}
+
+fn check(id: usize, v: i64) -> Result<i64, NodeFailed> {
+    if v.rem_euclid(FAIL_MOD) == 0 {
+        Err(NodeFailed(id))
+    } else {
+        Ok(v)
+    }
+}
+
+// One function per shape of input, so that every argument form is used.
+
+#[delayed]
+fn leaf(salt: i64) -> i64 {
+    mix(salt, 1)
+}
+
+#[delayed]
+fn one(a: i64, salt: i64) -> i64 {
+    mix_all(salt, &[a])
+}
+
+#[delayed]
+fn one_ref(a: &i64, salt: i64) -> i64 {
+    mix_all(salt, &[*a])
+}
+
+#[delayed]
+fn two(a: i64, b: &i64, salt: i64) -> i64 {
+    mix_all(salt, &[a, *b])
+}
+
+#[delayed]
+fn many(xs: Vec<i64>, salt: i64) -> i64 {
+    mix_all(salt, &xs)
+}
+
+#[delayed]
+fn many_ref(xs: &[i64], salt: i64) -> i64 {
+    mix_all(salt, xs)
+}
+
+#[delayed]
+fn fallible(xs: Vec<i64>, salt: i64, id: usize) -> Result<i64, NodeFailed> {
+    check(id, mix_all(salt, &xs))
+}
+
+#[delayed]
+fn fallible_leaf(salt: i64, id: usize) -> Result<i64, NodeFailed> {
+    check(id, mix(salt, 1))
+}
+
+/// One node of a random DAG.
+#[derive(Debug, Clone)]
+struct Spec {
+    inputs: Vec<usize>,
+    salt: i64,
+    fallible: bool,
+    /// Picks the function (argument form) for fan-in 1 and 2+.
+    form: u8,
+}
+
+#[derive(Debug, Clone)]
+struct Dag {
+    nodes: Vec<Spec>,
+    outputs: Vec<usize>,
+}
+
+fn dag() -> impl Strategy<Value = Dag> {
+    let node = (
+        0usize..=4,
+        prop::collection::vec(any::<Index>(), 4),
+        any::<i64>(),
+        prop::bool::weighted(0.3),
+        any::<u8>(),
+    );
+    (
+        prop::collection::vec(node, 1..=60),
+        prop::collection::vec(any::<Index>(), 1..=4),
+    )
+        .prop_map(|(raw, outs)| {
+            let nodes: Vec<Spec> = raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, (fan_in, picks, salt, fallible, form))| Spec {
+                    // Node i may only use earlier nodes: a DAG by construction.
+                    inputs: if i == 0 {
+                        Vec::new()
+                    } else {
+                        picks[..fan_in].iter().map(|p| p.index(i)).collect()
+                    },
+                    salt,
+                    fallible,
+                    form,
+                })
+                .collect();
+            let n = nodes.len();
+            let mut outputs: Vec<usize> = outs.iter().map(|p| p.index(n)).collect();
+            outputs.push(n - 1);
+            Dag { nodes, outputs }
+        })
+}
+
+/// Builds the DAG with `#[delayed]` calls: one `Delayed` per node.
+fn build(dag: &Dag) -> Vec<Delayed<i64>> {
+    let mut ds: Vec<Delayed<i64>> = Vec::with_capacity(dag.nodes.len());
+    for (id, spec) in dag.nodes.iter().enumerate() {
+        let ins: Vec<Delayed<i64>> = spec.inputs.iter().map(|&j| ds[j].clone()).collect();
+        let d = match (spec.fallible, ins.len(), spec.form % 2) {
+            (true, 0, _) => fallible_leaf(spec.salt, id),
+            (true, _, 0) => fallible(ins, spec.salt, id),
+            (true, _, _) => fallible(&ins[..], spec.salt, id),
+            (false, 0, _) => leaf(spec.salt),
+            (false, 1, 0) => one(&ins[0], spec.salt),
+            (false, 1, _) => one_ref(&ins[0], spec.salt),
+            (false, 2, 0) => two(&ins[0], &ins[1], spec.salt),
+            (false, _, 0) => many(ins, spec.salt),
+            (false, _, _) => many_ref(&ins, spec.salt),
+        };
+        ds.push(d);
+    }
+    ds
+}
+
+/// The plain sequential evaluation: every node in order, over a Vec. A node
+/// whose input failed is `None` (it never runs); a node that runs and fails
+/// is recorded in `failed`.
+struct Expected {
+    values: Vec<Option<i64>>,
+    /// Nodes that ran and failed, among those the outputs need.
+    failed: Vec<usize>,
+}
+
+fn evaluate(dag: &Dag) -> Expected {
+    let n = dag.nodes.len();
+    // Which nodes the outputs need.
+    let mut needed = vec![false; n];
+    let mut stack = dag.outputs.clone();
+    while let Some(i) = stack.pop() {
+        if !needed[i] {
+            needed[i] = true;
+            stack.extend(&dag.nodes[i].inputs);
+        }
+    }
+    let mut values: Vec<Option<i64>> = Vec::with_capacity(n);
+    let mut failed = Vec::new();
+    for (id, spec) in dag.nodes.iter().enumerate() {
+        let ins: Option<Vec<i64>> = spec.inputs.iter().map(|&j| values[j]).collect();
+        let v = ins.and_then(|ins| {
+            let v = if ins.is_empty() {
+                mix(spec.salt, 1)
+            } else {
+                mix_all(spec.salt, &ins)
+            };
+            if spec.fallible && check(id, v).is_err() {
+                if needed[id] {
+                    failed.push(id);
+                }
+                None
+            } else {
+                Some(v)
+            }
+        });
+        values.push(v);
+    }
+    Expected { values, failed }
+}
+
+fn run_case(dag: &Dag) -> Result<(), TestCaseError> {
+    let expected = evaluate(dag);
+    let ds = build(dag);
+    let outputs: Vec<Delayed<i64>> = dag.outputs.iter().map(|&i| ds[i].clone()).collect();
+    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+        let got = rdask::compute_with(&outputs, &s);
+        match (&got, expected.failed.as_slice()) {
+            (Ok(vals), []) => {
+                let want: Vec<i64> = dag
+                    .outputs
+                    .iter()
+                    .map(|&i| expected.values[i].expect("no failure, so every value"))
+                    .collect();
+                prop_assert_eq!(vals, &want, "{} disagrees with the plain evaluation", s);
+            }
+            (Ok(_), failed) => {
+                prop_assert!(false, "{}: succeeded, but nodes {:?} fail", s, failed);
+            }
+            (Err(e), []) => {
+                prop_assert!(false, "{}: failed ({}) but no node fails", s, e);
+            }
+            (Err(e), failed) => {
+                prop_assert_eq!(e.kind(), ErrorKind::Task, "{}: {}", s, e);
+                let cause = std::error::Error::source(e)
+                    .and_then(|c| c.downcast_ref::<NodeFailed>())
+                    .copied();
+                let Some(NodeFailed(id)) = cause else {
+                    return Err(TestCaseError::fail(format!("{s}: no NodeFailed in {e:?}")));
+                };
+                prop_assert!(
+                    failed.contains(&id),
+                    "{}: node {} is not one that fails",
+                    s,
+                    id
+                );
+                prop_assert_eq!(e.key(), Some(ds[id].key()), "{}: key of another node", s);
+                if let [only] = failed {
+                    prop_assert_eq!(id, *only);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_dags_agree_with_sequential_evaluation(dag in dag()) {
+        run_case(&dag)?;
+    }
+}
+
+/// The same, with no fallible node: values must always come back.
+#[test]
+fn random_dags_without_failures() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(32));
+    let strategy = dag().prop_map(|mut d| {
+        for n in &mut d.nodes {
+            n.fallible = false;
+        }
+        d
+    });
+    runner
+        .run(&strategy, |dag| {
+            let want = evaluate(&dag);
+            prop_assert!(want.failed.is_empty());
+            run_case(&dag)
+        })
+        .unwrap();
+}
