@@ -65,7 +65,11 @@ fn crashing_tasks_are_worker_lost_and_the_pool_recovers() {
         let t = Instant::now();
         let e = d.compute_with(&procs()).unwrap_err();
         assert_lost(e, d.key());
-        assert!(t.elapsed() < Duration::from_secs(30), "{name} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{name} took {:?}",
+            t.elapsed()
+        );
         // Its dependents never ran; the next computation works.
         assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2, "after {name}");
     }
@@ -142,7 +146,9 @@ fn child_starts_workers_then_exits() {
         return;
     }
     let s = Scheduler::processes(2);
-    let Scheduler::Processes(p) = &s else { unreachable!() };
+    let Scheduler::Processes(p) = &s else {
+        unreachable!()
+    };
     p.warm_up().unwrap();
     assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
     println!("WORKERS {:?}", p.worker_pids());
@@ -151,7 +157,12 @@ fn child_starts_workers_then_exits() {
 #[test]
 fn workers_exit_with_their_parent() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_starts_workers_then_exits", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_starts_workers_then_exits",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("RDASK_TEST_CHILD", "1")
         .output()
         .unwrap();

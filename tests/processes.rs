@@ -84,9 +84,14 @@ fn tasks_run_in_other_processes() {
     let pids: Vec<_> = (0..8).map(|_| pid()).collect();
     let got = rdask::compute_with(&pids, &procs()).unwrap();
     assert!(got.iter().all(|&p| p != std::process::id()), "{got:?}");
-    let Scheduler::Processes(p) = procs() else { unreachable!() };
+    let Scheduler::Processes(p) = procs() else {
+        unreachable!()
+    };
     let workers = p.worker_pids();
-    assert!(got.iter().all(|p| workers.contains(p)), "{got:?} vs {workers:?}");
+    assert!(
+        got.iter().all(|p| workers.contains(p)),
+        "{got:?} vs {workers:?}"
+    );
 }
 
 #[test]
@@ -103,9 +108,18 @@ fn errors_and_panics_in_workers() {
 
 #[test]
 fn names_parse() {
-    assert!(matches!("processes".parse::<Scheduler>().unwrap(), Scheduler::Processes(_)));
-    assert!(matches!("multiprocessing".parse::<Scheduler>().unwrap(), Scheduler::Processes(_)));
-    assert_eq!("processes:3".parse::<Scheduler>().unwrap().to_string(), "processes:3");
+    assert!(matches!(
+        "processes".parse::<Scheduler>().unwrap(),
+        Scheduler::Processes(_)
+    ));
+    assert!(matches!(
+        "multiprocessing".parse::<Scheduler>().unwrap(),
+        Scheduler::Processes(_)
+    ));
+    assert_eq!(
+        "processes:3".parse::<Scheduler>().unwrap().to_string(),
+        "processes:3"
+    );
     let p: Processes = match Scheduler::processes(0) {
         Scheduler::Processes(p) => p,
         _ => unreachable!(),

@@ -182,10 +182,9 @@ impl<'p> Exec<'p> {
             Op::Alias => self
                 .gather(t)
                 .and_then(|mut vals| vals.pop().flatten().ok_or_else(|| self.internal(t))),
-            Op::Fn { run, info } => match (&self.remote, self.remote.as_ref().and(remote_of(info))) {
-                (Some(pool), Some(fns)) => {
-                    self.call(t, |args| run_remote(pool, info, fns, args))
-                }
+            Op::Fn { run, info } => match (&self.remote, self.remote.as_ref().and(remote_of(info)))
+            {
+                (Some(pool), Some(fns)) => self.call(t, |args| run_remote(pool, info, fns, args)),
                 (Some(_), None) => {
                     count_local();
                     self.call(t, run)
@@ -352,9 +351,10 @@ impl<'p> Exec<'p> {
             }
             return self.copy(p, Some(v), by);
         }
-        let copy = self.copy(p, Some(v), by);
-        state.copying.fetch_sub(1, Ordering::AcqRel);
-        copy
+        // Ends the announcement even when the user's `Clone` panics, so the
+        // last use never waits for a copy that will not finish.
+        let _copying = CopyingGuard(&state.copying);
+        self.copy(p, Some(v), by)
     }
 
     /// A copy of `p`'s value `v` for a by-value use that cannot move it.
@@ -487,6 +487,16 @@ impl<'p> Exec<'p> {
             Some(plan.nodes[output as usize].key.clone()),
             "internal error: the computation stopped before every task ran",
         )
+    }
+}
+
+/// One use copying a value, announced in the value's `copying` count until
+/// dropped (on return or unwind).
+struct CopyingGuard<'a>(&'a AtomicU32);
+
+impl Drop for CopyingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -24,7 +24,8 @@ pub struct FnInfo {
     pub name: &'static str,
     /// The key prefix (`name = ".."`, else the function's name).
     pub prefix: &'static str,
-    /// `module_path!()::name`: the stable name a process worker looks it up by.
+    /// `module_path!()::name@line:column`: the name a worker process looks
+    /// the function up by (the same in every copy of one binary).
     pub path: &'static str,
     /// The remote halves of the function when its types are serde (`None`:
     /// a generic function, which always runs in the calling process).

@@ -29,8 +29,8 @@ use crate::error::BoxError;
 use crate::node::{Args, EngineError, FnInfo};
 use crate::value::Value;
 use crate::{Error, ErrorKind};
-pub(crate) use pool::Pool;
 use pool::Lost;
+pub(crate) use pool::Pool;
 use remote::RemoteFns;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -150,7 +150,10 @@ pub(crate) fn run_remote(
         kind::DECODE_ERR => Err(engine(Error::new(
             ErrorKind::Type,
             Some(key.clone()),
-            format!("task `{key}`: the worker cannot decode its arguments: {}", text()),
+            format!(
+                "task `{key}`: the worker cannot decode its arguments: {}",
+                text()
+            ),
         ))),
         kind::PANIC => Err(engine(Error::new(
             ErrorKind::Panic,

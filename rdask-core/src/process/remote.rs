@@ -22,8 +22,9 @@ use std::sync::{Arc, OnceLock};
 pub trait Apply: 'static {
     /// The stored parameter types, as a tuple.
     type Params: 'static;
-    /// The value type.
-    type Out: Send + Sync + 'static;
+    /// The value type. (No `Send + Sync` bound here: the function's own
+    /// checks report a type that lacks them, once.)
+    type Out: 'static;
     /// Runs the function; `Err` is the task's own error.
     fn apply(params: Self::Params) -> Result<Self::Out, BoxError>;
 }
@@ -99,7 +100,7 @@ where
 
 fn decode<F: Apply>(bytes: &[u8]) -> Result<Value, BoxError>
 where
-    F::Out: DeserializeOwned,
+    F::Out: DeserializeOwned + Send + Sync,
 {
     let out: F::Out = postcard::from_bytes(bytes)?;
     Ok(Arc::new(out))
@@ -129,7 +130,7 @@ pub trait ProbeLocal {
 impl<F: Apply> ProbeRemote for &RemoteProbe<F>
 where
     F::Params: ParamTuple + Serialize + DeserializeOwned,
-    F::Out: Serialize + DeserializeOwned,
+    F::Out: Serialize + DeserializeOwned + Send + Sync,
 {
     fn remote_fns(&self) -> Option<RemoteFns> {
         Some(remote_fns::<F>())
@@ -147,7 +148,7 @@ impl<F> ProbeLocal for RemoteProbe<F> {
 pub fn remote_fns<F: Apply>() -> RemoteFns
 where
     F::Params: ParamTuple + Serialize + DeserializeOwned,
-    F::Out: Serialize + DeserializeOwned,
+    F::Out: Serialize + DeserializeOwned + Send + Sync,
 {
     RemoteFns {
         encode: <F::Params as ParamTuple>::encode,

@@ -150,12 +150,12 @@ pub fn expand(f: DelayedFn) -> TokenStream {
             let mut __rdask_hasher = #rt::pure_hasher(&__RDASK_INFO);
             #(#tokens)*
             let __rdask_token = ::core::hash::Hasher::finish(&__rdask_hasher);
-            let __rdask_args: ::std::boxed::Box<[#rt::Arg]> = ::std::boxed::Box::new([#(#args),*]);
+            let __rdask_args = [#(#args),*];
             #rt::call_pure::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
         }
     } else {
         quote! {
-            let __rdask_args: ::std::boxed::Box<[#rt::Arg]> = ::std::boxed::Box::new([#(#args),*]);
+            let __rdask_args = [#(#args),*];
             #rt::call::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
         }
     };
@@ -174,22 +174,25 @@ pub fn expand(f: DelayedFn) -> TokenStream {
     // and runs remotely when its types turn out to be serde.
     let (remote_items, remote_field) = if generics.params.is_empty() {
         let stored = params.iter().map(|p| &p.stored);
-        let call_args = params.iter().zip(&locals).map(|(p, l)| {
-            if p.by_ref {
-                quote!(&#l)
-            } else {
-                quote!(#l)
-            }
-        });
+        let call_args =
+            params.iter().zip(&locals).map(
+                |(p, l)| {
+                    if p.by_ref {
+                        quote!(&#l)
+                    } else {
+                        quote!(#l)
+                    }
+                },
+            );
         let result = if fallible {
             quote!(__rdask_inner(#(#call_args),*).map_err(::core::convert::Into::into))
         } else {
             quote!(::core::result::Result::Ok(__rdask_inner(#(#call_args),*)))
         };
         // `#[delayed(remote)]`: not serde is a compile error, on the option.
-        let force = opts.remote.map(|span| {
-            quote_spanned!(span=> let _ = #rt::remote_fns::<__RdaskApply>;)
-        });
+        let force = opts
+            .remote
+            .map(|span| quote_spanned!(span=> let _ = #rt::remote_fns::<__RdaskApply>;));
         let items = quote! {
             struct __RdaskApply;
             impl #rt::Apply for __RdaskApply {
@@ -211,7 +214,7 @@ pub fn expand(f: DelayedFn) -> TokenStream {
             }
             #rt::inventory::submit! {
                 #rt::RemoteEntry {
-                    path: ::core::concat!(::core::module_path!(), "::", #name_str),
+                    path: __RDASK_PATH,
                     fns: __rdask_remote,
                 }
             }
@@ -219,6 +222,25 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         (items, quote!(::core::option::Option::Some(__rdask_remote)))
     } else {
         (quote!(), quote!(::core::option::Option::None))
+    };
+
+    // Record the copy functions of the signature's types once, so values
+    // of these types can be copied wherever a generic producer (a `map`
+    // closure, a `split` part) could not say how. (Generic functions skip
+    // this: one static would serve every instantiation.)
+    let register = if generics.params.is_empty() {
+        let types = params
+            .iter()
+            .map(|p| &p.stored)
+            .chain(std::iter::once(&output));
+        quote! {
+            static __RDASK_TYPES: ::std::sync::Once = ::std::sync::Once::new();
+            __RDASK_TYPES.call_once(|| {
+                #((&&#rt::probe::<#types>()).register();)*
+            });
+        }
+    } else {
+        quote!()
     };
 
     let mut inner_sig = sig.clone();
@@ -246,14 +268,21 @@ pub fn expand(f: DelayedFn) -> TokenStream {
                 #ret(__rdask_inner #turbofish (#(#inner_inputs),*))
             }
 
+            // Where the function is defined: unique even for two associated
+            // functions of one name in one module (pure keys and worker
+            // lookup use it).
+            const __RDASK_PATH: &str = ::core::concat!(
+                ::core::module_path!(), "::", #name_str, "@", ::core::line!(), ":", ::core::column!()
+            );
             static __RDASK_INFO: #rt::FnInfo = #rt::FnInfo {
                 name: #name_str,
                 prefix: #prefix,
-                path: ::core::concat!(::core::module_path!(), "::", #name_str),
+                path: __RDASK_PATH,
                 remote: #remote_field,
             };
             #remote_items
             let __rdask_clone = (&&#rt::probe::<#output_ty>()).clone_fn();
+            #register
             #call
         }
     }

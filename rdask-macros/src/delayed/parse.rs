@@ -23,8 +23,7 @@ pub struct Options {
     pub remote: Option<Span>,
 }
 
-const KNOWN: &str =
-    "expected `pure`, `name = \"..\"`, `fallible`, `infallible` or `remote`";
+const KNOWN: &str = "expected `pure`, `name = \"..\"`, `fallible`, `infallible` or `remote`";
 
 impl Options {
     /// Reads `#[delayed(..)]`'s options. Every mistake is reported, and the
