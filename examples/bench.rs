@@ -6,12 +6,18 @@
 //! Workloads: `flat` (n x inc, then a sum), `chain` (n incs in a row),
 //! `tree` (n leaves summed pairwise), `cpu` (n x ~20 ms of integer work),
 //! `memory` (n x load 8 MiB -> clean -> score, then a tree of adds: peak RSS
-//! is the figure), `outputs` (compute n independent values at once). `per_task_us` is
+//! is the figure), `outputs` (compute n independent values at once),
+//! `crossval` (the crossval example's graph, n folds). `per_task_us` is
 //! `compute_s / tasks * 1e6`; `build_s` is the time spent making the graph
 //! with `#[delayed]` calls.
 
 use rdask::prelude::*;
 use rdask::Callback;
+
+// The crossval example's model: `crossval` here is exactly that graph.
+#[path = "common/nested_cv.rs"]
+#[allow(dead_code)]
+mod nested_cv;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -123,7 +129,8 @@ struct Run {
     tasks: usize,
     build_s: f64,
     compute_s: f64,
-    result: u64,
+    /// The value, as its JSON number.
+    result: String,
     seq_s: Option<f64>,
 }
 
@@ -143,7 +150,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 tasks: n + 1,
                 build_s,
                 compute_s,
-                result: r?,
+                result: r?.to_string(),
                 seq_s: None,
             }
         }
@@ -160,7 +167,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 tasks: n,
                 build_s,
                 compute_s,
-                result: r?,
+                result: r?.to_string(),
                 seq_s: None,
             }
         }
@@ -172,7 +179,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 tasks,
                 build_s,
                 compute_s,
-                result: r?,
+                result: r?.to_string(),
                 seq_s: None,
             }
         }
@@ -189,7 +196,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 tasks: n + 1,
                 build_s,
                 compute_s,
-                result: r?,
+                result: r?.to_string(),
                 seq_s: Some(seq_s),
             }
         }
@@ -202,24 +209,44 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 tasks,
                 build_s,
                 compute_s,
-                result: r?,
+                result: r?.to_string(),
                 seq_s: None,
             }
         }
         "outputs" => {
             let (ds, build_s) = timed(|| (0..n64).map(inc).collect::<Vec<_>>());
             let (r, compute_s) = timed(|| rdask::compute_with(&ds, s));
-            let r = r?.iter().sum();
+            let r: u64 = r?.iter().sum();
             Run {
                 tasks: n,
                 build_s,
                 compute_s,
-                result: r,
+                result: r.to_string(),
+                seq_s: None,
+            }
+        }
+        "crossval" => {
+            // n = folds (outer and inner), on the example's 20,000 rows.
+            let (outputs, build_s) = timed(|| nested_cv::nested_cv(20_000, n).outputs());
+            let mut merged = rdask::Graph::new();
+            for d in &outputs {
+                merged.merge(&d.graph());
+            }
+            let tasks = merged.len();
+            let (r, compute_s) = timed(|| rdask::compute_with(&outputs, s));
+            let final_score = *r?.last().expect("the final score is the last output");
+            Run {
+                tasks,
+                build_s,
+                compute_s,
+                result: format!("{final_score:.6}"),
                 seq_s: None,
             }
         }
         other => {
-            eprintln!("unknown workload {other:?}: flat, chain, tree, cpu, memory or outputs");
+            eprintln!(
+                "unknown workload {other:?}: flat, chain, tree, cpu, memory, outputs or crossval"
+            );
             std::process::exit(2);
         }
     })
@@ -266,6 +293,7 @@ fn main() {
         "cpu" => 64,
         "memory" => 200,
         "outputs" => 20_000,
+        "crossval" => 5,
         _ => 100_000,
     });
     let callbacks: Vec<Arc<dyn Callback>> = if with_callback {

@@ -57,3 +57,28 @@ fn million_node_chain_culls_runs_and_finds_cycles() {
     );
     let _ = Key::from("x-0");
 }
+
+/// Cull and cycle detection at 100,000 and 1,000,000 nodes, per node: the
+/// two figures should match if both are linear (printed, not asserted).
+#[test]
+fn cull_and_cycle_detection_cost_per_node() {
+    let mut per_node = Vec::new();
+    for n in [N / 10, N] {
+        let mut g = chain(n);
+        let last = format!("x-{}", n - 1);
+        let t = Instant::now();
+        assert_eq!(g.cull(&[last.as_str()]).len(), n);
+        let cull = t.elapsed();
+        g.insert_task("x-0", inc, (key(last.as_str()),));
+        let t = Instant::now();
+        let e = rdask::get_with::<u64>(&g, last.as_str(), &Scheduler::Sync).unwrap_err();
+        let cycle = t.elapsed();
+        assert_eq!(e.kind(), ErrorKind::Cycle);
+        per_node.push(format!(
+            "n={n}: cull {:.0} ns/node, cycle detection {:.0} ns/node",
+            cull.as_nanos() as f64 / n as f64,
+            cycle.as_nanos() as f64 / n as f64
+        ));
+    }
+    eprintln!("{}", per_node.join("; "));
+}

@@ -23,7 +23,7 @@
 #
 # Works from any cwd. Needs python3 (stdlib) for the table; makes the dask
 # venv with setup.sh and builds the bench example with cargo --release.
-# rdask's bench has no processes scheduler yet: those cells read "n/a".
+# crossval runs on rdask only (dask_bench.py does not implement it yet).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,7 +40,7 @@ schedulers="sync threads processes"
 out=""
 engines="rdask dask"
 workloads=()
-declare -A size=([flat]=20000 [chain]=20000 [tree]=65536 [cpu]=64 [memory]=200 [outputs]=20000)
+declare -A size=([flat]=20000 [chain]=20000 [tree]=65536 [cpu]=64 [memory]=200 [outputs]=20000 [crossval]=5)
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
