@@ -126,3 +126,97 @@ fn names_parse() {
     };
     assert!(p.workers() >= 1);
 }
+
+#[delayed]
+fn big(n: usize, fill: u8) -> Vec<u8> {
+    vec![fill; n]
+}
+
+#[delayed]
+fn bump(data: Vec<u8>) -> Vec<u8> {
+    data.into_iter().map(|b| b.wrapping_add(1)).collect()
+}
+
+#[delayed]
+fn byte_sum(data: &Vec<u8>) -> u64 {
+    data.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// Values made in workers stay encoded in the parent: forwarded to other
+/// workers as bytes, copied as bytes for a second by-value consumer, and
+/// decoded for a closure, a borrowing task and the outputs.
+#[test]
+fn worker_values_are_forwarded_copied_and_decoded() {
+    let n = 1 << 20;
+    let b = big(n, 1);
+    let bumped = bump(&b); // by value: a copy (b is used again)
+    let twice = bump(bump(&b)); // forwarded worker to worker
+    let local = b.map(|v: Vec<u8>| v.len()); // a closure in the parent
+    let sum = byte_sum(&twice);
+    let graph = || {
+        (
+            bumped.map(|v: Vec<u8>| v[0]),
+            local.clone(),
+            sum.clone(),
+            twice.clone(),
+        )
+    };
+    let on = |s: &Scheduler| {
+        rdask::with_scheduler(s.clone(), || {
+            let (a, l, s, t) = graph();
+            compute!(a, l, s, t)
+        })
+    };
+    let want = on(&Scheduler::threads(2)).unwrap();
+    let got = on(&procs()).unwrap();
+    assert_eq!(got, want);
+    assert_eq!((got.0, got.1, got.2), (2, n, 3 * n as u64));
+}
+
+/// Encodes fine in a worker (to `.0` bytes), never decodes.
+#[derive(Clone, Debug)]
+struct Undecodable(usize);
+
+impl serde::Serialize for Undecodable {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&vec![7; self.0])
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Undecodable {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("this value never decodes"))
+    }
+}
+
+#[delayed]
+fn make_undecodable(size: usize) -> Undecodable {
+    Undecodable(size)
+}
+
+#[test]
+fn a_worker_value_that_does_not_decode_is_a_clear_error() {
+    // Small results are decoded on arrival: the producer is named.
+    let small = make_undecodable(10);
+    let e = small
+        .map(|_: Undecodable| 1)
+        .compute_with(&procs())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert_eq!(e.key(), Some(small.key()));
+    assert!(e.to_string().contains("cannot decode its result"), "{e}");
+    // Big ones stay encoded until needed here; as an output...
+    let d = make_undecodable(100_000);
+    let e = d.compute_with(&procs()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert_eq!(e.key(), Some(d.key()));
+    assert!(e.to_string().contains("does not decode"), "{e}");
+    // ...or taken by a closure in the parent: the closure's task is named.
+    let m = make_undecodable(100_000).map(|_: Undecodable| 1);
+    let e = m.compute_with(&procs()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert_eq!(e.key(), Some(m.key()));
+    assert!(e.to_string().contains("does not decode"), "{e}");
+    // The scheduler is fine afterwards.
+    assert_eq!(square(3).compute_with(&procs()).unwrap(), 9);
+}

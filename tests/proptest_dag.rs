@@ -1,7 +1,8 @@
 //! Random DAGs of `#[delayed]` calls (random fan-in, shared nodes, fallible
-//! nodes, by-value and borrowed inputs, repeated inputs) computed on Sync
-//! and on threads(2) must agree with a plain sequential evaluation, errors
-//! included.
+//! nodes, by-value and borrowed inputs, repeated inputs, closure tasks)
+//! computed on Sync, threads(2) and processes(2) must agree with a plain
+//! sequential evaluation, errors included. On processes the `#[delayed]`
+//! nodes run in workers and the closures in the parent.
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -144,6 +145,12 @@ fn build(dag: &Dag) -> Vec<Delayed<i64>> {
             (true, _, 0) => fallible(ins, spec.salt, id),
             (true, _, _) => fallible(&ins[..], spec.salt, id),
             (false, 0, _) => leaf(spec.salt),
+            // A closure task: on processes it runs in the parent, between
+            // tasks that run in workers.
+            (false, 1, _) if spec.form % 4 == 3 => {
+                let salt = spec.salt;
+                ins[0].map(move |a: i64| mix_all(salt, &[a]))
+            }
             (false, 1, 0) => one(&ins[0], spec.salt),
             (false, 1, _) => one_ref(&ins[0], spec.salt),
             (false, 2, 0) => two(&ins[0], &ins[1], spec.salt),
@@ -203,7 +210,11 @@ fn run_case(dag: &Dag) -> Result<(), TestCaseError> {
     let expected = evaluate(dag);
     let ds = build(dag);
     let outputs: Vec<Delayed<i64>> = dag.outputs.iter().map(|&i| ds[i].clone()).collect();
-    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+    for s in [
+        Scheduler::Sync,
+        Scheduler::threads(2),
+        Scheduler::processes(2),
+    ] {
         let got = rdask::compute_with(&outputs, &s);
         match (&got, expected.failed.as_slice()) {
             (Ok(vals), []) => {
@@ -222,12 +233,18 @@ fn run_case(dag: &Dag) -> Result<(), TestCaseError> {
             }
             (Err(e), failed) => {
                 prop_assert_eq!(e.kind(), ErrorKind::Task, "{}: {}", s, e);
+                let Some(id) = ds.iter().position(|d| Some(d.key()) == e.key()) else {
+                    return Err(TestCaseError::fail(format!("{s}: no node's key in {e:?}")));
+                };
+                // The cause itself on threads; its message from a worker.
                 let cause = std::error::Error::source(e)
                     .and_then(|c| c.downcast_ref::<NodeFailed>())
                     .copied();
-                let Some(NodeFailed(id)) = cause else {
-                    return Err(TestCaseError::fail(format!("{s}: no NodeFailed in {e:?}")));
-                };
+                if !matches!(s, Scheduler::Processes(_)) {
+                    prop_assert_eq!(cause, Some(NodeFailed(id)), "{}: {:?}", s, e);
+                }
+                let message = NodeFailed(id).to_string();
+                prop_assert!(e.to_string().contains(&message), "{}: {}", s, e);
                 prop_assert!(
                     failed.contains(&id),
                     "{}: node {} is not one that fails",
@@ -270,4 +287,7 @@ fn random_dags_without_failures() {
             run_case(&dag)
         })
         .unwrap();
+    // The processes leg really mixed the two kinds of task.
+    let (remote, local) = rdask::process::task_counts();
+    assert!(remote > 0 && local > 0, "remote {remote}, local {local}");
 }

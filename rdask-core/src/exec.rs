@@ -26,7 +26,7 @@ use crate::node::{Args, EngineError, Op, Src};
 use crate::plan::{Plan, NONE};
 use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
-use crate::value::{clone_registered, DynList, Value};
+use crate::value::{clone_registered, DynList, Encoded, Value};
 use crate::{Error, ErrorKind};
 use smallvec::SmallVec;
 use std::cell::UnsafeCell;
@@ -191,7 +191,13 @@ impl<'p> Exec<'p> {
                 }
                 _ => self.call(t, run),
             },
-            Op::Dyn { run, .. } => self.call(t, run),
+            Op::Dyn { run, .. } => {
+                // Closures always run here, on processes too.
+                if self.remote.is_some() {
+                    count_local();
+                }
+                self.call(t, run)
+            }
         };
         if let Some((worker, started)) = timing {
             let (took, ok) = (started.elapsed(), result.is_ok());
@@ -362,9 +368,11 @@ impl<'p> Exec<'p> {
         let Some(v) = v else {
             return Err(self.internal(p));
         };
-        let copy = match self.plan.clone[p as usize] {
-            Some(f) => f(&*v),
-            None => clone_registered(&*v),
+        // A value from a worker is copied as its bytes, still encoded.
+        let copy = match (Encoded::copy(&*v), self.plan.clone[p as usize]) {
+            (Some(copy), _) => Some(copy),
+            (None, Some(f)) => f(&*v),
+            (None, None) => clone_registered(&*v),
         };
         match copy {
             Some(copy) => Ok(copy),

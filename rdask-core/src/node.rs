@@ -245,16 +245,40 @@ impl<'a> Args<'a> {
         let Some(v) = v else {
             return Err(self.mismatch(i, std::any::type_name::<T>(), "nothing"));
         };
-        crate::value::unwrap_value::<T>(v)
-            .map_err(|e| self.mismatch(i, std::any::type_name::<T>(), e.found()))
+        crate::value::unwrap_value::<T>(v).map_err(|e| match e {
+            crate::value::Unwrap::Undecodable(why) => self.undecodable::<T>(i, &why),
+            e => self.mismatch(i, std::any::type_name::<T>(), e.found()),
+        })
+    }
+
+    fn undecodable<T>(&self, i: usize, why: &str) -> BoxError {
+        Box::new(EngineError(crate::Error::new(
+            crate::ErrorKind::Type,
+            Some(self.key.clone()),
+            format!(
+                "task `{}`: parameter {}: the `{}` a worker process sent does not decode: {why}",
+                self.key,
+                i + 1,
+                std::any::type_name::<T>()
+            ),
+        )))
+    }
+
+    /// Argument `i` as it is stored (an encoded value stays encoded).
+    pub(crate) fn value(&self, i: usize) -> Option<&Value> {
+        self.vals.get(i).and_then(Option::as_ref)
     }
 
     /// Borrows argument `i` as a `&T`.
     pub fn get<T: Send + Sync + 'static>(&self, i: usize) -> Result<&T, BoxError> {
         let v: Option<&dyn Val> = self.vals.get(i).and_then(|v| v.as_deref());
         match v {
-            Some(v) => crate::value::downcast_ref::<T>(v)
-                .ok_or_else(|| self.mismatch(i, std::any::type_name::<T>(), v.type_name())),
+            Some(v) => crate::value::downcast_ref::<T>(v).ok_or_else(|| {
+                match crate::value::undecodable::<T>(v) {
+                    Some(why) => self.undecodable::<T>(i, &why),
+                    None => self.mismatch(i, std::any::type_name::<T>(), v.type_name()),
+                }
+            }),
             None => Err(self.mismatch(i, std::any::type_name::<T>(), "nothing")),
         }
     }

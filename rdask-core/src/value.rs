@@ -7,10 +7,11 @@
 //! outputs, and a mismatch (only possible with raw graphs) is an
 //! [`ErrorKind::Type`](crate::ErrorKind::Type) error naming both types.
 
+use crate::error::BoxError;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// A value inside the engine.
 pub type Value = Arc<dyn Val>;
@@ -72,12 +73,87 @@ pub fn typed_list<X: Send + Sync + 'static>(items: Vec<Value>) -> Result<Value, 
     Ok(Arc::new(out))
 }
 
+/// A value a worker process produced, still in its wire form.
+///
+/// The processes scheduler keeps a worker's result encoded: a task in
+/// another worker gets the same bytes forwarded (no decode and re-encode in
+/// this process), and only a task that runs here, or an output, decodes it,
+/// once. [`unwrap_value`] and [`downcast_ref`] see through it, so the rest of
+/// the engine treats it as the `T` it encodes.
+pub struct Encoded {
+    bytes: Vec<u8>,
+    /// The `TypeId` of the encoded type.
+    type_id: TypeId,
+    decode: fn(&[u8]) -> Result<Value, BoxError>,
+    /// The decoded value, for borrowers (`&T`) and copies.
+    decoded: OnceLock<Result<Value, String>>,
+}
+
+impl Encoded {
+    /// A value of type `type_id`, encoded as `bytes`, decoded by `decode`.
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        type_id: TypeId,
+        decode: fn(&[u8]) -> Result<Value, BoxError>,
+    ) -> Encoded {
+        Encoded {
+            bytes,
+            type_id,
+            decode,
+            decoded: OnceLock::new(),
+        }
+    }
+
+    fn of<T: Any>(v: &dyn Val) -> Option<&Encoded> {
+        let any: &dyn Any = v;
+        any.downcast_ref::<Encoded>()
+            .filter(|e| e.type_id == TypeId::of::<T>())
+    }
+
+    /// The wire form of `v` when it is encoded.
+    pub(crate) fn bytes(v: &dyn Val) -> Option<&[u8]> {
+        let any: &dyn Any = v;
+        any.downcast_ref::<Encoded>().map(|e| &e.bytes[..])
+    }
+
+    /// The wire form of `v` when it is an encoded `T`.
+    pub(crate) fn bytes_of<T: Any>(v: &dyn Val) -> Option<&[u8]> {
+        Encoded::of::<T>(v).map(|e| &e.bytes[..])
+    }
+
+    /// A copy of `v` that stays encoded, when it is encoded.
+    pub(crate) fn copy(v: &dyn Val) -> Option<Value> {
+        let any: &dyn Any = v;
+        any.downcast_ref::<Encoded>()
+            .map(|e| Arc::new(Encoded::new(e.bytes.clone(), e.type_id, e.decode)) as Value)
+    }
+
+    /// The decoded value, decoded on first use.
+    fn view(&self) -> Result<&Value, &str> {
+        self.decoded
+            .get_or_init(|| (self.decode)(&self.bytes).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The decoded value, taking it (or decoding it) when this is the only
+    /// reference.
+    fn into_value(self) -> Result<Value, String> {
+        match self.decoded.into_inner() {
+            Some(decoded) => decoded,
+            None => (self.decode)(&self.bytes).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// Why a value could not be moved out as a `T`.
 pub enum Unwrap {
     /// It holds another type (named).
     WrongType(&'static str),
     /// It is the right type but still shared: here it is back.
     Shared(Value),
+    /// A worker process sent it, and it does not decode (the reason).
+    Undecodable(String),
 }
 
 impl Unwrap {
@@ -86,48 +162,70 @@ impl Unwrap {
         match self {
             Unwrap::WrongType(t) => t,
             Unwrap::Shared(v) => (**v).type_name(),
+            Unwrap::Undecodable(_) => "a value from a worker process that does not decode",
         }
     }
 }
 
-/// Moves a `T` out of a value; a raw [`DynList`] becomes a `Vec` here.
+/// Moves a `T` out of a value; a raw [`DynList`] becomes a `Vec` here, and
+/// an [`Encoded`] `T` is decoded.
 pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
     let found = (*v).type_name();
     let any: Arc<dyn Any + Send + Sync> = v;
-    match any.downcast::<T>() {
-        Ok(arc) => Arc::try_unwrap(arc).map_err(|arc| Unwrap::Shared(arc as Value)),
-        Err(any) => match any.downcast::<DynList>() {
-            Ok(list) => {
-                let build = LISTS
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_ref()
-                    .and_then(|m| m.get(&TypeId::of::<T>()).copied())
-                    .ok_or(Unwrap::WrongType("a list"))?;
-                let items =
-                    Arc::try_unwrap(list).map_err(|_| Unwrap::WrongType("a shared list"))?;
-                let built = build(items.0).map_err(Unwrap::WrongType)?;
-                unwrap_value::<T>(built)
+    let any = match any.downcast::<T>() {
+        Ok(arc) => return Arc::try_unwrap(arc).map_err(|arc| Unwrap::Shared(arc as Value)),
+        Err(any) => any,
+    };
+    let any = match any.downcast::<Encoded>() {
+        Ok(enc) if enc.type_id == TypeId::of::<T>() => {
+            return match Arc::try_unwrap(enc) {
+                Ok(enc) => unwrap_value::<T>(enc.into_value().map_err(Unwrap::Undecodable)?),
+                Err(shared) => Err(Unwrap::Shared(shared as Value)),
+            };
+        }
+        Ok(_) => return Err(Unwrap::WrongType(found)),
+        Err(any) => any,
+    };
+    match any.downcast::<DynList>() {
+        Ok(list) => {
+            let build = LISTS
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .and_then(|m| m.get(&TypeId::of::<T>()).copied())
+                .ok_or(Unwrap::WrongType("a list"))?;
+            let items = Arc::try_unwrap(list).map_err(|_| Unwrap::WrongType("a shared list"))?;
+            let built = build(items.0).map_err(Unwrap::WrongType)?;
+            unwrap_value::<T>(built)
+        }
+        // A raw graph's `lit("a")` is a `&'static str`; tasks take `String`.
+        Err(any) => match any.downcast::<&'static str>() {
+            Ok(s) => {
+                let owned: Box<dyn Any> = Box::new(s.to_string());
+                owned
+                    .downcast::<T>()
+                    .map(|b| *b)
+                    .map_err(|_| Unwrap::WrongType(found))
             }
-            // A raw graph's `lit("a")` is a `&'static str`; tasks take `String`.
-            Err(any) => match any.downcast::<&'static str>() {
-                Ok(s) => {
-                    let owned: Box<dyn Any> = Box::new(s.to_string());
-                    owned
-                        .downcast::<T>()
-                        .map(|b| *b)
-                        .map_err(|_| Unwrap::WrongType(found))
-                }
-                Err(_) => Err(Unwrap::WrongType(found)),
-            },
+            Err(_) => Err(Unwrap::WrongType(found)),
         },
     }
 }
 
-/// Borrows a `T` from a value.
+/// Borrows a `T` from a value (an [`Encoded`] `T` is decoded once, here).
 pub fn downcast_ref<T: Any>(v: &dyn Val) -> Option<&T> {
     let any: &dyn Any = v;
-    any.downcast_ref::<T>()
+    match any.downcast_ref::<T>() {
+        Some(t) => Some(t),
+        None => Encoded::of::<T>(v)
+            .and_then(|e| e.view().ok())
+            .and_then(|d| downcast_ref::<T>(&**d)),
+    }
+}
+
+/// Why [`downcast_ref`] found no `T` in an encoded `T`: its decode error.
+pub fn undecodable<T: Any>(v: &dyn Val) -> Option<String> {
+    Encoded::of::<T>(v).and_then(|e| e.view().err().map(str::to_string))
 }
 
 fn clone_as<T: Clone + Any + Send + Sync>(v: &dyn Val) -> Option<Value> {
@@ -262,5 +360,55 @@ mod tests {
         let bad = list(vec![Arc::new(Elem(1)) as Value, Arc::new(3_i64) as Value]);
         let e = unwrap_value::<Vec<Elem>>(bad).err().unwrap();
         assert_eq!(e.found(), std::any::type_name::<i64>());
+    }
+
+    /// A little-endian `u64` codec, standing in for postcard.
+    fn decode_u64(b: &[u8]) -> Result<Value, BoxError> {
+        let bytes: [u8; 8] = b.try_into().map_err(|_| "not 8 bytes")?;
+        Ok(Arc::new(u64::from_le_bytes(bytes)))
+    }
+
+    fn encoded(x: u64) -> Value {
+        let bytes = x.to_le_bytes().to_vec();
+        Arc::new(Encoded::new(bytes, TypeId::of::<u64>(), decode_u64))
+    }
+
+    #[test]
+    fn encoded_values_read_as_their_type() {
+        let v = encoded(42);
+        assert_eq!(downcast_ref::<u64>(&*v), Some(&42));
+        assert_eq!(downcast_ref::<i64>(&*v), None);
+        assert_eq!(
+            Encoded::bytes_of::<u64>(&*v),
+            Some(&42u64.to_le_bytes()[..])
+        );
+        assert_eq!(Encoded::bytes_of::<i64>(&*v), None);
+        // A copy stays encoded; the unique value moves out decoded.
+        let copy = Encoded::copy(&*v).unwrap();
+        assert!(Encoded::bytes(&*copy).is_some());
+        assert!(matches!(
+            unwrap_value::<u64>(v.clone()),
+            Err(Unwrap::Shared(_))
+        ));
+        assert_eq!(unwrap_value::<u64>(v).ok(), Some(42));
+        assert_eq!(unwrap_value::<u64>(copy).ok(), Some(42));
+        assert!(matches!(
+            unwrap_value::<i64>(encoded(1)),
+            Err(Unwrap::WrongType(_))
+        ));
+        // Plain values are not encoded.
+        assert!(Encoded::copy(&5_u64).is_none());
+    }
+
+    #[test]
+    fn undecodable_values_say_why() {
+        let bad: Value = Arc::new(Encoded::new(vec![1, 2], TypeId::of::<u64>(), decode_u64));
+        assert_eq!(downcast_ref::<u64>(&*bad), None);
+        assert_eq!(undecodable::<u64>(&*bad).as_deref(), Some("not 8 bytes"));
+        assert_eq!(undecodable::<u64>(&*encoded(1)), None);
+        match unwrap_value::<u64>(bad) {
+            Err(Unwrap::Undecodable(why)) => assert_eq!(why, "not 8 bytes"),
+            _ => panic!("an undecodable value must say so"),
+        }
     }
 }

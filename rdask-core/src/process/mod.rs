@@ -27,7 +27,7 @@ mod worker;
 
 use crate::error::BoxError;
 use crate::node::{Args, EngineError, FnInfo};
-use crate::value::Value;
+use crate::value::{Encoded, Value};
 use crate::{Error, ErrorKind};
 use pool::Lost;
 pub(crate) use pool::Pool;
@@ -113,6 +113,9 @@ fn engine(e: Error) -> BoxError {
     Box::new(EngineError(e))
 }
 
+/// Results of more bytes than this stay encoded in this process.
+const KEEP_ENCODED: usize = 4 << 10;
+
 /// Runs one task in a worker: the adapter used instead of the local one.
 pub(crate) fn run_remote(
     pool: &Pool,
@@ -129,16 +132,24 @@ pub(crate) fn run_remote(
             format!("task `{key}`: cannot encode its arguments for a worker: {e}"),
         ))
     })?;
-    let (k, body) = pool.call(info.path, &bytes).map_err(|lost| match lost {
-        Lost::Start(m) => engine(Error::new(ErrorKind::Scheduler, Some(key.clone()), m)),
-        Lost::Died(m) => engine(Error::new(
-            ErrorKind::WorkerLost,
-            Some(key.clone()),
-            format!("task `{key}`: its worker died twice ({m})"),
-        )),
-    })?;
+    let (k, body) = pool
+        .call(info.path, &bytes.slices())
+        .map_err(|lost| match lost {
+            Lost::Start(m) => engine(Error::new(ErrorKind::Scheduler, Some(key.clone()), m)),
+            Lost::Died(m) => engine(Error::new(
+                ErrorKind::WorkerLost,
+                Some(key.clone()),
+                format!("task `{key}`: its worker died twice ({m})"),
+            )),
+        })?;
     let text = || String::from_utf8_lossy(&body).into_owned();
     match k {
+        // A big value is kept as the worker sent it: forwarded as is to
+        // tasks in other workers, decoded only where this process needs it.
+        // A small one is decoded now (cheaper to hold, and to re-encode).
+        kind::OK if body.len() > KEEP_ENCODED => {
+            Ok(Arc::new(Encoded::new(body, fns.out, fns.decode)))
+        }
         kind::OK => (fns.decode)(&body).map_err(|e| {
             engine(Error::new(
                 ErrorKind::Type,

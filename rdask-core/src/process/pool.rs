@@ -102,12 +102,15 @@ impl Worker {
         }
     }
 
-    fn call(&mut self, name: &str, args: &[u8]) -> io::Result<(u8, Vec<u8>)> {
+    fn call(&mut self, name: &str, args: &[&[u8]]) -> io::Result<(u8, Vec<u8>)> {
         let stdin = self
             .stdin
             .as_mut()
             .ok_or_else(|| io::Error::other("worker closed"))?;
-        write_frame(stdin, kind::RUN, &[name.as_bytes(), b"\0", args])?;
+        let mut parts = Vec::with_capacity(args.len() + 2);
+        parts.extend([name.as_bytes(), b"\0"]);
+        parts.extend_from_slice(args);
+        write_frame(stdin, kind::RUN, &parts)?;
         read_frame(&mut self.stdout)
     }
 
@@ -186,7 +189,7 @@ impl Pool {
 
     /// Runs `name(args)` on a worker. A worker that dies mid-call is
     /// replaced and the call retried once on a fresh one.
-    pub(crate) fn call(&self, name: &str, args: &[u8]) -> Result<(u8, Vec<u8>), Lost> {
+    pub(crate) fn call(&self, name: &str, args: &[&[u8]]) -> Result<(u8, Vec<u8>), Lost> {
         let mut last = String::new();
         for _attempt in 0..2 {
             let mut w = self.checkout().map_err(Lost::Start)?;

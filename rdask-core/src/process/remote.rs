@@ -11,7 +11,7 @@
 
 use crate::error::BoxError;
 use crate::node::Args;
-use crate::value::Value;
+use crate::value::{Encoded, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -32,16 +32,72 @@ pub trait Apply: 'static {
 /// Tuples of parameters that can be encoded from a running task's arguments.
 pub trait ParamTuple: Sized {
     /// Encodes the task's arguments, read in place (no copy).
-    fn encode(args: &Args<'_>) -> Result<Vec<u8>, BoxError>;
+    fn encode(args: &Args<'_>) -> Result<Encoding, BoxError>;
+}
+
+/// A task's arguments in wire form: bytes encoded here, and values that
+/// other workers sent, forwarded as their own bytes (shared, not copied).
+/// postcard writes a tuple as its elements one after another, so the parts
+/// in order are the encoded argument tuple.
+#[derive(Default)]
+pub struct Encoding {
+    parts: Vec<Part>,
+}
+
+enum Part {
+    Here(Vec<u8>),
+    /// An [`Encoded`] value; its bytes are the part.
+    Forward(Value),
+}
+
+impl Encoding {
+    /// The parts, in order.
+    pub(crate) fn slices(&self) -> Vec<&[u8]> {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Here(b) => &b[..],
+                Part::Forward(v) => Encoded::bytes(&**v).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Appends argument `i`: forwarded if another worker sent it, else
+    /// encoded here.
+    fn push<P: Serialize + Send + Sync + 'static>(
+        &mut self,
+        args: &Args<'_>,
+        i: usize,
+    ) -> Result<(), BoxError> {
+        if let Some(v) = args
+            .value(i)
+            .filter(|v| Encoded::bytes_of::<P>(&***v).is_some())
+        {
+            self.parts.push(Part::Forward(v.clone()));
+            return Ok(());
+        }
+        let buf = match self.parts.pop() {
+            Some(Part::Here(buf)) => buf,
+            other => {
+                self.parts.extend(other);
+                Vec::new()
+            }
+        };
+        self.parts
+            .push(Part::Here(postcard::to_extend(args.get::<P>(i)?, buf)?));
+        Ok(())
+    }
 }
 
 macro_rules! param_tuples {
     ($(($($P:ident $i:tt),*))+) => {$(
         impl<$($P: Serialize + Send + Sync + 'static),*> ParamTuple for ($($P,)*) {
             #[allow(unused_variables)]
-            fn encode(args: &Args<'_>) -> Result<Vec<u8>, BoxError> {
-                let refs = ($(args.get::<$P>($i)?,)*);
-                Ok(postcard::to_allocvec(&refs)?)
+            fn encode(args: &Args<'_>) -> Result<Encoding, BoxError> {
+                #[allow(unused_mut)]
+                let mut out = Encoding::default();
+                $(out.push::<$P>(args, $i)?;)*
+                Ok(out)
             }
         }
     )+};
@@ -78,11 +134,13 @@ pub enum Failure {
 #[derive(Clone, Copy)]
 pub struct RemoteFns {
     /// Parent: encode the arguments.
-    pub encode: fn(&Args<'_>) -> Result<Vec<u8>, BoxError>,
+    pub encode: fn(&Args<'_>) -> Result<Encoding, BoxError>,
     /// Worker: decode the arguments, run, encode the result.
     pub run: fn(&[u8]) -> Result<Vec<u8>, Failure>,
-    /// Parent: decode a result.
+    /// Parent: decode a result (when a task here or an output needs it).
     pub decode: fn(&[u8]) -> Result<Value, BoxError>,
+    /// The result's type.
+    pub out: std::any::TypeId,
 }
 
 fn run<F: Apply>(bytes: &[u8]) -> Result<Vec<u8>, Failure>
@@ -154,6 +212,7 @@ where
         encode: <F::Params as ParamTuple>::encode,
         run: run::<F>,
         decode: decode::<F>,
+        out: std::any::TypeId::of::<F::Out>(),
     }
 }
 
