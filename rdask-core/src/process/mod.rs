@@ -10,7 +10,9 @@
 //! hands them to an idle worker, and waits for the reply. Values live in the
 //! parent: a worker gets exactly the arguments of the task it runs and
 //! returns its result (simple and robust; shipping values between workers
-//! directly is a later optimisation).
+//! directly is a later optimisation). A big result stays in the parent as
+//! the bytes the worker sent ([`Encoded`]): forwarded unchanged to the next
+//! worker that needs it, decoded once if a task here or an output does.
 //!
 //! Faults: a task's panic inside a worker is an `ErrorKind::Panic` error and
 //! the worker lives on; a worker that dies (abort, segfault, killed, out of
