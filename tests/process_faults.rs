@@ -239,3 +239,31 @@ fn bad_input_is_a_clear_error() {
     }
     assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
 }
+
+/// A "worker" that says hello properly, then answers its first request with
+/// a corrupt frame (kind 99, a 4 GiB length).
+#[test]
+fn a_corrupt_frame_from_a_worker_is_worker_lost() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("corrupt-worker");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '\\006\\000\\000\\000\\000'\nhead -c 1 >/dev/null\n\
+         printf '\\143\\377\\377\\377\\377'\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let Scheduler::Processes(p) = Scheduler::processes(1) else {
+        unreachable!()
+    };
+    let s = Scheduler::Processes(p.program(&script));
+    let d = ok(1);
+    let t = Instant::now();
+    let e = d.compute_with(&s).unwrap_err();
+    assert!(e.to_string().contains("corrupt frame"), "{e}");
+    assert_lost(e, d.key());
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    // The real pool is unaffected.
+    assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
+}

@@ -220,3 +220,19 @@ fn a_worker_value_that_does_not_decode_is_a_clear_error() {
     // The scheduler is fine afterwards.
     assert_eq!(square(3).compute_with(&procs()).unwrap(), 9);
 }
+
+/// Computes a graph of its own inside whichever process runs it.
+#[delayed]
+fn nested_sum(n: i64) -> (u32, i64) {
+    let parts: Vec<_> = (0..n).map(square).collect();
+    let sum = total(parts).compute().expect("the nested compute works");
+    (std::process::id(), sum)
+}
+
+#[test]
+fn a_nested_compute_in_a_worker_runs_inside_that_worker() {
+    let want: i64 = (0..50).map(|i| i * i).sum();
+    let (pid, sum) = nested_sum(50).compute_with(&procs()).unwrap();
+    assert_eq!(sum, want);
+    assert_ne!(pid, std::process::id(), "it ran in a worker");
+}
