@@ -57,6 +57,7 @@ impl Encoding {
             .iter()
             .map(|p| match p {
                 Part::Here(b) => &b[..],
+                // Only encoded values are forwarded (see `push`).
                 Part::Forward(v) => Encoded::bytes(&**v).unwrap_or_default(),
             })
             .collect()
@@ -76,15 +77,8 @@ impl Encoding {
             self.parts.push(Part::Forward(v.clone()));
             return Ok(());
         }
-        let buf = match self.parts.pop() {
-            Some(Part::Here(buf)) => buf,
-            other => {
-                self.parts.extend(other);
-                Vec::new()
-            }
-        };
-        self.parts
-            .push(Part::Here(postcard::to_extend(args.get::<P>(i)?, buf)?));
+        let bytes = postcard::to_allocvec(args.get::<P>(i)?)?;
+        self.parts.push(Part::Here(bytes));
         Ok(())
     }
 }
