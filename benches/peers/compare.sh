@@ -6,7 +6,7 @@
 #
 #   benches/peers/compare.sh [options] [WORKLOAD ...]
 #
-#   WORKLOAD            flat chain tree cpu memory outputs (default: all six)
+#   WORKLOAD            flat chain tree cpu memory outputs crossval (default: all)
 #   --runs R            runs per engine and cell (default 3)
 #   --workers W         workers for threads/processes (default 2)
 #   --schedulers "S.."  any of sync threads processes (default: all three)
@@ -23,7 +23,6 @@
 #
 # Works from any cwd. Needs python3 (stdlib) for the table; makes the dask
 # venv with setup.sh and builds the bench example with cargo --release.
-# crossval runs on rdask only (dask_bench.py does not implement it yet).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,7 +55,7 @@ while [[ $# -gt 0 ]]; do
         *) workloads+=("$1"); shift ;;
     esac
 done
-[[ ${#workloads[@]} -gt 0 ]] || workloads=(flat chain tree cpu memory outputs)
+[[ ${#workloads[@]} -gt 0 ]] || workloads=(flat chain tree cpu memory outputs crossval)
 for w in "${workloads[@]}"; do
     [[ -n "${size[$w]:-}" ]] || { echo "unknown workload $w" >&2; exit 2; }
 done
