@@ -363,13 +363,25 @@ impl<'p> Exec<'p> {
         self.copy(p, Some(v), by)
     }
 
+    /// Whether task `t` runs in a worker process.
+    fn runs_remotely(&self, t: u32) -> bool {
+        match &self.plan.nodes[t as usize].op {
+            Op::Fn { info, .. } => self.remote.is_some() && remote_of(info).is_some(),
+            _ => false,
+        }
+    }
+
     /// A copy of `p`'s value `v` for a by-value use that cannot move it.
     fn copy(&self, p: u32, v: Option<Value>, by: Option<u32>) -> Result<Value, Error> {
         let Some(v) = v else {
             return Err(self.internal(p));
         };
-        // A value from a worker is copied as its bytes, still encoded.
-        let copy = match (Encoded::copy(&*v), self.plan.clone[p as usize]) {
+        // A value from a worker, going to a task in a worker, is copied as
+        // its bytes (decoding it only to encode it again is the slow part).
+        let bytes = by
+            .filter(|&c| self.runs_remotely(c))
+            .and_then(|_| Encoded::copy(&*v));
+        let copy = match (bytes, self.plan.clone[p as usize]) {
             (Some(copy), _) => Some(copy),
             (None, Some(f)) => f(&*v),
             (None, None) => clone_registered(&*v),
