@@ -225,13 +225,11 @@ pub(crate) fn extract<T: Send + Sync + 'static>(v: Option<Value>, key: &Key) -> 
                 (*v).type_name()
             ),
         ),
-        Unwrap::Undecodable(why) => Error::new(
-            ErrorKind::Type,
-            Some(key.clone()),
-            format!(
-                "output `{key}`: the `{}` a worker process sent does not decode: {why}",
-                std::any::type_name::<T>()
-            ),
+        Unwrap::Undecodable(why) => Error::undecodable(
+            key,
+            &format!("output `{key}`"),
+            std::any::type_name::<T>(),
+            &why,
         ),
     })
 }

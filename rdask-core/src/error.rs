@@ -90,6 +90,16 @@ impl Error {
         )
     }
 
+    /// A value a worker process sent that does not decode as `expected`,
+    /// met where `what` (an output, a parameter) needed it.
+    pub(crate) fn undecodable(key: &Key, what: &str, expected: &str, why: &str) -> Error {
+        Error::new(
+            ErrorKind::Type,
+            Some(key.clone()),
+            format!("{what}: the `{expected}` a worker process sent does not decode: {why}"),
+        )
+    }
+
     /// Puts `context` in front of the message.
     pub(crate) fn prefix(&mut self, context: &str) {
         self.message.insert_str(0, context);

@@ -22,8 +22,9 @@
 
 use crate::callbacks::{each, Callback, InTask};
 use crate::error::BoxError;
-use crate::node::{Args, EngineError, Op, Src};
+use crate::node::{Args, EngineError, FnInfo, Op, Src};
 use crate::plan::{Plan, NONE};
+use crate::process::remote::RemoteFns;
 use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
 use crate::value::{clone_registered, DynList, Encoded, Value};
@@ -182,22 +183,12 @@ impl<'p> Exec<'p> {
             Op::Alias => self
                 .gather(t)
                 .and_then(|mut vals| vals.pop().flatten().ok_or_else(|| self.internal(t))),
-            Op::Fn { run, info } => match (&self.remote, self.remote.as_ref().and(remote_of(info)))
-            {
-                (Some(pool), Some(fns)) => self.call(t, |args| run_remote(pool, info, fns, args)),
-                (Some(_), None) => {
-                    count_local();
-                    self.call(t, run)
-                }
-                _ => self.call(t, run),
+            Op::Fn { run, info } => match self.remote_fns(info) {
+                Some((pool, fns)) => self.call(t, |args| run_remote(pool, info, fns, args)),
+                None => self.call_here(t, run),
             },
-            Op::Dyn { run, .. } => {
-                // Closures always run here, on processes too.
-                if self.remote.is_some() {
-                    count_local();
-                }
-                self.call(t, run)
-            }
+            // Closures always run in this process, on processes too.
+            Op::Dyn { run, .. } => self.call_here(t, run),
         };
         if let Some((worker, started)) = timing {
             let (took, ok) = (started.elapsed(), result.is_ok());
@@ -363,12 +354,31 @@ impl<'p> Exec<'p> {
         self.copy(p, Some(v), by)
     }
 
+    /// The worker pool and remote halves of `info`, when a task of it runs
+    /// in a worker process (processes scheduler, serde types).
+    fn remote_fns(&self, info: &FnInfo) -> Option<(&Pool, RemoteFns)> {
+        let pool = self.remote.as_deref()?;
+        remote_of(info).map(|fns| (pool, fns))
+    }
+
     /// Whether task `t` runs in a worker process.
     fn runs_remotely(&self, t: u32) -> bool {
         match &self.plan.nodes[t as usize].op {
-            Op::Fn { info, .. } => self.remote.is_some() && remote_of(info).is_some(),
+            Op::Fn { info, .. } => self.remote_fns(info).is_some(),
             _ => false,
         }
+    }
+
+    /// Runs task `t` in this process (counted as local on processes).
+    fn call_here(
+        &self,
+        t: u32,
+        run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+    ) -> Result<Value, Error> {
+        if self.remote.is_some() {
+            count_local();
+        }
+        self.call(t, run)
     }
 
     /// A copy of `p`'s value `v` for a by-value use that cannot move it.

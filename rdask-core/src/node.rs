@@ -252,15 +252,11 @@ impl<'a> Args<'a> {
     }
 
     fn undecodable<T>(&self, i: usize, why: &str) -> BoxError {
-        Box::new(EngineError(crate::Error::new(
-            crate::ErrorKind::Type,
-            Some(self.key.clone()),
-            format!(
-                "task `{}`: parameter {}: the `{}` a worker process sent does not decode: {why}",
-                self.key,
-                i + 1,
-                std::any::type_name::<T>()
-            ),
+        Box::new(EngineError(crate::Error::undecodable(
+            self.key,
+            &format!("task `{}`: parameter {}", self.key, i + 1),
+            std::any::type_name::<T>(),
+            why,
         )))
     }
 

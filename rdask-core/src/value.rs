@@ -110,15 +110,16 @@ impl Encoded {
             .filter(|e| e.type_id == TypeId::of::<T>())
     }
 
-    /// The wire form of `v` when it is encoded.
-    pub(crate) fn bytes(v: &dyn Val) -> Option<&[u8]> {
-        let any: &dyn Any = v;
-        any.downcast_ref::<Encoded>().map(|e| &e.bytes[..])
+    /// `v` itself, shared, when it is an encoded `T`.
+    pub(crate) fn shared<T: Any>(v: &Value) -> Option<Arc<Encoded>> {
+        Encoded::of::<T>(&**v)?;
+        let any: Arc<dyn Any + Send + Sync> = v.clone();
+        any.downcast::<Encoded>().ok()
     }
 
-    /// The wire form of `v` when it is an encoded `T`.
-    pub(crate) fn bytes_of<T: Any>(v: &dyn Val) -> Option<&[u8]> {
-        Encoded::of::<T>(v).map(|e| &e.bytes[..])
+    /// The wire form.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// A copy of `v` that stays encoded, when it is encoded.
@@ -378,14 +379,13 @@ mod tests {
         let v = encoded(42);
         assert_eq!(downcast_ref::<u64>(&*v), Some(&42));
         assert_eq!(downcast_ref::<i64>(&*v), None);
-        assert_eq!(
-            Encoded::bytes_of::<u64>(&*v),
-            Some(&42u64.to_le_bytes()[..])
-        );
-        assert_eq!(Encoded::bytes_of::<i64>(&*v), None);
+        let shared = Encoded::shared::<u64>(&v).unwrap();
+        assert_eq!(shared.bytes(), &42u64.to_le_bytes()[..]);
+        assert!(Encoded::shared::<i64>(&v).is_none());
+        drop(shared);
         // A copy stays encoded; the unique value moves out decoded.
         let copy = Encoded::copy(&*v).unwrap();
-        assert!(Encoded::bytes(&*copy).is_some());
+        assert!(Encoded::shared::<u64>(&copy).is_some());
         assert!(matches!(
             unwrap_value::<u64>(v.clone()),
             Err(Unwrap::Shared(_))

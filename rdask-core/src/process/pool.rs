@@ -4,7 +4,7 @@
 use super::wire::{kind, read_frame, write_frame};
 use super::worker::ENV;
 use std::collections::HashMap;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -14,7 +14,9 @@ use std::time::Duration;
 /// One worker process and its pipes.
 pub(crate) struct Worker {
     child: Child,
-    stdin: Option<ChildStdin>,
+    /// Buffered: a small frame goes out in one write, a big part bypasses
+    /// the buffer.
+    stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
 }
 
@@ -83,7 +85,7 @@ impl Worker {
         match hello {
             Ok((kind::HELLO, _)) if arrived => Ok(Worker {
                 child,
-                stdin,
+                stdin: stdin.map(|s| BufWriter::with_capacity(1 << 16, s)),
                 stdout,
             }),
             other => {

@@ -46,8 +46,7 @@ pub struct Encoding {
 
 enum Part {
     Here(Vec<u8>),
-    /// An [`Encoded`] value; its bytes are the part.
-    Forward(Value),
+    Forward(Arc<Encoded>),
 }
 
 impl Encoding {
@@ -57,8 +56,7 @@ impl Encoding {
             .iter()
             .map(|p| match p {
                 Part::Here(b) => &b[..],
-                // Only encoded values are forwarded (see `push`).
-                Part::Forward(v) => Encoded::bytes(&**v).unwrap_or_default(),
+                Part::Forward(e) => e.bytes(),
             })
             .collect()
     }
@@ -70,11 +68,8 @@ impl Encoding {
         args: &Args<'_>,
         i: usize,
     ) -> Result<(), BoxError> {
-        if let Some(v) = args
-            .value(i)
-            .filter(|v| Encoded::bytes_of::<P>(&***v).is_some())
-        {
-            self.parts.push(Part::Forward(v.clone()));
+        if let Some(e) = args.value(i).and_then(Encoded::shared::<P>) {
+            self.parts.push(Part::Forward(e));
             return Ok(());
         }
         let bytes = postcard::to_allocvec(args.get::<P>(i)?)?;

@@ -8,9 +8,6 @@ use std::io::{self, Read, Write};
 /// reader allocate gigabytes).
 pub const MAX_FRAME: usize = 1 << 30;
 
-/// Frames up to this size are copied into one buffer and written at once.
-const SMALL_FRAME: usize = 64 << 10;
-
 /// Frame kinds.
 pub mod kind {
     /// Parent -> worker: run `name\0args`.
@@ -38,20 +35,9 @@ pub fn write_frame(w: &mut impl Write, kind: u8, parts: &[&[u8]]) -> io::Result<
     let mut head = [0u8; 5];
     head[0] = kind;
     head[1..].copy_from_slice(&len.to_le_bytes());
-    // A small frame goes out in one write (one system call on a pipe); a
-    // big one part by part, so big arguments are not copied first.
-    if len as usize <= SMALL_FRAME {
-        let mut frame = Vec::with_capacity(5 + len as usize);
-        frame.extend_from_slice(&head);
-        for p in parts {
-            frame.extend_from_slice(p);
-        }
-        w.write_all(&frame)?;
-    } else {
-        w.write_all(&head)?;
-        for p in parts {
-            w.write_all(p)?;
-        }
+    w.write_all(&head)?;
+    for p in parts {
+        w.write_all(p)?;
     }
     w.flush()
 }
