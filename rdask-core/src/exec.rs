@@ -37,18 +37,33 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Per task: its counters and its value, side by side in one cache line.
-struct TaskState {
+/// The plan sets the counters as it numbers the tasks.
+pub(crate) struct TaskState {
     /// Notifications still needed before the task can start.
-    waits: AtomicU32,
+    pub(crate) waits: AtomicU32,
     /// Uses of the value not yet done (edges and outputs).
-    uses: AtomicU32,
-    /// Borrowers not yet done, when a by-value consumer waits for them.
-    borrows: AtomicU32,
+    pub(crate) uses: AtomicU32,
+    /// Borrowers not yet done, when a by-value consumer waits for them
+    /// (zero for every other task).
+    pub(crate) borrows: AtomicU32,
     /// By-value uses copying the value right now: the last use waits for
     /// them, then moves the value instead of copying it too.
     copying: AtomicU32,
     /// The value; see the module docs for who may touch it when.
     slot: UnsafeCell<Option<Value>>,
+}
+
+impl TaskState {
+    /// A task waiting for `waits` notifications, its value not yet used.
+    pub(crate) fn new(waits: u32) -> TaskState {
+        TaskState {
+            waits: AtomicU32::new(waits),
+            uses: AtomicU32::new(0),
+            borrows: AtomicU32::new(0),
+            copying: AtomicU32::new(0),
+            slot: UnsafeCell::new(None),
+        }
+    }
 }
 
 // SAFETY: `slot` is only accessed under the protocol in the module docs: one
@@ -62,7 +77,8 @@ pub(crate) struct Exec<'p> {
     /// Worker processes, on the processes scheduler.
     remote: Option<Arc<Pool>>,
     callbacks: &'p [Arc<dyn Callback>],
-    tasks: Box<[TaskState]>,
+    /// The plan's task states (a plan runs once).
+    tasks: &'p [TaskState],
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
 }
@@ -76,15 +92,7 @@ impl<'p> Exec<'p> {
         scheduler: &'p Scheduler,
         callbacks: &'p [Arc<dyn Callback>],
     ) -> Exec<'p> {
-        let tasks = (0..plan.len())
-            .map(|t| TaskState {
-                waits: AtomicU32::new(plan.waits[t]),
-                uses: AtomicU32::new(plan.uses[t]),
-                borrows: AtomicU32::new(plan.borrows[t]),
-                copying: AtomicU32::new(0),
-                slot: UnsafeCell::new(None),
-            })
-            .collect();
+        let tasks = &plan.tasks[..];
         let remote = match scheduler {
             Scheduler::Processes(p) => Some(p.pool()),
             _ => None,
@@ -103,7 +111,7 @@ impl<'p> Exec<'p> {
     /// The tasks that can start at once, in priority order (first = first).
     pub fn initial(&self) -> Vec<u32> {
         (0..self.plan.len() as u32)
-            .filter(|&t| self.plan.waits[t as usize] == 0)
+            .filter(|&t| self.tasks[t as usize].waits.load(Ordering::Relaxed) == 0)
             .collect()
     }
 
@@ -391,7 +399,7 @@ impl<'p> Exec<'p> {
         let bytes = by
             .filter(|&c| self.runs_remotely(c))
             .and_then(|_| Encoded::copy(&*v));
-        let copy = match (bytes, self.plan.clone[p as usize]) {
+        let copy = match (bytes, self.plan.clone_of(p)) {
             (Some(copy), _) => Some(copy),
             (None, Some(f)) => f(&*v),
             (None, None) => clone_registered(&*v),
@@ -429,14 +437,13 @@ impl<'p> Exec<'p> {
                 continue;
             }
             self.drop_value(p, self.end_use(p));
-            let mover = plan.release[p as usize];
-            if mover != NONE
-                && self.tasks[p as usize]
-                    .borrows
-                    .fetch_sub(1, Ordering::AcqRel)
-                    == 1
-            {
-                self.notify(mover, ready);
+            // Only a value whose mover waits counts its borrowers, and this
+            // borrower has not counted itself off yet, so zero means none.
+            let borrows = &self.tasks[p as usize].borrows;
+            if borrows.load(Ordering::Relaxed) != 0 && borrows.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if let Some(mover) = plan.release_of(p) {
+                    self.notify(mover, ready);
+                }
             }
         }
     }
@@ -497,10 +504,9 @@ impl<'p> Exec<'p> {
 
     fn stall_error(&self, output: u32) -> Error {
         let plan = self.plan;
-        for p in 0..plan.len() {
-            let c = plan.release[p];
-            if c != NONE && self.tasks[c as usize].waits.load(Ordering::Acquire) > 0 {
-                let (pk, ck) = (&plan.nodes[p].key, &plan.nodes[c as usize].key);
+        for &(p, c) in &plan.release {
+            if self.tasks[c as usize].waits.load(Ordering::Acquire) > 0 {
+                let (pk, ck) = (&plan.nodes[p as usize].key, &plan.nodes[c as usize].key);
                 return Error::new(
                     ErrorKind::NotClone,
                     Some(pk.clone()),

@@ -15,6 +15,7 @@
 //! The plan borrows the nodes (`&'a Node`): the outputs being computed keep
 //! them alive, so planning takes no reference counts.
 
+use crate::exec::TaskState;
 use crate::node::{Node, Src};
 use crate::value::CloneFn;
 use crate::{Error, ErrorKind, Key};
@@ -42,17 +43,19 @@ pub(crate) struct Plan<'a> {
     /// edge); CSR layout.
     pub dependents: Vec<u32>,
     pub dep_start: Vec<u32>,
-    /// Per task, how many notifications it needs before it can run.
-    pub waits: Vec<u32>,
-    /// Per task, how many uses its value has (edges + outputs).
-    pub uses: Vec<u32>,
-    /// Per task, how to copy its value (from the producer or a consumer that
-    /// knows the type).
-    pub clone: Vec<Option<CloneFn>>,
-    /// Per non-`Clone` task that is borrowed and also moved: the by-value
-    /// consumer to notify once `borrows[p]` borrowers are done.
-    pub release: Vec<u32>,
-    pub borrows: Vec<u32>,
+    /// Per task, the executor's state, with its counters set: how many
+    /// notifications it needs before it can run, how many uses its value has
+    /// (edges + outputs), and (for `release`) how many borrowers it has.
+    /// Built here, in place, so a computation allocates it once; a plan runs
+    /// once.
+    pub tasks: Vec<TaskState>,
+    /// How to copy a task's value, for the few tasks whose producer does not
+    /// know its type is `Clone` but a consumer does.
+    clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
+    /// Per non-`Clone` task that is borrowed and also moved, ascending: the
+    /// by-value consumer to notify once its borrowers are done. Such a task
+    /// alone has a nonzero `borrows` count.
+    pub release: Vec<(u32, u32)>,
     /// The requested outputs, as task numbers.
     pub outputs: Vec<u32>,
 }
@@ -80,26 +83,24 @@ impl Hasher for AddrHasher {
 type Marks = HashMap<usize, u32, BuildHasherDefault<AddrHasher>>;
 
 /// A leaf input met during the walk: the node it resolves to (`None`: a
-/// literal) and, once known, its plan number.
+/// literal) and, once known, its plan number. Small, because a deep graph
+/// holds one per level: whether it is borrowed and how to copy it are read
+/// again from the consumer when the consumer is numbered.
 struct Kid<'a> {
     node: Option<&'a Node>,
+    idx: u32,
     /// Reached through the only reference there is to it: it cannot be met
     /// again, so it needs no mark (most nodes of a `Delayed` graph).
     unique: bool,
-    /// The consumer borrows it (`&T` parameter).
-    by_ref: bool,
-    /// How the consumer would copy it, if it knows.
-    clone: Option<CloneFn>,
-    idx: u32,
 }
 
 /// A node being planned: its leaf inputs are `kids[start..]` while it is on
-/// top of the walk, and `pos` is the next one to visit.
+/// top of the walk, and `pos` is the next one to visit. Whether it is unique
+/// is its parent's kid's.
 struct Frame<'a> {
     node: &'a Node,
-    start: usize,
-    pos: usize,
-    unique: bool,
+    start: u32,
+    pos: u32,
 }
 
 /// Resolves raw-graph keys while planning.
@@ -148,16 +149,17 @@ impl<'a> Plan<'a> {
             }
             open(root, false, &mut marks, &mut frames, &mut kids, graph)?;
             while let Some(top) = frames.last_mut() {
-                if top.pos < kids.len() {
-                    let kid = &mut kids[top.pos];
+                let pos = top.pos as usize;
+                if pos < kids.len() {
                     top.pos += 1;
+                    let kid = &mut kids[pos];
                     if let Some(node) = kid.node {
-                        let seen = if kid.unique {
+                        let unique = kid.unique;
+                        let seen = if unique {
                             None
                         } else {
                             known(node, &marks, &by_key)
                         };
-                        let unique = kid.unique;
                         match seen {
                             Some(OPEN) => return Err(cycle_error(&frames, node)),
                             Some(i) => kid.idx = i,
@@ -167,12 +169,8 @@ impl<'a> Plan<'a> {
                     continue;
                 }
                 // Every input is planned: number this node.
-                let Frame {
-                    node,
-                    start,
-                    unique,
-                    ..
-                } = frames.pop().expect("a frame is on top");
+                let Frame { node, start, .. } = frames.pop().expect("a frame is on top");
+                let start = start as usize;
                 let idx = c.nodes.len() as u32;
                 if idx >= OPEN {
                     return Err(Error::new(
@@ -184,13 +182,19 @@ impl<'a> Plan<'a> {
                 if node.by_key {
                     by_key.insert(node.key.clone(), idx);
                 }
-                if !unique {
-                    marks.insert(addr(node), idx);
-                }
                 c.push(node, &kids[start..]);
                 kids.truncate(start);
-                if let Some(parent) = frames.last() {
-                    kids[parent.pos - 1].idx = idx;
+                match frames.last() {
+                    Some(parent) => {
+                        let kid = &mut kids[parent.pos as usize - 1];
+                        kid.idx = idx;
+                        if !kid.unique {
+                            marks.insert(addr(node), idx);
+                        }
+                    }
+                    None => {
+                        marks.insert(addr(node), idx);
+                    }
                 }
             }
             out_idx.push(marks[&addr(root)]);
@@ -208,49 +212,41 @@ struct Counts<'a> {
     edges: Vec<u32>,
     edge_start: Vec<u32>,
     edge_ref: Vec<bool>,
-    uses: Vec<u32>,
-    moves: Vec<u32>,
-    borrows: Vec<u32>,
-    waits: Vec<u32>,
-    mover: Vec<u32>,
-    clone: Vec<Option<CloneFn>>,
+    tasks: Vec<TaskState>,
+    clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
 }
 
 impl<'a> Counts<'a> {
-    /// Adds task `t = nodes.len()` with its (already numbered) inputs.
+    /// Adds task `t = nodes.len()` with its (already numbered) inputs,
+    /// `kids` in the order of `node`'s leaves.
     fn push(&mut self, node: &'a Node, kids: &[Kid<'a>]) {
-        let t = self.nodes.len() as u32;
         if self.edge_start.is_empty() {
             self.edge_start.push(0);
         }
         let mut waits = 0;
-        for kid in kids {
-            self.edges.push(kid.idx);
-            self.edge_ref.push(kid.by_ref);
-            if kid.idx == NONE {
-                continue;
+        let mut kid = kids.iter();
+        node.for_each_leaf(|_, by_ref, clone| {
+            let idx = kid.next().map_or(NONE, |k| k.idx);
+            self.edges.push(idx);
+            self.edge_ref.push(by_ref);
+            if idx == NONE {
+                return;
             }
-            let p = kid.idx as usize;
             waits += 1;
-            self.uses[p] += 1;
-            if kid.by_ref {
-                self.borrows[p] += 1;
-            } else {
-                self.moves[p] += 1;
-                self.mover[p] = t;
+            let p = &mut self.tasks[idx as usize];
+            *p.uses.get_mut() += 1;
+            if by_ref {
+                *p.borrows.get_mut() += 1;
             }
-            if self.clone[p].is_none() {
-                self.clone[p] = kid.clone;
+            if let Some(clone) = clone {
+                if self.nodes[idx as usize].clone.is_none() {
+                    self.clone_by_consumer.entry(idx).or_insert(clone);
+                }
             }
-        }
+        });
         self.edge_start.push(self.edges.len() as u32);
         self.nodes.push(node);
-        self.uses.push(0);
-        self.moves.push(0);
-        self.borrows.push(0);
-        self.waits.push(waits);
-        self.mover.push(NONE);
-        self.clone.push(node.clone);
+        self.tasks.push(TaskState::new(waits));
     }
 
     /// Adds the outputs' uses, the dependents, and the rules for values
@@ -261,73 +257,82 @@ impl<'a> Counts<'a> {
             edges,
             mut edge_start,
             edge_ref,
-            mut uses,
-            mut moves,
-            borrows,
-            mut waits,
-            mut mover,
-            clone,
+            mut tasks,
+            clone_by_consumer,
         } = self;
         if edge_start.is_empty() {
             edge_start.push(0);
         }
         let n = nodes.len();
         for &o in &outputs {
-            uses[o as usize] += 1;
-            moves[o as usize] += 1;
-            mover[o as usize] = NONE;
+            *tasks[o as usize].uses.get_mut() += 1;
         }
 
         // Dependents in CSR form: consumers in ascending order per producer.
+        // Count into each producer's end, then fill backwards from it.
         let mut dep_start = vec![0u32; n + 1];
         for &p in &edges {
             if p != NONE {
-                dep_start[p as usize + 1] += 1;
+                dep_start[p as usize] += 1;
             }
         }
-        for i in 0..n {
-            dep_start[i + 1] += dep_start[i];
+        let mut sum = 0;
+        for d in dep_start.iter_mut() {
+            sum += *d;
+            *d = sum;
         }
-        let mut fill = dep_start.clone();
-        let mut dependents = vec![0u32; dep_start[n] as usize];
-        for t in 0..n {
-            for &p in &edges[edge_start[t] as usize..edge_start[t + 1] as usize] {
+        let mut dependents = vec![0u32; sum as usize];
+        for t in (0..n).rev() {
+            for &p in edges[edge_start[t] as usize..edge_start[t + 1] as usize]
+                .iter()
+                .rev()
+            {
                 if p != NONE {
-                    dependents[fill[p as usize] as usize] = t as u32;
-                    fill[p as usize] += 1;
+                    dep_start[p as usize] -= 1;
+                    dependents[dep_start[p as usize] as usize] = t as u32;
                 }
             }
         }
 
-        // Values not known to be `Clone` here: a single by-value use waits
-        // for the borrowers, so it can move the value. With several by-value
-        // uses, the executor copies through the type registry at run time,
-        // or fails with `NotClone` naming the value.
-        let mut release = vec![NONE; n];
-        for p in 0..n {
-            if clone[p].is_some() || moves[p] + borrows[p] <= 1 {
-                continue;
-            }
-            if moves[p] == 1 && mover[p] != NONE {
-                release[p] = mover[p];
-                waits[mover[p] as usize] += 1;
-            }
-        }
-
-        Ok(Plan {
+        let mut plan = Plan {
             nodes,
             edges,
             edge_start,
             edge_ref,
             dependents,
             dep_start,
-            waits,
-            uses,
-            clone,
-            release,
-            borrows,
+            tasks: Vec::new(),
+            clone_by_consumer,
+            release: Vec::new(),
             outputs,
-        })
+        };
+
+        // Values not known to be `Clone` here: a single by-value use waits
+        // for the borrowers, so it can move the value. With several by-value
+        // uses, the executor copies through the type registry at run time,
+        // or fails with `NotClone` naming the value.
+        for p in 0..n {
+            let state = &mut tasks[p];
+            let borrows = *state.borrows.get_mut();
+            if borrows == 0 {
+                continue;
+            }
+            let moves = *state.uses.get_mut() - borrows;
+            let mover = match moves {
+                1 if plan.clone_of(p as u32).is_none() => plan.mover_of(p as u32),
+                _ => None,
+            };
+            match mover {
+                Some(m) => {
+                    plan.release.push((p as u32, m));
+                    *tasks[m as usize].waits.get_mut() += 1;
+                }
+                // Only a value with a waiting mover counts its borrowers.
+                None => *tasks[p].borrows.get_mut() = 0,
+            }
+        }
+        plan.tasks = tasks;
+        Ok(plan)
     }
 }
 
@@ -339,6 +344,34 @@ impl Plan<'_> {
     /// The consumers of task `p`, ascending.
     pub fn dependents_of(&self, p: usize) -> &[u32] {
         &self.dependents[self.dep_start[p] as usize..self.dep_start[p + 1] as usize]
+    }
+
+    /// How to copy task `p`'s value: the producer's knowledge, else a
+    /// consumer's.
+    pub fn clone_of(&self, p: u32) -> Option<CloneFn> {
+        self.nodes[p as usize]
+            .clone
+            .or_else(|| self.clone_by_consumer.get(&p).copied())
+    }
+
+    /// A consumer that takes task `p`'s value by value (`None`: none does;
+    /// an output may).
+    fn mover_of(&self, p: u32) -> Option<u32> {
+        self.dependents_of(p as usize).iter().copied().find(|&c| {
+            let (s, e) = (
+                self.edge_start[c as usize] as usize,
+                self.edge_start[c as usize + 1] as usize,
+            );
+            (s..e).any(|e| self.edges[e] == p && !self.edge_ref[e])
+        })
+    }
+
+    /// The by-value consumer waiting for `p`'s borrowers, if any.
+    pub fn release_of(&self, p: u32) -> Option<u32> {
+        self.release
+            .binary_search_by_key(&p, |&(q, _)| q)
+            .ok()
+            .map(|i| self.release[i].1)
     }
 }
 
@@ -365,18 +398,16 @@ fn open<'a>(
 ) -> Result<(), Error> {
     let start = kids.len();
     let mut err = None;
-    node.for_each_leaf(|src, by_ref, clone| {
+    node.for_each_leaf(|src, _, _| {
         if err.is_none() {
             match resolve(src, graph, &node.key) {
                 Ok(k) => kids.push(Kid {
                     node: k,
+                    idx: NONE,
                     // Raw graphs reach nodes by key too, so only a `Delayed`
                     // graph's singly-held nodes are unique.
                     unique: graph.is_none()
                         && matches!(src, Src::Node(n) if Arc::strong_count(n) == 1 && !n.by_key),
-                    by_ref,
-                    clone,
-                    idx: NONE,
                 }),
                 Err(e) => err = Some(e),
             }
@@ -388,11 +419,17 @@ fn open<'a>(
     if !unique {
         marks.insert(addr(node), OPEN);
     }
+    let start = u32::try_from(start).map_err(|_| {
+        Error::new(
+            ErrorKind::Scheduler,
+            Some(node.key.clone()),
+            "graph too large: more than 4,294,967,295 pending inputs",
+        )
+    })?;
     frames.push(Frame {
         node,
         start,
         pos: start,
-        unique,
     });
     Ok(())
 }
