@@ -12,7 +12,7 @@ pub use crate::process::remote::{
 pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
 pub use inventory;
 
-use crate::node::{DynRunFn, Node, Op};
+use crate::node::{dyn_run, DynRunFn, Node, Op};
 use crate::{Delayed, Key};
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -104,7 +104,7 @@ fn dyn_node<R>(
 ) -> Delayed<R> {
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
-        Op::Dyn { run, name },
+        Op::Dyn(run),
         args,
         clone,
         false,
@@ -127,7 +127,7 @@ macro_rules! delay_fns {
             $($P: Send + Sync + 'static,)*
         {
             #[allow(unused_variables)]
-            let run: DynRunFn = Box::new(move |args| {
+            let run = dyn_run(name, move |args| {
                 Ok(Arc::new(f($(args.take::<$P>($i)?),*)) as Value)
             });
             let args = [$($a.into_arg(false, None)),*];

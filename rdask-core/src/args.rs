@@ -57,7 +57,7 @@ fn list<'a, X: Send + Sync + 'static>(
     items: impl Iterator<Item = &'a Delayed<X>>,
     by_ref: bool,
 ) -> Arg {
-    let items: Box<[Src]> = items.map(|d| Src::Node(d.node.clone())).collect();
+    let items: Box<[Src]> = items.map(|d| Src::Node(d.node.clone(), None)).collect();
     Arg::new(
         Src::List {
             items,

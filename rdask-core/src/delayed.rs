@@ -2,7 +2,7 @@
 
 use crate::args::IntoArg;
 use crate::callbacks::Callback;
-use crate::node::{Arg, DynRunFn, Node, Op, Src};
+use crate::node::{dyn_run, Arg, Node, Op, Src};
 use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
 use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
 use std::marker::PhantomData;
@@ -105,10 +105,10 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let run: DynRunFn = Box::new(move |args| Ok(Arc::new(f(args.take::<T>(0)?)) as Value));
+        let run = dyn_run("map", move |args| Ok(Arc::new(f(args.take::<T>(0)?)) as Value));
         Delayed::from_node(Arc::new(Node::new(
             Key::unique("map"),
-            Op::Dyn { run, name: "map" },
+            Op::Dyn(run),
             [self.arg(false, None)],
             None,
             false,
@@ -133,7 +133,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
     /// This value as an argument of another task.
     pub(crate) fn arg(&self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        Arg::new(Src::Node(self.node.clone()), by_ref, clone)
+        Arg::new(Src::Node(self.node.clone(), None), by_ref, clone)
     }
 }
 
@@ -332,13 +332,13 @@ where
     T: Send + Sync + 'static,
     F: Fn(&C) -> Option<T> + Send + Sync + 'static,
 {
-    let run: DynRunFn = Box::new(move |args| {
+    let run = dyn_run(index, move |args| {
         let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
         Ok(Arc::new(v) as Value)
     });
     Delayed::from_node(Arc::new(Node::new(
         Key::unique("getitem"),
-        Op::Dyn { run, name: index },
+        Op::Dyn(run),
         [cells.arg(true, None)],
         None,
         false,
@@ -356,7 +356,7 @@ splits! {
 // `Delayed<T>` is itself an argument for a `T` parameter.
 impl<T: Send + Sync + 'static> IntoArg<T> for Delayed<T> {
     fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        Arg::new(Src::Node(self.node), by_ref, clone)
+        Arg::new(Src::Node(self.node, None), by_ref, clone)
     }
 }
 

@@ -196,7 +196,7 @@ impl<'p> Exec<'p> {
                 None => self.call_here(t, run),
             },
             // Closures always run in this process, on processes too.
-            Op::Dyn { run, .. } => self.call_here(t, run),
+            Op::Dyn(task) => self.call_here(t, &task.run),
         };
         if let Some((worker, started)) = timing {
             let (took, ok) = (started.elapsed(), result.is_ok());
@@ -294,7 +294,7 @@ impl<'p> Exec<'p> {
                     None => Ok(Arc::new(DynList(elems))),
                 }
             }
-            Src::Node(_) | Src::Key(_) | Src::MaybeKey(_) => {
+            Src::Node(..) | Src::Key(_) | Src::MaybeKey(_) => {
                 let p = self.plan.edges[*e];
                 *e += 1;
                 if p == NONE {

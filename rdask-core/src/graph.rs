@@ -5,7 +5,7 @@
 //! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
 //! both faces share one planner and one executor.
 
-use crate::node::{Arg, DynRunFn, MaybeKey, Node, Op, Src};
+use crate::node::{dyn_run, Arg, DynRunFn, MaybeKey, Node, Op, Src};
 use crate::plan::Plan;
 use crate::value::{clone_fn_of, register_clone, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
@@ -79,7 +79,7 @@ impl GraphArg {
     /// A nested task `(f, args...)` inside another task's arguments.
     pub fn task<M, F: TaskFn<M>>(f: F, args: impl TaskArgs<M>) -> GraphArg {
         let node = task_node(Key::unique("task"), f, args);
-        GraphArg(Src::Node(Arc::new(node)))
+        GraphArg(Src::Node(Arc::new(node), None))
     }
 }
 
@@ -87,8 +87,8 @@ impl GraphArg {
 /// -> R` for n up to 8, owned parameters, and a `Clone` result (a graph
 /// value may feed several tasks).
 pub trait TaskFn<M>: Send + Sync + 'static {
-    /// The adapter, its display name, and how to copy its result.
-    fn into_op(self) -> (DynRunFn, &'static str, CloneFn);
+    /// The adapter (with its display name) and how to copy its result.
+    fn into_op(self) -> (DynRunFn, CloneFn);
 }
 
 /// The arguments of a raw task, one [`GraphArg`]-convertible per parameter.
@@ -122,12 +122,12 @@ macro_rules! task_fns {
             $($P: Send + Sync + 'static,)*
         {
             #[allow(unused_variables, clippy::unused_unit)]
-            fn into_op(self) -> (DynRunFn, &'static str, CloneFn) {
+            fn into_op(self) -> (DynRunFn, CloneFn) {
                 register::<R>();
-                let run: DynRunFn = Box::new(move |args| {
+                let run = dyn_run(short_name::<F>(), move |args| {
                     Ok(Arc::new((self)($(args.take::<$P>($i)?),*)) as Value)
                 });
-                (run, short_name::<F>(), clone_fn_of::<R>())
+                (run, clone_fn_of::<R>())
             }
         }
 
@@ -153,12 +153,12 @@ task_fns! {
 }
 
 fn task_node<M, F: TaskFn<M>>(k: Key, f: F, args: impl TaskArgs<M>) -> Node {
-    let (run, name, clone) = f.into_op();
+    let (run, clone) = f.into_op();
     let args = args
         .into_args()
         .into_iter()
         .map(|a| Arg::new(a.0, false, None));
-    Node::new(k, Op::Dyn { run, name }, args, Some(clone), false)
+    Node::new(k, Op::Dyn(run), args, Some(clone), false)
 }
 
 impl Graph {
@@ -177,8 +177,8 @@ impl Graph {
             if !seen.insert(Arc::as_ptr(&n)) {
                 continue;
             }
-            n.for_each_leaf(|src, _, _| {
-                if let Src::Node(child) = src {
+            n.for_each_leaf(|src, _| {
+                if let Src::Node(child, _) = src {
                     stack.push(child.clone());
                 }
             });
@@ -295,7 +295,7 @@ impl Graph {
             };
             *i += 1;
             let key = match src {
-                Src::Node(child) => match self.nodes.get_index_of(&child.key) {
+                Src::Node(child, _) => match self.nodes.get_index_of(&child.key) {
                     Some(pos) => {
                         f(Ok(pos));
                         continue;
@@ -413,7 +413,7 @@ impl std::fmt::Debug for Graph {
 
 fn leaves(node: &Node) -> SmallVec<[&Src; 4]> {
     let mut out = SmallVec::new();
-    node.for_each_leaf(|src, _, _| out.push(src));
+    node.for_each_leaf(|src, _| out.push(src));
     out
 }
 

@@ -14,8 +14,23 @@ use std::sync::Arc;
 /// function, and boxes the result. `Err` is the task's own error.
 pub type RunFn = fn(&mut Args<'_>) -> Result<Value, BoxError>;
 
-/// A boxed adapter, for closures (`map`, `delay!`, operators, raw graphs).
-pub type DynRunFn = Box<dyn Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync>;
+/// A closure's adapter with its display name (`map`, `delay!`, operators,
+/// raw graphs), in one box so that `Op` stays three words.
+pub struct DynTask<F: ?Sized> {
+    pub(crate) name: &'static str,
+    pub(crate) run: F,
+}
+
+/// A boxed closure task.
+pub type DynRunFn = Box<DynTask<dyn Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync>>;
+
+/// Boxes closure `run` as a task named `name`.
+pub fn dyn_run<F>(name: &'static str, run: F) -> DynRunFn
+where
+    F: Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync + 'static,
+{
+    Box::new(DynTask { name, run })
+}
 
 /// Static facts about a `#[delayed]` function, one per function.
 #[derive(Debug)]
@@ -37,7 +52,7 @@ pub enum Op {
     /// A `#[delayed]` function.
     Fn { run: RunFn, info: &'static FnInfo },
     /// A closure with a display name.
-    Dyn { run: DynRunFn, name: &'static str },
+    Dyn(DynRunFn),
     /// A constant (`value(x)`, `persist`, a raw graph's literal).
     Const(Value),
     /// The value of its single argument (a raw graph's `"b" => key("a")`).
@@ -49,7 +64,7 @@ impl Op {
     pub fn name(&self) -> &str {
         match self {
             Op::Fn { info, .. } => info.name,
-            Op::Dyn { name, .. } => name,
+            Op::Dyn(task) => task.name,
             Op::Const(_) => "value",
             Op::Alias => "alias",
         }
@@ -58,8 +73,9 @@ impl Op {
 
 /// Where one argument's value comes from.
 pub enum Src {
-    /// Another node's output.
-    Node(Arc<Node>),
+    /// Another node's output, and how to copy it when the consumer knows
+    /// (its parameter type is `Clone`) and the producer does not.
+    Node(Arc<Node>, Option<CloneFn>),
     /// A raw graph key that must exist (`key("a")`). Raw graphs only, so
     /// boxed to keep every other argument small.
     Key(Box<Key>),
@@ -87,15 +103,17 @@ pub struct Arg {
     pub(crate) src: Src,
     /// Hand the task a reference (`&P` parameter) instead of a value.
     pub(crate) by_ref: bool,
-    /// How to copy the value, when the consumer knows (its parameter type is
-    /// `Clone`) and the producer does not.
-    pub(crate) clone: Option<CloneFn>,
 }
 
 impl Arg {
-    /// An argument from a source.
+    /// An argument from a source; `clone` copies the value of a node source
+    /// when its producer does not know how.
     pub fn new(src: Src, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        Arg { src, by_ref, clone }
+        let src = match (src, clone) {
+            (Src::Node(n, None), Some(c)) => Src::Node(n, Some(c)),
+            (src, _) => src,
+        };
+        Arg { src, by_ref }
     }
 }
 
@@ -139,27 +157,27 @@ impl Node {
     }
 
     /// Calls `f` on every leaf source (node, key, maybe-key) in argument
-    /// order, with whether it is borrowed and the argument's copy function
-    /// (`None` inside lists). Nested lists are walked without recursion.
-    pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(&'a Src, bool, Option<CloneFn>)) {
+    /// order, with whether it is borrowed (never inside lists). Nested lists
+    /// are walked without recursion.
+    pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(&'a Src, bool)) {
         for arg in self.args.iter() {
             match &arg.src {
                 Src::Const { .. } => {}
                 Src::List { items, .. } => walk_list(items, &mut f),
-                leaf => f(leaf, arg.by_ref, arg.clone),
+                leaf => f(leaf, arg.by_ref),
             }
         }
     }
 }
 
-fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(&'a Src, bool, Option<CloneFn>)) {
+fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(&'a Src, bool)) {
     let mut outer: Vec<std::slice::Iter<'a, Src>> = Vec::new();
     let mut cur = items.iter();
     loop {
         match cur.next() {
             Some(Src::List { items, .. }) => outer.push(std::mem::replace(&mut cur, items.iter())),
             Some(Src::Const { .. }) => {}
-            Some(leaf) => f(leaf, false, None),
+            Some(leaf) => f(leaf, false),
             None => match outer.pop() {
                 Some(up) => cur = up,
                 None => return,
@@ -189,14 +207,14 @@ fn take_children(args: &mut ArgList, out: &mut Vec<Arc<Node>>) {
     let mut lists: Vec<Src> = Vec::new();
     for arg in std::mem::take(args) {
         match arg.src {
-            Src::Node(n) => out.push(n),
+            Src::Node(n, _) => out.push(n),
             list @ Src::List { .. } => lists.push(list),
             _ => {}
         }
     }
     while let Some(src) = lists.pop() {
         match src {
-            Src::Node(n) => out.push(n),
+            Src::Node(n, _) => out.push(n),
             Src::List { items, .. } => lists.extend(items.into_vec()),
             _ => {}
         }
@@ -288,7 +306,8 @@ mod tests {
     /// three cache lines, arguments included.
     #[test]
     fn nodes_stay_small() {
-        assert!(std::mem::size_of::<Arg>() <= 48);
-        assert!(std::mem::size_of::<Node>() <= 192);
+        assert!(std::mem::size_of::<Op>() <= 24);
+        assert!(std::mem::size_of::<Arg>() <= 40);
+        assert!(std::mem::size_of::<Node>() <= 160);
     }
 }

@@ -4,14 +4,14 @@
 //! Operands are copied into the task when still needed elsewhere, so their
 //! types must be `Clone`; so must the result, which may be shared.
 
-use crate::node::{Arg, DynRunFn, Node, Op, Src};
+use crate::node::{dyn_run, Arg, Node, Op, Src};
 use crate::value::{clone_fn_of, Value};
 use crate::{Delayed, Key};
 use std::ops::*;
 use std::sync::Arc;
 
 fn operand<T: Clone + Send + Sync + 'static>(d: &Delayed<T>) -> Arg {
-    Arg::new(Src::Node(d.node.clone()), false, Some(clone_fn_of::<T>()))
+    Arg::new(Src::Node(d.node.clone(), None), false, Some(clone_fn_of::<T>()))
 }
 
 fn scalar<T: Clone + Send + Sync + 'static>(x: T) -> Arg {
@@ -31,14 +31,14 @@ where
     B: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run: DynRunFn = Box::new(move |args| {
+    let run = dyn_run(name, move |args| {
         let a = args.take::<A>(0)?;
         let b = args.take::<B>(1)?;
         Ok(Arc::new(f(a, b)) as Value)
     });
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
-        Op::Dyn { run, name },
+        Op::Dyn(run),
         [a, b],
         Some(clone_fn_of::<O>()),
         false,
@@ -50,10 +50,10 @@ where
     A: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run: DynRunFn = Box::new(move |args| Ok(Arc::new(f(args.take::<A>(0)?)) as Value));
+    let run = dyn_run(name, move |args| Ok(Arc::new(f(args.take::<A>(0)?)) as Value));
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
-        Op::Dyn { run, name },
+        Op::Dyn(run),
         [a],
         Some(clone_fn_of::<O>()),
         false,

@@ -114,7 +114,7 @@ pub(crate) fn resolve<'a>(
 ) -> Result<Option<&'a Node>, Error> {
     match src {
         // A raw graph may have replaced a node of a `Delayed`'s graph.
-        Src::Node(n) => Ok(Some(match graph {
+        Src::Node(n, _) => Ok(Some(match graph {
             Some(g) => g.get(&n.key).unwrap_or(n),
             None => n,
         })),
@@ -225,7 +225,7 @@ impl<'a> Counts<'a> {
         }
         let mut waits = 0;
         let mut kid = kids.iter();
-        node.for_each_leaf(|_, by_ref, clone| {
+        node.for_each_leaf(|src, by_ref| {
             let idx = kid.next().map_or(NONE, |k| k.idx);
             self.edges.push(idx);
             self.edge_ref.push(by_ref);
@@ -238,7 +238,7 @@ impl<'a> Counts<'a> {
             if by_ref {
                 *p.borrows.get_mut() += 1;
             }
-            if let Some(clone) = clone {
+            if let Src::Node(_, Some(clone)) = *src {
                 if self.nodes[idx as usize].clone.is_none() {
                     self.clone_by_consumer.entry(idx).or_insert(clone);
                 }
@@ -398,7 +398,7 @@ fn open<'a>(
 ) -> Result<(), Error> {
     let start = kids.len();
     let mut err = None;
-    node.for_each_leaf(|src, _, _| {
+    node.for_each_leaf(|src, _| {
         if err.is_none() {
             match resolve(src, graph, &node.key) {
                 Ok(k) => kids.push(Kid {
@@ -407,7 +407,7 @@ fn open<'a>(
                     // Raw graphs reach nodes by key too, so only a `Delayed`
                     // graph's singly-held nodes are unique.
                     unique: graph.is_none()
-                        && matches!(src, Src::Node(n) if Arc::strong_count(n) == 1 && !n.by_key),
+                        && matches!(src, Src::Node(n, _) if Arc::strong_count(n) == 1 && !n.by_key),
                 }),
                 Err(e) => err = Some(e),
             }
