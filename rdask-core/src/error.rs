@@ -38,7 +38,12 @@ pub enum ErrorKind {
 }
 
 /// A failed computation: which task (if any), what kind of failure, and why.
-pub struct Error {
+///
+/// One word wide, so that the engine's `Result`s stay small on the path
+/// where nothing fails.
+pub struct Error(Box<Inner>);
+
+struct Inner {
     kind: ErrorKind,
     key: Option<Key>,
     message: String,
@@ -47,22 +52,22 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, key: Option<Key>, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Inner {
             kind,
             key,
             message: message.into(),
             source: None,
-        }
+        }))
     }
 
     /// A task's own `Err`, kept as the `source()`.
     pub(crate) fn task(key: Key, source: BoxError) -> Error {
-        Error {
+        Error(Box::new(Inner {
             kind: ErrorKind::Task,
             message: format!("task `{key}` failed: {source}"),
             key: Some(key),
             source: Some(source),
-        }
+        }))
     }
 
     pub(crate) fn panic(key: Key, payload: &(dyn std::any::Any + Send)) -> Error {
@@ -102,17 +107,17 @@ impl Error {
 
     /// Puts `context` in front of the message.
     pub(crate) fn prefix(&mut self, context: &str) {
-        self.message.insert_str(0, context);
+        self.0.message.insert_str(0, context);
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The key of the task that failed, when one did.
     pub fn key(&self) -> Option<&Key> {
-        self.key.as_ref()
+        self.0.key.as_ref()
     }
 }
 
@@ -129,19 +134,19 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind);
-        if let Some(k) = &self.key {
+        d.field("kind", &self.0.kind);
+        if let Some(k) = &self.0.key {
             d.field("key", &format_args!("{k}"));
         }
-        d.field("message", &self.message);
-        if let Some(s) = &self.source {
+        d.field("message", &self.0.message);
+        if let Some(s) = &self.0.source {
             d.field("source", s);
         }
         d.finish()
@@ -150,7 +155,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0.source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }

@@ -192,8 +192,10 @@ impl Drop for Node {
     fn drop(&mut self) {
         let mut stack: Vec<Arc<Node>> = Vec::new();
         take_children(&mut self.args, &mut stack);
-        while let Some(node) = stack.pop() {
-            if let Ok(mut node) = Arc::try_unwrap(node) {
+        while let Some(mut node) = stack.pop() {
+            // The last reference empties the node in place (no move out of
+            // the `Arc`), so dropping it below frees it without recursing.
+            if let Some(node) = Arc::get_mut(&mut node) {
                 take_children(&mut node.args, &mut stack);
             }
         }
