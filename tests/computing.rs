@@ -256,6 +256,38 @@ fn shared_intermediates_run_once_per_computation() {
     }
 }
 
+#[delayed]
+fn append(mut s: String, tail: &str) -> String {
+    s.push_str(tail);
+    s
+}
+
+#[test]
+fn a_constant_is_copied_once_per_use_and_stays_intact() {
+    for s in schedulers() {
+        // Each by-value use of a plain argument gets its own copy: one per
+        // use and computation, never the graph's own (which must not change).
+        let clones = counter();
+        let c = Counted {
+            v: 4,
+            clones: clones.clone(),
+        };
+        let two = add(eat(c.clone()), eat(c));
+        assert_eq!(get(&clones), 1, "{s}: building copied the argument");
+        for round in 1..=2 {
+            assert_eq!(two.compute_with(&s).unwrap(), 8);
+            assert_eq!(get(&clones), 1 + 2 * round, "{s}: round {round}");
+        }
+        // A constant changed by its consumer is changed in the copy only.
+        let greeting = append("hello".to_string(), ", world");
+        let twice = append(&greeting, "!");
+        for _ in 0..2 {
+            assert_eq!(twice.compute_with(&s).unwrap(), "hello, world!");
+            assert_eq!(greeting.compute_with(&s).unwrap(), "hello, world");
+        }
+    }
+}
+
 #[test]
 fn values_move_into_their_last_consumer() {
     for s in schedulers() {

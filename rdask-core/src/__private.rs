@@ -9,7 +9,10 @@ pub use crate::node::{Arg, Args, FnInfo, RunFn};
 pub use crate::process::remote::{
     remote_fns, Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
 };
-pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
+pub use crate::value::{
+    CloneFn, CloneProbe, ProbeClone, ProbeNoClone, ProbeTakeClone, ProbeTakeNone, ProbeTakeOwned,
+    Value,
+};
 pub use inventory;
 
 use crate::node::{dyn_run, DynRunFn, Node, Op};

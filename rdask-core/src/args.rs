@@ -1,7 +1,7 @@
 //! Arguments of lazy calls: what may stand for a parameter of type `P`, and
 //! how pure calls hash their inputs into a key.
 
-use crate::node::{Arg, Src};
+use crate::node::{Arg, Node, Src};
 use crate::value::{clone_fn_of, typed_list, CloneFn};
 use crate::{Delayed, Key};
 use std::hash::Hasher;
@@ -24,32 +24,27 @@ pub trait IntoArg<P> {
     fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg;
 }
 
-fn constant<T: Clone + Send + Sync + 'static>(x: T, by_ref: bool) -> Arg {
-    Arg::new(
-        Src::Const {
-            value: Arc::new(x),
-            clone: clone_fn_of::<T>(),
-        },
-        by_ref,
-        None,
-    )
+/// A plain argument. `consumer_clones`: the parameter's type is `Clone`, so
+/// the consumer's adapter copies the constant itself.
+fn constant<T: Clone + Send + Sync + 'static>(x: T, by_ref: bool, consumer_clones: bool) -> Arg {
+    Arg::constant(Arc::new(x), clone_fn_of::<T>(), by_ref, consumer_clones)
 }
 
 impl<T: Clone + Send + Sync + 'static> IntoArg<T> for T {
-    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
-        constant(self, by_ref)
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        constant(self, by_ref, clone.is_some())
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> IntoArg<T> for &T {
-    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
-        constant(self.clone(), by_ref)
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        constant(self.clone(), by_ref, clone.is_some())
     }
 }
 
 impl IntoArg<String> for &str {
-    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
-        constant(self.to_string(), by_ref)
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        constant(self.to_string(), by_ref, clone.is_some())
     }
 }
 
@@ -57,7 +52,11 @@ fn list<'a, X: Send + Sync + 'static>(
     items: impl Iterator<Item = &'a Delayed<X>>,
     by_ref: bool,
 ) -> Arg {
-    let items: Box<[Src]> = items.map(|d| Src::Node(d.node.clone(), None)).collect();
+    list_of::<X>(items.map(|d| d.node.clone()), by_ref)
+}
+
+fn list_of<X: Send + Sync + 'static>(items: impl Iterator<Item = Arc<Node>>, by_ref: bool) -> Arg {
+    let items: Box<[Src]> = items.map(|n| Src::Node(n, None)).collect();
     Arg::new(
         Src::List {
             items,
@@ -69,8 +68,9 @@ fn list<'a, X: Send + Sync + 'static>(
 }
 
 impl<X: Send + Sync + 'static> IntoArg<Vec<X>> for Vec<Delayed<X>> {
+    /// Moves the handles in: no reference counting per element.
     fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
-        list(self.iter(), by_ref)
+        list_of::<X>(self.into_iter().map(|d| d.node), by_ref)
     }
 }
 

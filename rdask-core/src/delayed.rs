@@ -105,7 +105,9 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let run = dyn_run("map", move |args| Ok(Arc::new(f(args.take::<T>(0)?)) as Value));
+        let run = dyn_run("map", move |args| {
+            Ok(Arc::new(f(args.take::<T>(0)?)) as Value)
+        });
         Delayed::from_node(Arc::new(Node::new(
             Key::unique("map"),
             Op::Dyn(run),

@@ -266,12 +266,17 @@ impl<'p> Exec<'p> {
         let mut e = self.plan.edge_start[t as usize] as usize;
         let mut vals = Vals::with_capacity(node.args.len());
         for arg in node.args.iter() {
-            let v = self.source(t, &arg.src, arg.by_ref, &mut e)?;
+            let v = match &arg.src {
+                // A consumer that copies a constant itself gets it shared.
+                Src::Const { value, .. } if arg.copies => value.clone(),
+                src => self.source(t, src, arg.by_ref, &mut e)?,
+            };
             vals.push(Some(v));
         }
         Ok(vals)
     }
 
+    /// The value of one source; `by_ref`: shared rather than owned.
     fn source(&self, t: u32, src: &Src, by_ref: bool, e: &mut usize) -> Result<Value, Error> {
         match src {
             Src::Const { value, clone } => {

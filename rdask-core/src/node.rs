@@ -103,6 +103,10 @@ pub struct Arg {
     pub(crate) src: Src,
     /// Hand the task a reference (`&P` parameter) instead of a value.
     pub(crate) by_ref: bool,
+    /// The consumer copies a shared constant itself (its parameter type is
+    /// `Clone` and its adapter uses [`Args::take_or_clone`]), so the
+    /// executor hands it the node's own constant instead of a boxed copy.
+    pub(crate) copies: bool,
 }
 
 impl Arg {
@@ -113,7 +117,20 @@ impl Arg {
             (Src::Node(n, None), Some(c)) => Src::Node(n, Some(c)),
             (src, _) => src,
         };
-        Arg { src, by_ref }
+        Arg {
+            src,
+            by_ref,
+            copies: false,
+        }
+    }
+
+    /// A constant argument; `copies`: see the field.
+    pub(crate) fn constant(value: Value, clone: CloneFn, by_ref: bool, copies: bool) -> Arg {
+        Arg {
+            src: Src::Const { value, clone },
+            by_ref,
+            copies,
+        }
     }
 }
 
@@ -261,14 +278,55 @@ impl<'a> Args<'a> {
 
     /// Moves argument `i` out as a `T`.
     pub fn take<T: Send + Sync + 'static>(&mut self, i: usize) -> Result<T, BoxError> {
+        self.take_as(i, |_| None)
+    }
+
+    /// Moves argument `i` out as a `T`, or copies it when it is shared (a
+    /// constant of the graph): the adapter of a `Clone` parameter.
+    pub fn take_or_clone<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        i: usize,
+    ) -> Result<T, BoxError> {
+        // A plain `T`, the common case: moved if this is its last reference.
+        let plain = self.value(i).is_some_and(|v| {
+            let any: &dyn std::any::Any = &**v;
+            any.is::<T>()
+        });
+        if plain {
+            if let Some(v) = self.vals[i].take() {
+                let any: Arc<dyn std::any::Any + Send + Sync> = v;
+                if let Ok(t) = any.downcast::<T>() {
+                    return Ok(Arc::unwrap_or_clone(t));
+                }
+            }
+        }
+        self.take_as(i, |shared| {
+            crate::value::downcast_ref::<T>(&**shared).cloned()
+        })
+    }
+
+    /// Moves argument `i` out as a `T`; `copy` may copy one still shared.
+    fn take_as<T: Send + Sync + 'static>(
+        &mut self,
+        i: usize,
+        copy: impl FnOnce(&Value) -> Option<T>,
+    ) -> Result<T, BoxError> {
         let v = self.vals.get_mut(i).and_then(Option::take);
         let Some(v) = v else {
             return Err(self.mismatch(i, std::any::type_name::<T>(), "nothing"));
         };
-        crate::value::unwrap_value::<T>(v).map_err(|e| match e {
-            crate::value::Unwrap::Undecodable(why) => self.undecodable::<T>(i, &why),
-            e => self.mismatch(i, std::any::type_name::<T>(), e.found()),
-        })
+        match crate::value::unwrap_value::<T>(v) {
+            Ok(t) => Ok(t),
+            Err(crate::value::Unwrap::Undecodable(why)) => Err(self.undecodable::<T>(i, &why)),
+            Err(crate::value::Unwrap::Shared(shared)) => match copy(&shared) {
+                Some(t) => Ok(t),
+                None => {
+                    let found = (*shared).type_name();
+                    Err(self.mismatch(i, std::any::type_name::<T>(), found))
+                }
+            },
+            Err(e) => Err(self.mismatch(i, std::any::type_name::<T>(), e.found())),
+        }
     }
 
     fn undecodable<T>(&self, i: usize, why: &str) -> BoxError {

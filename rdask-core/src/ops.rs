@@ -11,7 +11,11 @@ use std::ops::*;
 use std::sync::Arc;
 
 fn operand<T: Clone + Send + Sync + 'static>(d: &Delayed<T>) -> Arg {
-    Arg::new(Src::Node(d.node.clone(), None), false, Some(clone_fn_of::<T>()))
+    Arg::new(
+        Src::Node(d.node.clone(), None),
+        false,
+        Some(clone_fn_of::<T>()),
+    )
 }
 
 fn scalar<T: Clone + Send + Sync + 'static>(x: T) -> Arg {
@@ -50,7 +54,9 @@ where
     A: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(name, move |args| Ok(Arc::new(f(args.take::<A>(0)?)) as Value));
+    let run = dyn_run(name, move |args| {
+        Ok(Arc::new(f(args.take::<A>(0)?)) as Value)
+    });
     Delayed::from_node(Arc::new(Node::new(
         Key::unique(name),
         Op::Dyn(run),

@@ -282,6 +282,53 @@ impl<T> ProbeNoClone for CloneProbe<T> {
     fn register(&self) {}
 }
 
+/// How the adapter of a `#[delayed]` function takes a by-value parameter,
+/// chosen at compile time like [`CloneProbe::clone_fn`] but one level deeper:
+/// `(&&&probe::<T>()).take(args, i)`.
+///
+/// 1. `T: Clone`: [`Args::take_or_clone`], so a shared constant is copied
+///    straight into the parameter (no boxed copy made and unboxed).
+/// 2. Otherwise [`Args::take`].
+/// 3. A type that cannot be a value at all (not `Send`): never runs, since
+///    the macro's own check fails to compile; it exists so that check's
+///    error is the only one.
+///
+/// [`Args::take_or_clone`]: crate::node::Args::take_or_clone
+/// [`Args::take`]: crate::node::Args::take
+pub trait ProbeTakeClone<T> {
+    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError>;
+}
+
+/// The second arm of [`ProbeTakeClone`].
+pub trait ProbeTakeOwned<T> {
+    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError>;
+}
+
+/// The third arm of [`ProbeTakeClone`].
+pub trait ProbeTakeNone<T> {
+    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError>;
+}
+
+impl<T: Clone + Any + Send + Sync> ProbeTakeClone<T> for &&CloneProbe<T> {
+    #[inline]
+    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError> {
+        args.take_or_clone::<T>(i)
+    }
+}
+
+impl<T: Any + Send + Sync> ProbeTakeOwned<T> for &CloneProbe<T> {
+    #[inline]
+    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError> {
+        args.take::<T>(i)
+    }
+}
+
+impl<T> ProbeTakeNone<T> for CloneProbe<T> {
+    fn take(&self, _: &mut crate::node::Args<'_>, _: usize) -> Result<T, BoxError> {
+        Err("internal error: a parameter type that cannot be a value".into())
+    }
+}
+
 /// Copy functions by type, for values whose producer and consumers could
 /// not tell (a `map` closure's result, a `split` part, a generic output).
 /// Filled where the type is concrete (`#[delayed]` signatures, `compute!`

@@ -115,7 +115,8 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         .filter(|(_, p)| !p.by_ref)
         .map(|(i, p)| {
             let (l, s) = (&locals[i], &p.stored);
-            quote_spanned!(s.span()=> let #l = __rdask_args.take::<#s>(#i)?;)
+            // A `Clone` parameter copies a shared constant itself.
+            quote_spanned!(s.span()=> let #l = (&&&#rt::probe::<#s>()).take(__rdask_args, #i)?;)
         });
     let gets = params
         .iter()
@@ -252,7 +253,10 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         #(#outer_attrs)*
         #vis fn #name #impl_generics (#(#wrapper_inputs),*) -> ::rdask::Delayed<#output_ty> #where_clause {
             #[allow(unused_imports)]
-            use #rt::{ProbeClone as _, ProbeNoClone as _};
+            use #rt::{
+                ProbeClone as _, ProbeNoClone as _, ProbeTakeClone as _, ProbeTakeNone as _,
+                ProbeTakeOwned as _,
+            };
 
             #(#inner_attrs)*
             #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
