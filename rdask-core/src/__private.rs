@@ -28,7 +28,7 @@ pub fn call<R>(
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
     let node = Node::new(
-        Key::unique(info.prefix),
+        Key::unique(&info.prefix),
         Op::Fn { run, info },
         args,
         clone,
@@ -47,7 +47,7 @@ pub fn call_pure<R>(
     token: u64,
 ) -> Delayed<R> {
     let node = Node::new(
-        Key::hashed(info.prefix, token),
+        Key::hashed(&info.prefix, token),
         Op::Fn { run, info },
         args,
         clone,
@@ -100,7 +100,7 @@ pub fn probe<T>() -> CloneProbe<T> {
 
 /// The key prefix of a `delay!` call.
 fn dyn_node<R>(
-    name: &'static str,
+    name: &'static &'static str,
     run: DynRunFn,
     args: impl IntoIterator<Item = Arg>,
     clone: Option<CloneFn>,
@@ -120,7 +120,7 @@ macro_rules! delay_fns {
         #[allow(clippy::too_many_arguments)]
         pub fn $f<F, R, $($P),*>(
             f: F,
-            name: &'static str,
+            name: &'static &'static str,
             $($a: impl IntoArg<$P>,)*
             clone: impl FnOnce(CloneProbe<R>) -> Option<CloneFn>,
         ) -> Delayed<R>
@@ -130,7 +130,7 @@ macro_rules! delay_fns {
             $($P: Send + Sync + 'static,)*
         {
             #[allow(unused_variables)]
-            let run = dyn_run(name, move |args| {
+            let run = dyn_run(*name, move |args| {
                 Ok(Arc::new(f($(args.take::<$P>($i)?),*)) as Value)
             });
             let args = [$($a.into_arg(false, None)),*];

@@ -53,7 +53,7 @@ impl<T> std::fmt::Debug for Delayed<T> {
 /// ```
 pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
     Delayed::from_node(Arc::new(Node::new(
-        Key::unique("value"),
+        Key::unique(&"value"),
         Op::Const(Arc::new(x)),
         [],
         Some(clone_fn_of::<T>()),
@@ -109,7 +109,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
             Ok(Arc::new(f(args.take::<T>(0)?)) as Value)
         });
         Delayed::from_node(Arc::new(Node::new(
-            Key::unique("map"),
+            Key::unique(&"map"),
             Op::Dyn(run),
             [self.arg(false, None)],
             None,
@@ -339,7 +339,7 @@ where
         Ok(Arc::new(v) as Value)
     });
     Delayed::from_node(Arc::new(Node::new(
-        Key::unique("getitem"),
+        Key::unique(&"getitem"),
         Op::Dyn(run),
         [cells.arg(true, None)],
         None,

@@ -78,7 +78,7 @@ impl GraphArg {
 
     /// A nested task `(f, args...)` inside another task's arguments.
     pub fn task<M, F: TaskFn<M>>(f: F, args: impl TaskArgs<M>) -> GraphArg {
-        let node = task_node(Key::unique("task"), f, args);
+        let node = task_node(Key::unique(&"task"), f, args);
         GraphArg(Src::Node(Arc::new(node), None))
     }
 }

@@ -22,9 +22,11 @@ enum Repr {
     /// A plain string key: `"a"`, `"load-1"`.
     Str(Arc<str>),
     /// `prefix-<decimal>`: a unique call of a non-pure delayed function.
-    Counter(&'static str, u64),
+    /// The prefix is a thin pointer (to a function's static name), so a key
+    /// is three words.
+    Counter(&'static &'static str, u64),
     /// `prefix-<16 hex digits>`: a pure call, named by the hash of its inputs.
-    Hashed(Arc<str>, u64),
+    Hashed(&'static &'static str, u64),
     /// A dask-style tuple key: a name and integer indices.
     Tuple(Arc<(Arc<str>, Box<[i64]>)>),
 }
@@ -32,8 +34,9 @@ enum Repr {
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
 impl Key {
-    /// A fresh key `prefix-N`, unique within this process.
-    pub fn unique(prefix: &'static str) -> Key {
+    /// A fresh key `prefix-N`, unique within this process. (`prefix` is a
+    /// reference to a static name: `Key::unique(&"load")`.)
+    pub fn unique(prefix: &'static &'static str) -> Key {
         Key(Repr::Counter(
             prefix,
             COUNTER.fetch_add(1, Ordering::Relaxed),
@@ -41,8 +44,8 @@ impl Key {
     }
 
     /// A key `prefix-<hash>` named by a content hash (pure calls).
-    pub fn hashed(prefix: &str, hash: u64) -> Key {
-        Key(Repr::Hashed(Arc::from(prefix), hash))
+    pub fn hashed(prefix: &'static &'static str, hash: u64) -> Key {
+        Key(Repr::Hashed(prefix, hash))
     }
 
     /// A tuple key: a name and integer indices, as in dask's array graphs.
@@ -124,8 +127,8 @@ impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
         match (&self.0, &other.0) {
             (Repr::Str(a), Repr::Str(b)) => a == b,
-            (Repr::Counter(pa, a), Repr::Counter(pb, b)) => a == b && pa == pb,
-            (Repr::Hashed(pa, a), Repr::Hashed(pb, b)) => a == b && pa == pb,
+            (Repr::Counter(pa, a), Repr::Counter(pb, b)) => a == b && **pa == **pb,
+            (Repr::Hashed(pa, a), Repr::Hashed(pb, b)) => a == b && **pa == **pb,
             (Repr::Tuple(a), Repr::Tuple(b)) => a == b,
             (Repr::Tuple(_), _) | (_, Repr::Tuple(_)) => false,
             _ => self
@@ -246,18 +249,18 @@ mod tests {
 
     #[test]
     fn generated_keys_equal_their_string_form() {
-        let k = Key::unique("inc");
+        let k = Key::unique(&"inc");
         let s = Key::from(k.to_string());
         assert_eq!(k, s);
         assert_eq!(h(&k), h(&s));
-        assert_ne!(k, Key::unique("inc"));
+        assert_ne!(k, Key::unique(&"inc"));
         assert!(k.to_string().starts_with("inc-"));
         assert_eq!(k.prefix(), "inc");
     }
 
     #[test]
     fn hashed_keys_are_fixed_width_hex() {
-        let k = Key::hashed("fit", 0xab);
+        let k = Key::hashed(&"fit", 0xab);
         assert_eq!(k.to_string(), "fit-00000000000000ab");
         assert_eq!(k, Key::from("fit-00000000000000ab"));
         assert_eq!(h(&k), h(&Key::from("fit-00000000000000ab")));
@@ -274,8 +277,14 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_three_words() {
+        assert_eq!(std::mem::size_of::<Key>(), 24);
+    }
+
+    #[test]
     fn long_prefixes_still_compare() {
         let p: &'static str = Box::leak("p".repeat(200).into_boxed_str());
+        let p: &'static &'static str = Box::leak(Box::new(p));
         let k = Key::unique(p);
         assert_eq!(k, Key::from(k.to_string()));
         assert_eq!(h(&k), h(&Key::from(k.to_string())));

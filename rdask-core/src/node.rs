@@ -368,6 +368,6 @@ mod tests {
     fn nodes_stay_small() {
         assert!(std::mem::size_of::<Op>() <= 24);
         assert!(std::mem::size_of::<Arg>() <= 40);
-        assert!(std::mem::size_of::<Node>() <= 160);
+        assert!(std::mem::size_of::<Node>() <= 152);
     }
 }

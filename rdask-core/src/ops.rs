@@ -29,13 +29,13 @@ fn scalar<T: Clone + Send + Sync + 'static>(x: T) -> Arg {
     )
 }
 
-fn binary<A, B, O>(name: &'static str, a: Arg, b: Arg, f: fn(A, B) -> O) -> Delayed<O>
+fn binary<A, B, O>(name: &'static &'static str, a: Arg, b: Arg, f: fn(A, B) -> O) -> Delayed<O>
 where
     A: Send + Sync + 'static,
     B: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(name, move |args| {
+    let run = dyn_run(*name, move |args| {
         let a = args.take::<A>(0)?;
         let b = args.take::<B>(1)?;
         Ok(Arc::new(f(a, b)) as Value)
@@ -49,12 +49,12 @@ where
     )))
 }
 
-fn unary<A, O>(name: &'static str, a: Arg, f: fn(A) -> O) -> Delayed<O>
+fn unary<A, O>(name: &'static &'static str, a: Arg, f: fn(A) -> O) -> Delayed<O>
 where
     A: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(name, move |args| {
+    let run = dyn_run(*name, move |args| {
         Ok(Arc::new(f(args.take::<A>(0)?)) as Value)
     });
     Delayed::from_node(Arc::new(Node::new(
@@ -82,25 +82,25 @@ macro_rules! delayed_binop {
         impl $Trait<$P> for Delayed<$P> {
             type Output = Delayed<<$P as $Trait>::Output>;
             fn $method(self, rhs: $P) -> Self::Output {
-                binary($name, operand(&self), scalar(rhs), |a: $P, b: $P| a.$method(b))
+                binary(&$name, operand(&self), scalar(rhs), |a: $P, b: $P| a.$method(b))
             }
         }
         impl $Trait<$P> for &Delayed<$P> {
             type Output = Delayed<<$P as $Trait>::Output>;
             fn $method(self, rhs: $P) -> Self::Output {
-                binary($name, operand(self), scalar(rhs), |a: $P, b: $P| a.$method(b))
+                binary(&$name, operand(self), scalar(rhs), |a: $P, b: $P| a.$method(b))
             }
         }
         impl $Trait<Delayed<$P>> for $P {
             type Output = Delayed<<$P as $Trait>::Output>;
             fn $method(self, rhs: Delayed<$P>) -> Self::Output {
-                binary($name, scalar(self), operand(&rhs), |a: $P, b: $P| a.$method(b))
+                binary(&$name, scalar(self), operand(&rhs), |a: $P, b: $P| a.$method(b))
             }
         }
         impl $Trait<&Delayed<$P>> for $P {
             type Output = Delayed<<$P as $Trait>::Output>;
             fn $method(self, rhs: &Delayed<$P>) -> Self::Output {
-                binary($name, scalar(self), operand(rhs), |a: $P, b: $P| a.$method(b))
+                binary(&$name, scalar(self), operand(rhs), |a: $P, b: $P| a.$method(b))
             }
         }
     )*};
@@ -113,7 +113,7 @@ macro_rules! delayed_binop {
         {
             type Output = Delayed<T::Output>;
             fn $method(self, rhs: $R) -> Self::Output {
-                binary($name, operand(&self), operand(&rhs), |a: T, b: U| a.$method(b))
+                binary(&$name, operand(&self), operand(&rhs), |a: T, b: U| a.$method(b))
             }
         }
     };
@@ -139,7 +139,7 @@ macro_rules! delayed_unop {
         {
             type Output = Delayed<T::Output>;
             fn $method(self) -> Self::Output {
-                unary($name, operand(&self), |a: T| a.$method())
+                unary(&$name, operand(&self), |a: T| a.$method())
             }
         }
         impl<T> $Trait for &Delayed<T>
@@ -149,7 +149,7 @@ macro_rules! delayed_unop {
         {
             type Output = Delayed<T::Output>;
             fn $method(self) -> Self::Output {
-                unary($name, operand(self), |a: T| a.$method())
+                unary(&$name, operand(self), |a: T| a.$method())
             }
         }
     };
