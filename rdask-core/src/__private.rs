@@ -130,7 +130,7 @@ macro_rules! delay_fns {
             $($P: Send + Sync + 'static,)*
         {
             #[allow(unused_variables)]
-            let run = dyn_run(*name, move |args| {
+            let run = dyn_run(name, move |args| {
                 Ok(Arc::new(f($(args.take::<$P>($i)?),*)) as Value)
             });
             let args = [$($a.into_arg(false, None)),*];

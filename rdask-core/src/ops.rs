@@ -35,7 +35,7 @@ where
     B: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(*name, move |args| {
+    let run = dyn_run(name, move |args| {
         let a = args.take::<A>(0)?;
         let b = args.take::<B>(1)?;
         Ok(Arc::new(f(a, b)) as Value)
@@ -54,7 +54,7 @@ where
     A: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(*name, move |args| {
+    let run = dyn_run(name, move |args| {
         Ok(Arc::new(f(args.take::<A>(0)?)) as Value)
     });
     Delayed::from_node(Arc::new(Node::new(
