@@ -287,17 +287,35 @@ impl<'p> Exec<'p> {
                 }
             }
             Src::List { items, build } => {
-                let mut elems = Vec::with_capacity(items.len());
-                for item in items.iter() {
-                    elems.push(self.source(t, item, false, e)?);
-                }
                 let key = &self.plan.nodes[t as usize].key;
-                match build {
-                    Some(build) => build(elems).map_err(|found| {
-                        Error::type_mismatch(key, "a list", "elements of one type", found)
-                    }),
-                    None => Ok(Arc::new(DynList(elems))),
+                let Some(build) = build else {
+                    let mut elems = Vec::with_capacity(items.len());
+                    for item in items.iter() {
+                        elems.push(self.source(t, item, false, e)?);
+                    }
+                    return Ok(Arc::new(DynList(elems)));
+                };
+                // Each element goes straight into the typed list; the first
+                // error stops the taking and is the list's.
+                let mut failed = None;
+                let mut elems = Elems {
+                    items: items.iter(),
+                    take: |item: &Src| match self.source(t, item, false, e) {
+                        Ok(v) => Some(v),
+                        Err(x) => {
+                            failed = Some(x);
+                            None
+                        }
+                    },
+                };
+                let built = build(&mut elems);
+                drop(elems);
+                if let Some(x) = failed {
+                    return Err(x);
                 }
+                built.map_err(|found| {
+                    Error::type_mismatch(key, "a list", "elements of one type", found)
+                })
             }
             Src::Node(..) | Src::Key(_) | Src::MaybeKey(_) => {
                 let p = self.plan.edges[*e];
@@ -530,6 +548,32 @@ impl<'p> Exec<'p> {
         )
     }
 }
+
+/// A list's elements, taken from their sources one by one (`None` after
+/// the first that fails).
+struct Elems<'s, F> {
+    items: std::slice::Iter<'s, Src>,
+    take: F,
+}
+
+impl<'s, F: FnMut(&'s Src) -> Option<Value>> Iterator for Elems<'s, F> {
+    type Item = Value;
+    fn next(&mut self) -> Option<Value> {
+        let item = self.items.next()?;
+        match (self.take)(item) {
+            Some(v) => Some(v),
+            None => {
+                self.items = [].iter();
+                None
+            }
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items.size_hint()
+    }
+}
+
+impl<'s, F: FnMut(&'s Src) -> Option<Value>> ExactSizeIterator for Elems<'s, F> {}
 
 /// One use copying a value, announced in the value's `copying` count until
 /// dropped (on return or unwind).

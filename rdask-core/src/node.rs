@@ -124,6 +124,11 @@ impl Arg {
         }
     }
 
+    /// Whether the argument is a constant (no input to wait for).
+    pub(crate) fn is_const(&self) -> bool {
+        matches!(self.src, Src::Const { .. })
+    }
+
     /// A constant argument; `copies`: see the field.
     pub(crate) fn constant(value: Value, clone: CloneFn, by_ref: bool, copies: bool) -> Arg {
         Arg {

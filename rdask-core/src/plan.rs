@@ -16,7 +16,7 @@
 //! them alive, so planning takes no reference counts.
 
 use crate::exec::TaskState;
-use crate::node::{Node, Src};
+use crate::node::{Arg, Node, Src};
 use crate::value::CloneFn;
 use crate::{Error, ErrorKind, Key};
 use indexmap::IndexMap;
@@ -163,6 +163,12 @@ impl<'a> Plan<'a> {
                         match seen {
                             Some(OPEN) => return Err(cycle_error(&frames, node)),
                             Some(i) => kid.idx = i,
+                            // A node of constants only (a leaf of most
+                            // graphs) is numbered at once, without a frame.
+                            None if unique && node.args.iter().all(Arg::is_const) => {
+                                kid.idx = c.nodes.len() as u32;
+                                c.push(node, &[]);
+                            }
                             None => open(node, unique, &mut marks, &mut frames, &mut kids, graph)?,
                         }
                     }

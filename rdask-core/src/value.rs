@@ -37,8 +37,9 @@ impl<T: Any + Send + Sync> Val for T {
 /// is only known once a task asks for a `Vec<X>`.
 pub struct DynList(pub Vec<Value>);
 
-/// Builds a `Vec<X>` value from list elements, or names the wrong type found.
-pub type ListFn = fn(Vec<Value>) -> Result<Value, &'static str>;
+/// Builds a `Vec<X>` value from list elements as they are taken (no
+/// intermediate list of boxed values), or names the wrong type found.
+pub type ListFn = fn(&mut dyn ExactSizeIterator<Item = Value>) -> Result<Value, &'static str>;
 
 /// The list builders for `Vec<T>` and `Vec<Vec<T>>`, by `TypeId` of the
 /// `Vec`, for every `T` that a raw graph produces. Filled while graphs are
@@ -65,7 +66,9 @@ pub fn register_lists<T: Send + Sync + 'static>() {
 }
 
 /// Builds a `Vec<X>` from list elements, each an `X` or a nested list.
-pub fn typed_list<X: Send + Sync + 'static>(items: Vec<Value>) -> Result<Value, &'static str> {
+pub fn typed_list<X: Send + Sync + 'static>(
+    items: &mut dyn ExactSizeIterator<Item = Value>,
+) -> Result<Value, &'static str> {
     let mut out: Vec<X> = Vec::with_capacity(items.len());
     for item in items {
         out.push(unwrap_value::<X>(item).map_err(|e| e.found())?);
@@ -196,7 +199,7 @@ pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
                 .and_then(|m| m.get(&TypeId::of::<T>()).copied())
                 .ok_or(Unwrap::WrongType("a list"))?;
             let items = Arc::try_unwrap(list).map_err(|_| Unwrap::WrongType("a shared list"))?;
-            let built = build(items.0).map_err(Unwrap::WrongType)?;
+            let built = build(&mut items.0.into_iter()).map_err(Unwrap::WrongType)?;
             unwrap_value::<T>(built)
         }
         // A raw graph's `lit("a")` is a `&'static str`; tasks take `String`.
