@@ -298,18 +298,19 @@ impl<'p> Exec<'p> {
                 // Each element goes straight into the typed list; the first
                 // error stops the taking and is the list's.
                 let mut failed = None;
-                let mut elems = Elems {
-                    items: items.iter(),
-                    take: |item: &Src| match self.source(t, item, false, e) {
-                        Ok(v) => Some(v),
-                        Err(x) => {
-                            failed = Some(x);
-                            None
-                        }
-                    },
+                let built = {
+                    let mut elems = Elems {
+                        items: items.iter(),
+                        take: |item: &Src| match self.source(t, item, false, e) {
+                            Ok(v) => Some(v),
+                            Err(x) => {
+                                failed = Some(x);
+                                None
+                            }
+                        },
+                    };
+                    build(&mut elems)
                 };
-                let built = build(&mut elems);
-                drop(elems);
                 if let Some(x) = failed {
                     return Err(x);
                 }
