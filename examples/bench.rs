@@ -26,8 +26,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The system allocator, counting live heap bytes when `COUNTING` is on
-/// (the `memory` workload only: elsewhere it costs one relaxed load).
+/// (the `memory` workload only: elsewhere it costs one relaxed load). Every
+/// call goes to the system's own (`realloc` and `calloc` included, so a
+/// growing `Vec` is still moved by `mremap` and a zeroed one still not
+/// touched), so the other workloads measure the plain system allocator.
 struct Counting;
+
+/// Counts `new` bytes made live in place of `old` ones.
+fn count(new: usize, old: usize) {
+    if !COUNTING.load(Ordering::Relaxed) {
+        return;
+    }
+    if new >= old {
+        let live = LIVE.fetch_add(new - old, Ordering::Relaxed) + (new - old);
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    } else {
+        LIVE.fetch_sub(old - new, Ordering::Relaxed);
+    }
+}
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -36,11 +52,24 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = unsafe { System.alloc(layout) };
-        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
+        if !p.is_null() {
+            count(layout.size(), 0);
         }
         p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count(layout.size(), 0);
+        }
+        p
+    }
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, layout, new_size) };
+        if !q.is_null() {
+            count(new_size, layout.size());
+        }
+        q
     }
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         if COUNTING.load(Ordering::Relaxed) {
