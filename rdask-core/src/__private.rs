@@ -16,6 +16,7 @@ pub use crate::value::{
 pub use inventory;
 
 use crate::node::{dyn_run, DynRunFn, Node, Op};
+use crate::slab::NodeRef;
 use crate::{Delayed, Key};
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub fn call<R>(
         clone,
         false,
     );
-    Delayed::from_node(Arc::new(node))
+    Delayed::from_node(NodeRef::new(node))
 }
 
 /// A lazy call of a `#[delayed(pure)]` function, named by `token`: equal
@@ -53,7 +54,7 @@ pub fn call_pure<R>(
         clone,
         true,
     );
-    Delayed::from_node(Arc::new(node))
+    Delayed::from_node(NodeRef::new(node))
 }
 
 /// The hasher a pure call's arguments are fed into, seeded with the
@@ -105,7 +106,7 @@ fn dyn_node<R>(
     args: impl IntoIterator<Item = Arg>,
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
-    Delayed::from_node(Arc::new(Node::new(
+    Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(name),
         Op::Dyn(run),
         args,
@@ -185,3 +186,9 @@ pub fn arg(a: impl Into<GraphArg>) -> GraphArg {
 
 /// Asserts at compile time that `T` can be a task's value.
 pub fn assert_value<T: Send + Sync + 'static>() {}
+
+/// How many node-slab chunks exist right now (tests of the slab's
+/// accounting).
+pub fn slab_chunks() -> usize {
+    crate::slab::chunks()
+}

@@ -1,7 +1,8 @@
 //! Arguments of lazy calls: what may stand for a parameter of type `P`, and
 //! how pure calls hash their inputs into a key.
 
-use crate::node::{Arg, Node, Src};
+use crate::node::{Arg, Src};
+use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, typed_list, CloneFn};
 use crate::{Delayed, Key};
 use std::hash::Hasher;
@@ -55,7 +56,7 @@ fn list<'a, X: Send + Sync + 'static>(
     list_of::<X>(items.map(|d| d.node.clone()), by_ref)
 }
 
-fn list_of<X: Send + Sync + 'static>(items: impl Iterator<Item = Arc<Node>>, by_ref: bool) -> Arg {
+fn list_of<X: Send + Sync + 'static>(items: impl Iterator<Item = NodeRef>, by_ref: bool) -> Arg {
     let items: Box<[Src]> = items.map(|n| Src::Node(n, None)).collect();
     Arg::new(
         Src::List {

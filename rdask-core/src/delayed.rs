@@ -3,6 +3,7 @@
 use crate::args::IntoArg;
 use crate::callbacks::Callback;
 use crate::node::{dyn_run, Arg, Node, Op, Src};
+use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
 use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
 use std::marker::PhantomData;
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 /// # Ok::<(), rdask::Error>(())
 /// ```
 pub struct Delayed<T> {
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: NodeRef,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -52,7 +53,7 @@ impl<T> std::fmt::Debug for Delayed<T> {
 /// # Ok::<(), rdask::Error>(())
 /// ```
 pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
-    Delayed::from_node(Arc::new(Node::new(
+    Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(&"value"),
         Op::Const(Arc::new(x)),
         [],
@@ -62,7 +63,7 @@ pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
 }
 
 impl<T> Delayed<T> {
-    pub(crate) fn from_node(node: Arc<Node>) -> Delayed<T> {
+    pub(crate) fn from_node(node: NodeRef) -> Delayed<T> {
         Delayed {
             node,
             _type: PhantomData,
@@ -108,7 +109,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         let run = dyn_run("map", move |args| {
             Ok(Arc::new(f(args.take::<T>(0)?)) as Value)
         });
-        Delayed::from_node(Arc::new(Node::new(
+        Delayed::from_node(NodeRef::new(Node::new(
             Key::unique(&"map"),
             Op::Dyn(run),
             [self.arg(false, None)],
@@ -124,7 +125,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         T: Clone,
     {
         let v = self.compute()?;
-        Ok(Delayed::from_node(Arc::new(Node::new(
+        Ok(Delayed::from_node(NodeRef::new(Node::new(
             self.node.key.clone(),
             Op::Const(Arc::new(v)),
             [],
@@ -140,12 +141,12 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 }
 
 /// Runs a plan of `roots` on `scheduler`.
-pub(crate) fn compute_nodes(roots: &[Arc<Node>], scheduler: &Scheduler) -> Result<Vec<Value>> {
+pub(crate) fn compute_nodes(roots: &[NodeRef], scheduler: &Scheduler) -> Result<Vec<Value>> {
     compute_nodes_with(roots, scheduler, &[])
 }
 
 fn compute_nodes_with(
-    roots: &[Arc<Node>],
+    roots: &[NodeRef],
     scheduler: &Scheduler,
     callbacks: &[Arc<dyn Callback>],
 ) -> Result<Vec<Value>> {
@@ -197,7 +198,7 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
             Some(s) => s,
             None => crate::schedule::current_scheduler()?,
         };
-        let roots: Vec<Arc<Node>> = self.outputs.iter().map(|d| d.node.clone()).collect();
+        let roots: Vec<NodeRef> = self.outputs.iter().map(|d| d.node.clone()).collect();
         let values = compute_nodes_with(&roots, &scheduler, &self.callbacks)?;
         values
             .into_iter()
@@ -252,7 +253,7 @@ pub fn compute_with<T: Send + Sync + 'static>(
     outputs: &[Delayed<T>],
     scheduler: &Scheduler,
 ) -> Result<Vec<T>> {
-    let roots: Vec<Arc<Node>> = outputs.iter().map(|d| d.node.clone()).collect();
+    let roots: Vec<NodeRef> = outputs.iter().map(|d| d.node.clone()).collect();
     let values = compute_nodes(&roots, scheduler)?;
     values
         .into_iter()
@@ -338,7 +339,7 @@ where
         let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
         Ok(Arc::new(v) as Value)
     });
-    Delayed::from_node(Arc::new(Node::new(
+    Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(&"getitem"),
         Op::Dyn(run),
         [cells.arg(true, None)],

@@ -7,6 +7,7 @@
 
 use crate::node::{dyn_run, Arg, DynRunFn, MaybeKey, Node, Op, Src};
 use crate::plan::Plan;
+use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, register_clone, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
 use indexmap::IndexMap;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, Default)]
 pub struct Graph {
-    nodes: IndexMap<Key, Arc<Node>>,
+    nodes: IndexMap<Key, NodeRef>,
 }
 
 /// One argument of a raw task: a key reference, a literal, a list, or a
@@ -79,7 +80,7 @@ impl GraphArg {
     /// A nested task `(f, args...)` inside another task's arguments.
     pub fn task<M, F: TaskFn<M>>(f: F, args: impl TaskArgs<M>) -> GraphArg {
         let node = task_node(Key::unique(&"task"), f, args);
-        GraphArg(Src::Node(Arc::new(node), None))
+        GraphArg(Src::Node(NodeRef::new(node), None))
     }
 }
 
@@ -168,13 +169,13 @@ impl Graph {
     }
 
     /// The graph of everything reachable from `roots` (a `Delayed`'s graph).
-    pub(crate) fn from_nodes(roots: &[Arc<Node>]) -> Graph {
+    pub(crate) fn from_nodes(roots: &[NodeRef]) -> Graph {
         let mut nodes = IndexMap::new();
-        let mut stack: Vec<Arc<Node>> = roots.to_vec();
+        let mut stack: Vec<NodeRef> = roots.to_vec();
         let mut seen: HashSet<*const Node> = HashSet::new();
         let mut order = Vec::new();
         while let Some(n) = stack.pop() {
-            if !seen.insert(Arc::as_ptr(&n)) {
+            if !seen.insert(NodeRef::as_ptr(&n)) {
                 continue;
             }
             n.for_each_leaf(|src, _| {
@@ -206,7 +207,7 @@ impl Graph {
             Some(clone_fn_of::<T>()),
             false,
         );
-        self.nodes.insert(k, Arc::new(node));
+        self.nodes.insert(k, NodeRef::new(node));
         self
     }
 
@@ -220,7 +221,7 @@ impl Graph {
     ) -> &mut Self {
         let k = k.into();
         let node = task_node(k.clone(), f, args);
-        self.nodes.insert(k, Arc::new(node));
+        self.nodes.insert(k, NodeRef::new(node));
         self
     }
 
@@ -229,7 +230,7 @@ impl Graph {
         let k = k.into();
         let arg = Arg::new(Src::Key(Box::new(target.into())), false, None);
         let node = Node::new(k.clone(), Op::Alias, [arg], None, false);
-        self.nodes.insert(k, Arc::new(node));
+        self.nodes.insert(k, NodeRef::new(node));
         self
     }
 
@@ -380,7 +381,7 @@ impl Graph {
     }
 
     /// The node at `k`, for planning.
-    fn root(&self, k: &Key) -> Result<Arc<Node>> {
+    fn root(&self, k: &Key) -> Result<NodeRef> {
         self.nodes
             .get(k)
             .cloned()
@@ -388,7 +389,7 @@ impl Graph {
     }
 
     /// The map of nodes, for resolving keys.
-    pub(crate) fn nodes(&self) -> &IndexMap<Key, Arc<Node>> {
+    pub(crate) fn nodes(&self) -> &IndexMap<Key, NodeRef> {
         &self.nodes
     }
 }

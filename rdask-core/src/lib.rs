@@ -3,7 +3,8 @@
 //!
 //! Use it through the `rdask` facade crate, which adds the macros
 //! (`#[delayed]`, `delay!`, `compute!`, `graph!`). The data path runs one
-//! way: calls build `Arc`-linked nodes; `compute` turns the nodes that the
+//! way: calls build nodes linked by counted references (stored in chunks, not
+//! one allocation each); `compute` turns the nodes that the
 //! outputs reach into one plan (deduplicated, in flat arrays, in depth-first
 //! order); a [`Scheduler`] runs the plan through the one executor and hands
 //! back typed values or an [`Error`] naming the task. Raw [`Graph`]s are the
@@ -25,6 +26,7 @@ mod ops;
 mod plan;
 pub mod process;
 mod schedule;
+mod slab;
 #[allow(missing_docs)]
 pub mod value;
 

@@ -1,11 +1,13 @@
-//! Graph nodes: one task each, linked to their inputs by `Arc`.
+//! Graph nodes: one task each, linked to their inputs by counted references
+//! ([`NodeRef`], nodes stored in the slab of `crate::slab`).
 //!
-//! A [`Delayed`](crate::Delayed) is a typed handle on an `Arc<Node>`; raw
+//! A [`Delayed`](crate::Delayed) is a typed handle on a `NodeRef`; raw
 //! graphs hold the same nodes by key. A node's inputs are [`Arg`]s: another
 //! node, a key to resolve in a raw graph, a literal, or a list of those.
 //! Dropping a long chain of nodes is iterative (see `Drop for Node`).
 
 use crate::error::BoxError;
+use crate::slab::NodeRef;
 use crate::value::{CloneFn, ListFn, Val, Value};
 use crate::Key;
 use std::sync::Arc;
@@ -75,7 +77,7 @@ impl Op {
 pub enum Src {
     /// Another node's output, and how to copy it when the consumer knows
     /// (its parameter type is `Clone`) and the producer does not.
-    Node(Arc<Node>, Option<CloneFn>),
+    Node(NodeRef, Option<CloneFn>),
     /// A raw graph key that must exist (`key("a")`). Raw graphs only, so
     /// boxed to keep every other argument small.
     Key(Box<Key>),
@@ -210,21 +212,21 @@ fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(&'a Src, bool)) {
 
 impl Drop for Node {
     /// Drops the inputs iteratively: a 1,000,000-long chain would otherwise
-    /// overflow the stack with nested `Arc<Node>` drops.
+    /// overflow the stack with nested `NodeRef` drops.
     fn drop(&mut self) {
-        let mut stack: Vec<Arc<Node>> = Vec::new();
+        let mut stack: Vec<NodeRef> = Vec::new();
         take_children(&mut self.args, &mut stack);
         while let Some(mut node) = stack.pop() {
             // The last reference empties the node in place (no move out of
             // the `Arc`), so dropping it below frees it without recursing.
-            if let Some(node) = Arc::get_mut(&mut node) {
+            if let Some(node) = NodeRef::get_mut(&mut node) {
                 take_children(&mut node.args, &mut stack);
             }
         }
     }
 }
 
-fn take_children(args: &mut ArgList, out: &mut Vec<Arc<Node>>) {
+fn take_children(args: &mut ArgList, out: &mut Vec<NodeRef>) {
     if args.is_empty() {
         return;
     }

@@ -5,6 +5,7 @@
 //! types must be `Clone`; so must the result, which may be shared.
 
 use crate::node::{dyn_run, Arg, Node, Op, Src};
+use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, Value};
 use crate::{Delayed, Key};
 use std::ops::*;
@@ -40,7 +41,7 @@ where
         let b = args.take::<B>(1)?;
         Ok(Arc::new(f(a, b)) as Value)
     });
-    Delayed::from_node(Arc::new(Node::new(
+    Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(name),
         Op::Dyn(run),
         [a, b],
@@ -57,7 +58,7 @@ where
     let run = dyn_run(name, move |args| {
         Ok(Arc::new(f(args.take::<A>(0)?)) as Value)
     });
-    Delayed::from_node(Arc::new(Node::new(
+    Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(name),
         Op::Dyn(run),
         [a],

@@ -17,12 +17,12 @@
 
 use crate::exec::TaskState;
 use crate::node::{Arg, Node, Src};
+use crate::slab::NodeRef;
 use crate::value::CloneFn;
 use crate::{Error, ErrorKind, Key};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
 
 /// "No task": a literal in the edge list, or no waiting consumer.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -104,7 +104,7 @@ struct Frame<'a> {
 }
 
 /// Resolves raw-graph keys while planning.
-pub(crate) type Lookup<'g> = Option<&'g IndexMap<Key, Arc<Node>>>;
+pub(crate) type Lookup<'g> = Option<&'g IndexMap<Key, NodeRef>>;
 
 /// The node a leaf source refers to: `Ok(None)` for a literal.
 pub(crate) fn resolve<'a>(
@@ -133,7 +133,7 @@ fn addr(n: &Node) -> usize {
 
 impl<'a> Plan<'a> {
     /// Plans the computation of `outputs`, resolving raw keys in `graph`.
-    pub fn build(outputs: &'a [Arc<Node>], graph: Lookup<'a>) -> Result<Plan<'a>, Error> {
+    pub fn build(outputs: &'a [NodeRef], graph: Lookup<'a>) -> Result<Plan<'a>, Error> {
         let mut marks = Marks::default();
         let mut by_key: HashMap<Key, u32> = HashMap::new();
         let mut c = Counts::default();
@@ -413,7 +413,7 @@ fn open<'a>(
                     // Raw graphs reach nodes by key too, so only a `Delayed`
                     // graph's singly-held nodes are unique.
                     unique: graph.is_none()
-                        && matches!(src, Src::Node(n, _) if Arc::strong_count(n) == 1 && !n.by_key),
+                        && matches!(src, Src::Node(n, _) if NodeRef::strong_count(n) == 1 && !n.by_key),
                 }),
                 Err(e) => err = Some(e),
             }

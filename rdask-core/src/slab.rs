@@ -1,0 +1,395 @@
+//! Node storage: graph nodes live in chunks of slots, not in one heap
+//! allocation each.
+//!
+//! Why: building a graph is mostly allocating its nodes. A thread fills its
+//! current chunk slot by slot (a pointer bump: no lock, no atomic, no
+//! `malloc`). Chunks grow from 32 slots to 2 MiB; a 2 MiB chunk is a mapping
+//! of its own with transparent huge pages requested (Linux), so touching it
+//! the first time costs one page fault instead of 512 (on the 2-core VM the
+//! benchmarks run on, 0.13 instead of 0.54–1.34 ns per byte).
+//!
+//! The protocol:
+//! * A slot's `strong` is its node's reference count ([`NodeRef`]), as in
+//!   `Arc` without weak references.
+//! * A chunk's `live` counts its slots that are handed out and not freed yet,
+//!   plus those its filling thread has not handed out. It starts at the
+//!   chunk's capacity; the filling thread subtracts the unused slots when it
+//!   stops filling the chunk (the chunk is full, or the thread exits);
+//!   freeing a node subtracts one. Whoever brings it to zero frees the chunk,
+//!   so a chunk lives exactly as long as its last node.
+//!
+//! The price: a long-lived node keeps its chunk (at most 2 MiB) allocated.
+
+use crate::node::Node;
+use std::alloc::{self, Layout};
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+
+/// A counted reference to a node in a slab chunk (an `Arc<Node>` that
+/// allocates from the slab).
+pub struct NodeRef(NonNull<Slot>);
+
+// SAFETY: a `NodeRef` is a shared reference to a `Node` with an atomic
+// count, like `Arc<Node>`; `Node` is `Send + Sync` (asserted below).
+unsafe impl Send for NodeRef {}
+unsafe impl Sync for NodeRef {}
+
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Node>();
+};
+
+struct Slot {
+    strong: AtomicUsize,
+    chunk: NonNull<Chunk>,
+    node: Node,
+}
+
+struct Chunk {
+    live: AtomicUsize,
+    cap: usize,
+    /// Memory of its own mapping (`HUGE` bytes), not from the allocator.
+    mapped: bool,
+}
+
+/// The first chunk of a thread, in slots.
+const FIRST: usize = 32;
+/// The largest chunk, in bytes: one huge page.
+const HUGE: usize = 2 << 20;
+
+/// Chunks allocated and not yet freed (for tests and diagnostics).
+static CHUNKS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many slab chunks exist right now.
+pub fn chunks() -> usize {
+    CHUNKS.load(Ordering::Acquire)
+}
+
+/// The layout of a chunk of `cap` slots, and where its slots start.
+fn layout(cap: usize) -> (Layout, usize) {
+    let slots = Layout::array::<Slot>(cap).expect("a chunk fits in memory");
+    let (layout, offset) = Layout::new::<Chunk>()
+        .extend(slots)
+        .expect("a chunk fits in memory");
+    (layout.pad_to_align(), offset)
+}
+
+/// How many slots fit in a mapped chunk.
+fn huge_cap() -> usize {
+    let (_, offset) = layout(1);
+    (HUGE - offset) / std::mem::size_of::<Slot>()
+}
+
+/// A new chunk of about `cap` slots (more when it is a mapped one): the
+/// chunk, its first slot and its capacity.
+fn new_chunk(cap: usize) -> (NonNull<Chunk>, *mut Slot, usize) {
+    let mapping = if cap >= huge_cap() { map_huge() } else { None };
+    let (mem, cap, mapped) = match mapping {
+        Some(mem) => (mem, huge_cap(), true),
+        None => {
+            let (l, _) = layout(cap);
+            // SAFETY: `l` has a nonzero size (it holds a `Chunk`).
+            let mem = unsafe { alloc::alloc(l) };
+            match NonNull::new(mem) {
+                Some(mem) => (mem, cap, false),
+                None => alloc::handle_alloc_error(l),
+            }
+        }
+    };
+    let (_, offset) = layout(cap);
+    let chunk = mem.cast::<Chunk>();
+    // SAFETY: `mem` is fresh memory laid out as `layout(cap)`.
+    unsafe {
+        chunk.as_ptr().write(Chunk {
+            live: AtomicUsize::new(cap),
+            cap,
+            mapped,
+        });
+        CHUNKS.fetch_add(1, Ordering::AcqRel);
+        (chunk, mem.as_ptr().add(offset).cast::<Slot>(), cap)
+    }
+}
+
+/// Ends `n` slots' share of `chunk`; the last one frees it.
+///
+/// SAFETY: the caller owns `n` of the chunk's `live` count.
+unsafe fn release(chunk: NonNull<Chunk>, n: usize) {
+    let c = chunk.as_ptr();
+    if (*c).live.fetch_sub(n, Ordering::Release) != n {
+        return;
+    }
+    fence(Ordering::Acquire);
+    let (cap, mapped) = ((*c).cap, (*c).mapped);
+    CHUNKS.fetch_sub(1, Ordering::AcqRel);
+    if mapped {
+        unmap_huge(chunk.cast());
+    } else {
+        alloc::dealloc(chunk.as_ptr().cast(), layout(cap).0);
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn map_huge() -> Option<NonNull<u8>> {
+    // Map twice the size, keep the 2 MiB-aligned half: a huge page needs
+    // an aligned extent.
+    let len = 2 * HUGE;
+    // SAFETY: an anonymous private mapping touches no existing memory; the
+    // parts unmapped are parts of it.
+    unsafe {
+        let p = libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let start = p as usize;
+        let aligned = (start + HUGE - 1) & !(HUGE - 1);
+        if aligned > start {
+            libc::munmap(p, aligned - start);
+        }
+        let tail = start + len - (aligned + HUGE);
+        if tail > 0 {
+            libc::munmap((aligned + HUGE) as *mut libc::c_void, tail);
+        }
+        // Only advice: without huge pages the chunk still works.
+        libc::madvise(aligned as *mut libc::c_void, HUGE, libc::MADV_HUGEPAGE);
+        NonNull::new(aligned as *mut u8)
+    }
+}
+
+#[cfg(target_os = "linux")]
+unsafe fn unmap_huge(mem: NonNull<u8>) {
+    libc::munmap(mem.as_ptr().cast(), HUGE);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn map_huge() -> Option<NonNull<u8>> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+unsafe fn unmap_huge(_: NonNull<u8>) {}
+
+/// The chunk a thread is filling: its slots `next..end` are unused.
+struct Filler {
+    chunk: Cell<Option<NonNull<Chunk>>>,
+    next: Cell<*mut Slot>,
+    end: Cell<*mut Slot>,
+    /// The capacity of the last chunk, to size the next one.
+    cap: Cell<usize>,
+}
+
+impl Filler {
+    #[inline]
+    fn take(&self) -> (NonNull<Chunk>, *mut Slot) {
+        let next = self.next.get();
+        match self.chunk.get() {
+            Some(chunk) if next != self.end.get() => {
+                // SAFETY: `next` is an unused slot of `chunk`, and `end` is
+                // one past its last.
+                self.next.set(unsafe { next.add(1) });
+                (chunk, next)
+            }
+            _ => self.refill(),
+        }
+    }
+
+    #[cold]
+    fn refill(&self) -> (NonNull<Chunk>, *mut Slot) {
+        self.stop();
+        let want = match self.cap.get() {
+            0 => FIRST,
+            c => c.saturating_mul(2),
+        };
+        let (chunk, first, cap) = new_chunk(want);
+        self.cap.set(cap);
+        self.chunk.set(Some(chunk));
+        // SAFETY: `first..first + cap` are the chunk's slots.
+        unsafe {
+            self.next.set(first.add(1));
+            self.end.set(first.add(cap));
+        }
+        (chunk, first)
+    }
+
+    /// Stops filling the current chunk, giving up its unused slots.
+    fn stop(&self) {
+        if let Some(chunk) = self.chunk.take() {
+            // SAFETY: `next..end` lie in one chunk.
+            let unused = unsafe { self.end.get().offset_from(self.next.get()) } as usize;
+            if unused > 0 {
+                // SAFETY: the unused slots' share of `live` is ours.
+                unsafe { release(chunk, unused) };
+            }
+        }
+    }
+}
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+thread_local! {
+    static FILLER: Filler = const {
+        Filler {
+            chunk: Cell::new(None),
+            next: Cell::new(ptr::null_mut()),
+            end: Cell::new(ptr::null_mut()),
+            cap: Cell::new(0),
+        }
+    };
+}
+
+/// A chunk of one slot, for a node made while the thread is exiting.
+fn lone_slot() -> (NonNull<Chunk>, *mut Slot) {
+    let (chunk, first, _) = new_chunk(1);
+    (chunk, first)
+}
+
+/// Most references one node may have (as `Arc`: beyond, abort).
+const MAX_REFS: usize = isize::MAX as usize;
+
+impl NodeRef {
+    /// Stores `node` in this thread's chunk.
+    #[inline]
+    pub fn new(node: Node) -> NodeRef {
+        let (chunk, slot) = FILLER
+            .try_with(Filler::take)
+            .unwrap_or_else(|_| lone_slot());
+        // SAFETY: `slot` is an unused slot of `chunk`, ours alone.
+        unsafe {
+            slot.write(Slot {
+                strong: AtomicUsize::new(1),
+                chunk,
+                node,
+            });
+            NodeRef(NonNull::new_unchecked(slot))
+        }
+    }
+
+    fn slot(&self) -> &Slot {
+        // SAFETY: the slot lives while any reference to it does.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// How many references the node has.
+    pub fn strong_count(this: &NodeRef) -> usize {
+        this.slot().strong.load(Ordering::Acquire)
+    }
+
+    /// The node, mutably, when this is its only reference.
+    pub fn get_mut(this: &mut NodeRef) -> Option<&mut Node> {
+        if this.slot().strong.load(Ordering::Acquire) == 1 {
+            // SAFETY: no other reference exists, and none can be made
+            // without this one.
+            Some(unsafe { &mut (*this.0.as_ptr()).node })
+        } else {
+            None
+        }
+    }
+
+    /// The node's address (its identity).
+    pub fn as_ptr(this: &NodeRef) -> *const Node {
+        &this.slot().node
+    }
+}
+
+impl Clone for NodeRef {
+    #[inline]
+    fn clone(&self) -> NodeRef {
+        if self.slot().strong.fetch_add(1, Ordering::Relaxed) > MAX_REFS {
+            std::process::abort();
+        }
+        NodeRef(self.0)
+    }
+}
+
+impl std::ops::Deref for NodeRef {
+    type Target = Node;
+    #[inline]
+    fn deref(&self) -> &Node {
+        &self.slot().node
+    }
+}
+
+impl Drop for NodeRef {
+    fn drop(&mut self) {
+        if self.slot().strong.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        /// Gives the slot back to its chunk even if the node's drop panics.
+        struct Free(NonNull<Chunk>);
+        impl Drop for Free {
+            fn drop(&mut self) {
+                // SAFETY: the freed slot's share of `live`.
+                unsafe { release(self.0, 1) };
+            }
+        }
+        let slot = self.0.as_ptr();
+        // SAFETY: this was the last reference: the node is dropped once,
+        // and its slot is given back after.
+        unsafe {
+            let _free = Free((*slot).chunk);
+            ptr::drop_in_place(&mut (*slot).node);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Node, Op};
+    use crate::Key;
+
+    fn node() -> Node {
+        Node::new(Key::from("n"), Op::Alias, Vec::new(), None, false)
+    }
+
+    #[test]
+    fn counts_and_identity() {
+        let a = NodeRef::new(node());
+        assert_eq!(NodeRef::strong_count(&a), 1);
+        let mut b = a.clone();
+        assert_eq!(NodeRef::strong_count(&a), 2);
+        assert!(NodeRef::get_mut(&mut b).is_none());
+        assert_eq!(NodeRef::as_ptr(&a), NodeRef::as_ptr(&b));
+        drop(a);
+        assert!(NodeRef::get_mut(&mut b).is_some());
+        assert_eq!(b.key(), &Key::from("n"));
+    }
+
+    #[test]
+    fn chunks_grow_to_one_huge_page() {
+        let mut caps = Vec::new();
+        let mut cap = FIRST;
+        while cap < huge_cap() {
+            caps.push(cap);
+            cap *= 2;
+        }
+        assert!(caps.len() > 5, "chunks grow in steps: {caps:?}");
+        assert!(layout(huge_cap()).0.size() <= HUGE);
+    }
+
+    #[test]
+    fn a_node_made_and_dropped_on_other_threads() {
+        let made: Vec<NodeRef> =
+            std::thread::spawn(|| (0..100).map(|_| NodeRef::new(node())).collect())
+                .join()
+                .expect("the maker thread");
+        let kept = made[50].clone();
+        std::thread::spawn(move || drop(made))
+            .join()
+            .expect("the dropper thread");
+        assert_eq!(NodeRef::strong_count(&kept), 1);
+        assert_eq!(kept.key(), &Key::from("n"));
+    }
+}
