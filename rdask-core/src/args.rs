@@ -53,15 +53,14 @@ fn list<'a, X: Send + Sync + 'static>(
     items: impl Iterator<Item = &'a Delayed<X>>,
     by_ref: bool,
 ) -> Arg {
-    list_of::<X>(items.map(|d| d.node.clone()), by_ref)
+    list_of::<X>(items.map(|d| d.node.clone()).collect(), by_ref)
 }
 
-fn list_of<X: Send + Sync + 'static>(items: impl Iterator<Item = NodeRef>, by_ref: bool) -> Arg {
-    let items: Box<[Src]> = items.map(|n| Src::Node(n, None)).collect();
+fn list_of<X: Send + Sync + 'static>(items: Box<[NodeRef]>, by_ref: bool) -> Arg {
     Arg::new(
-        Src::List {
+        Src::Nodes {
             items,
-            build: Some(typed_list::<X>),
+            build: typed_list::<X>,
         },
         by_ref,
         None,
@@ -71,7 +70,8 @@ fn list_of<X: Send + Sync + 'static>(items: impl Iterator<Item = NodeRef>, by_re
 impl<X: Send + Sync + 'static> IntoArg<Vec<X>> for Vec<Delayed<X>> {
     /// Moves the handles in: no reference counting per element.
     fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
-        list_of::<X>(self.into_iter().map(|d| d.node), by_ref)
+        // Collected in place: `Delayed<X>` is one `NodeRef` wide.
+        list_of::<X>(self.into_iter().map(|d| d.node).collect(), by_ref)
     }
 }
 

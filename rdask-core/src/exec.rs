@@ -22,12 +22,12 @@
 
 use crate::callbacks::{each, Callback, InTask};
 use crate::error::BoxError;
-use crate::node::{Args, EngineError, FnInfo, Op, Src};
+use crate::node::{Args, EngineError, FnInfo, MaybeKey, Op, Src};
 use crate::plan::{Plan, NONE};
 use crate::process::remote::RemoteFns;
 use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
-use crate::value::{clone_registered, DynList, Encoded, Value};
+use crate::value::{clone_registered, DynList, Encoded, ListFn, Value};
 use crate::{Error, ErrorKind};
 use smallvec::SmallVec;
 use std::cell::UnsafeCell;
@@ -286,75 +286,111 @@ impl<'p> Exec<'p> {
                     clone(&**value).ok_or_else(|| self.internal(t))
                 }
             }
-            Src::List { items, build } => {
-                let key = &self.plan.nodes[t as usize].key;
-                let Some(build) = build else {
-                    let mut elems = Vec::with_capacity(items.len());
-                    for item in items.iter() {
-                        elems.push(self.source(t, item, false, e)?);
-                    }
-                    return Ok(Arc::new(DynList(elems)));
-                };
-                // Each element goes straight into the typed list; the first
-                // error stops the taking and is the list's.
-                let mut failed = None;
-                let built = {
-                    let mut elems = Elems {
-                        items: items.iter(),
-                        take: |item: &Src| match self.source(t, item, false, e) {
-                            Ok(v) => Some(v),
-                            Err(x) => {
-                                failed = Some(x);
-                                None
-                            }
-                        },
-                    };
-                    build(&mut elems)
-                };
-                if let Some(x) = failed {
-                    return Err(x);
+            Src::List { items, build: None } => {
+                let mut elems = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    elems.push(self.source(t, item, false, e)?);
                 }
-                built.map_err(|found| {
-                    Error::type_mismatch(key, "a list", "elements of one type", found)
-                })
+                Ok(Arc::new(DynList(elems)))
             }
-            Src::Node(..) | Src::Key(_) | Src::MaybeKey(_) => {
-                let p = self.plan.edges[*e];
-                *e += 1;
-                if p == NONE {
-                    let Src::MaybeKey(m) = src else {
-                        return Err(self.internal(t));
-                    };
-                    return if by_ref {
-                        Ok(m.literal.clone())
-                    } else {
-                        (m.clone)(&*m.literal).ok_or_else(|| self.internal(t))
-                    };
-                }
-                let state = &self.tasks[p as usize];
-                if !by_ref && state.uses.load(Ordering::Acquire) == 1 {
-                    // The only use left is this one: move the value out with
-                    // no reference counting at all.
-                    state.uses.store(0, Ordering::Relaxed);
-                    // SAFETY: every other use has ended (the count says so),
-                    // so this task alone touches the slot.
-                    let mut v = unsafe { (*state.slot.get()).take() };
-                    // Earlier uses may still be copying from their references.
-                    wait_for_copies(&state.copying);
-                    if v.as_mut().is_some_and(|v| Arc::get_mut(v).is_some()) {
-                        return v.ok_or_else(|| self.internal(t));
+            Src::List {
+                items,
+                build: Some(build),
+            } => self.typed_list(
+                t,
+                *build,
+                items.iter(),
+                |x, e| self.source(t, x, false, e),
+                e,
+            ),
+            Src::Nodes { items, build } => self.typed_list(
+                t,
+                *build,
+                items.iter(),
+                |_, e| self.leaf(t, None, false, e),
+                e,
+            ),
+            Src::Node(..) | Src::Key(_) => self.leaf(t, None, by_ref, e),
+            Src::MaybeKey(m) => self.leaf(t, Some(m), by_ref, e),
+        }
+    }
+
+    /// A typed list of `items`' values, each taken by `take` and put
+    /// straight into the list; the first error stops the taking and is the
+    /// list's.
+    fn typed_list<I: ExactSizeIterator>(
+        &self,
+        t: u32,
+        build: ListFn,
+        items: I,
+        mut take: impl FnMut(I::Item, &mut usize) -> Result<Value, Error>,
+        e: &mut usize,
+    ) -> Result<Value, Error> {
+        let mut failed = None;
+        let built = {
+            let mut elems = Elems {
+                items,
+                take: |item| match take(item, e) {
+                    Ok(v) => Some(v),
+                    Err(x) => {
+                        failed = Some(x);
+                        None
                     }
-                    return self.copy(p, v, Some(t));
-                }
-                // SAFETY: `t` was notified that `p` is done, and this use has
-                // not ended yet (borrows end in `release_borrows`).
-                let v = unsafe { self.read(p) };
-                if by_ref {
-                    v.ok_or_else(|| self.internal(t))
-                } else {
-                    self.take(p, v, Some(t))
-                }
+                },
+                done: false,
+            };
+            build(&mut elems)
+        };
+        if let Some(x) = failed {
+            return Err(x);
+        }
+        let key = &self.plan.nodes[t as usize].key;
+        built.map_err(|found| Error::type_mismatch(key, "a list", "elements of one type", found))
+    }
+
+    /// The value of the next leaf input (edge `*e`): a producer's value,
+    /// shared (`by_ref`) or taken, or the literal of a key the graph lacks.
+    fn leaf(
+        &self,
+        t: u32,
+        maybe: Option<&MaybeKey>,
+        by_ref: bool,
+        e: &mut usize,
+    ) -> Result<Value, Error> {
+        let p = self.plan.edges[*e];
+        *e += 1;
+        if p == NONE {
+            let Some(m) = maybe else {
+                return Err(self.internal(t));
+            };
+            return if by_ref {
+                Ok(m.literal.clone())
+            } else {
+                (m.clone)(&*m.literal).ok_or_else(|| self.internal(t))
+            };
+        }
+        let state = &self.tasks[p as usize];
+        if !by_ref && state.uses.load(Ordering::Acquire) == 1 {
+            // The only use left is this one: move the value out with
+            // no reference counting at all.
+            state.uses.store(0, Ordering::Relaxed);
+            // SAFETY: every other use has ended (the count says so),
+            // so this task alone touches the slot.
+            let mut v = unsafe { (*state.slot.get()).take() };
+            // Earlier uses may still be copying from their references.
+            wait_for_copies(&state.copying);
+            if v.as_mut().is_some_and(|v| Arc::get_mut(v).is_some()) {
+                return v.ok_or_else(|| self.internal(t));
             }
+            return self.copy(p, v, Some(t));
+        }
+        // SAFETY: `t` was notified that `p` is done, and this use has
+        // not ended yet (borrows end in `release_borrows`).
+        let v = unsafe { self.read(p) };
+        if by_ref {
+            v.ok_or_else(|| self.internal(t))
+        } else {
+            self.take(p, v, Some(t))
         }
     }
 
@@ -552,29 +588,31 @@ impl<'p> Exec<'p> {
 
 /// A list's elements, taken from their sources one by one (`None` after
 /// the first that fails).
-struct Elems<'s, F> {
-    items: std::slice::Iter<'s, Src>,
+struct Elems<I, F> {
+    items: I,
     take: F,
+    done: bool,
 }
 
-impl<'s, F: FnMut(&'s Src) -> Option<Value>> Iterator for Elems<'s, F> {
+impl<I: Iterator, F: FnMut(I::Item) -> Option<Value>> Iterator for Elems<I, F> {
     type Item = Value;
     fn next(&mut self) -> Option<Value> {
-        let item = self.items.next()?;
-        match (self.take)(item) {
-            Some(v) => Some(v),
-            None => {
-                self.items = [].iter();
-                None
-            }
+        if self.done {
+            return None;
         }
+        let v = (self.take)(self.items.next()?);
+        self.done = v.is_none();
+        v
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.items.size_hint()
+        match self.done {
+            true => (0, Some(0)),
+            false => self.items.size_hint(),
+        }
     }
 }
 
-impl<'s, F: FnMut(&'s Src) -> Option<Value>> ExactSizeIterator for Elems<'s, F> {}
+impl<I: ExactSizeIterator, F: FnMut(I::Item) -> Option<Value>> ExactSizeIterator for Elems<I, F> {}
 
 /// One use copying a value, announced in the value's `copying` count until
 /// dropped (on return or unwind).

@@ -5,7 +5,7 @@
 //! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
 //! both faces share one planner and one executor.
 
-use crate::node::{dyn_run, Arg, DynRunFn, MaybeKey, Node, Op, Src};
+use crate::node::{dyn_run, Arg, DynRunFn, Leaf, MaybeKey, Node, Op, Src};
 use crate::plan::Plan;
 use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, register_clone, register_lists, CloneFn, Value};
@@ -179,7 +179,7 @@ impl Graph {
                 continue;
             }
             n.for_each_leaf(|src, _| {
-                if let Src::Node(child, _) = src {
+                if let Leaf::Node(child, _) = src {
                     stack.push(child.clone());
                 }
             });
@@ -288,7 +288,7 @@ impl Graph {
     /// it. Nested tasks (nodes not in the graph) are part of their parent:
     /// their inputs are looked through, without recursion.
     fn each_dependency<'g>(&'g self, node: &'g Node, mut f: impl FnMut(Result<usize, &'g Key>)) {
-        let mut stack: Vec<(SmallVec<[&Src; 4]>, usize)> = vec![(leaves(node), 0)];
+        let mut stack: Vec<(SmallVec<[Leaf<'g>; 4]>, usize)> = vec![(leaves(node), 0)];
         while let Some((srcs, i)) = stack.last_mut() {
             let Some(src) = srcs.get(*i).copied() else {
                 stack.pop();
@@ -296,7 +296,7 @@ impl Graph {
             };
             *i += 1;
             let key = match src {
-                Src::Node(child, _) => match self.nodes.get_index_of(&child.key) {
+                Leaf::Node(child, _) => match self.nodes.get_index_of(&child.key) {
                     Some(pos) => {
                         f(Ok(pos));
                         continue;
@@ -306,15 +306,14 @@ impl Graph {
                         continue;
                     }
                 },
-                Src::Key(k) => &**k,
-                Src::MaybeKey(m) => &m.key,
-                _ => continue,
+                Leaf::Key(k) => k,
+                Leaf::MaybeKey(m) => &m.key,
             };
             match self.nodes.get_index_of(key) {
                 Some(pos) => f(Ok(pos)),
                 // A missing `key(..)` is still a dependency (`get` reports
                 // it); a missing maybe-key is a literal.
-                None if matches!(src, Src::Key(_)) => f(Err(key)),
+                None if matches!(src, Leaf::Key(_)) => f(Err(key)),
                 None => {}
             }
         }
@@ -412,9 +411,9 @@ impl std::fmt::Debug for Graph {
     }
 }
 
-fn leaves(node: &Node) -> SmallVec<[&Src; 4]> {
+fn leaves(node: &Node) -> SmallVec<[Leaf<'_>; 4]> {
     let mut out = SmallVec::new();
-    node.for_each_leaf(|src, _| out.push(src));
+    node.for_each_leaf(|leaf, _| out.push(leaf));
     out
 }
 

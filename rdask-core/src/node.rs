@@ -91,6 +91,32 @@ pub enum Src {
         items: Box<[Src]>,
         build: Option<ListFn>,
     },
+    /// A list of node outputs (a `Vec<Delayed<X>>` argument): one word per
+    /// element, and made from the caller's `Vec` without a copy.
+    Nodes {
+        items: Box<[NodeRef]>,
+        build: ListFn,
+    },
+}
+
+/// One input of a task, as the planner and the executor meet it: a node's
+/// output (with its consumer's copy function), or a raw graph key.
+#[derive(Clone, Copy)]
+pub(crate) enum Leaf<'a> {
+    Node(&'a NodeRef, Option<CloneFn>),
+    Key(&'a Key),
+    MaybeKey(&'a MaybeKey),
+}
+
+impl<'a> Leaf<'a> {
+    fn of(src: &'a Src) -> Option<Leaf<'a>> {
+        match src {
+            Src::Node(n, c) => Some(Leaf::Node(n, *c)),
+            Src::Key(k) => Some(Leaf::Key(k)),
+            Src::MaybeKey(m) => Some(Leaf::MaybeKey(m)),
+            Src::Const { .. } | Src::List { .. } | Src::Nodes { .. } => None,
+        }
+    }
 }
 
 /// A key-or-literal argument of a raw graph task.
@@ -180,28 +206,41 @@ impl Node {
         &self.key
     }
 
-    /// Calls `f` on every leaf source (node, key, maybe-key) in argument
-    /// order, with whether it is borrowed (never inside lists). Nested lists
-    /// are walked without recursion.
-    pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(&'a Src, bool)) {
+    /// Calls `f` on every leaf (node, key, maybe-key) in argument order,
+    /// with whether it is borrowed (never inside lists). Nested lists are
+    /// walked without recursion.
+    pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(Leaf<'a>, bool)) {
         for arg in self.args.iter() {
             match &arg.src {
                 Src::Const { .. } => {}
                 Src::List { items, .. } => walk_list(items, &mut f),
-                leaf => f(leaf, arg.by_ref),
+                Src::Nodes { items, .. } => {
+                    items.iter().for_each(|n| f(Leaf::Node(n, None), false))
+                }
+                src => {
+                    if let Some(leaf) = Leaf::of(src) {
+                        f(leaf, arg.by_ref)
+                    }
+                }
             }
         }
     }
 }
 
-fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(&'a Src, bool)) {
+fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(Leaf<'a>, bool)) {
     let mut outer: Vec<std::slice::Iter<'a, Src>> = Vec::new();
     let mut cur = items.iter();
     loop {
         match cur.next() {
             Some(Src::List { items, .. }) => outer.push(std::mem::replace(&mut cur, items.iter())),
-            Some(Src::Const { .. }) => {}
-            Some(leaf) => f(leaf, false),
+            Some(Src::Nodes { items, .. }) => {
+                items.iter().for_each(|n| f(Leaf::Node(n, None), false))
+            }
+            Some(src) => {
+                if let Some(leaf) = Leaf::of(src) {
+                    f(leaf, false)
+                }
+            }
             None => match outer.pop() {
                 Some(up) => cur = up,
                 None => return,
@@ -234,6 +273,7 @@ fn take_children(args: &mut ArgList, out: &mut Vec<NodeRef>) {
     for arg in std::mem::take(args) {
         match arg.src {
             Src::Node(n, _) => out.push(n),
+            Src::Nodes { items, .. } => out.extend(items.into_vec()),
             list @ Src::List { .. } => lists.push(list),
             _ => {}
         }
@@ -241,6 +281,7 @@ fn take_children(args: &mut ArgList, out: &mut Vec<NodeRef>) {
     while let Some(src) = lists.pop() {
         match src {
             Src::Node(n, _) => out.push(n),
+            Src::Nodes { items, .. } => out.extend(items.into_vec()),
             Src::List { items, .. } => lists.extend(items.into_vec()),
             _ => {}
         }

@@ -16,7 +16,7 @@
 //! them alive, so planning takes no reference counts.
 
 use crate::exec::TaskState;
-use crate::node::{Arg, Node, Src};
+use crate::node::{Arg, Leaf, Node};
 use crate::slab::NodeRef;
 use crate::value::CloneFn;
 use crate::{Error, ErrorKind, Key};
@@ -106,24 +106,23 @@ struct Frame<'a> {
 /// Resolves raw-graph keys while planning.
 pub(crate) type Lookup<'g> = Option<&'g IndexMap<Key, NodeRef>>;
 
-/// The node a leaf source refers to: `Ok(None)` for a literal.
+/// The node a leaf refers to: `Ok(None)` for a literal.
 pub(crate) fn resolve<'a>(
-    src: &'a Src,
+    leaf: Leaf<'a>,
     graph: Lookup<'a>,
     from: &Key,
 ) -> Result<Option<&'a Node>, Error> {
-    match src {
+    match leaf {
         // A raw graph may have replaced a node of a `Delayed`'s graph.
-        Src::Node(n, _) => Ok(Some(match graph {
+        Leaf::Node(n, _) => Ok(Some(match graph {
             Some(g) => g.get(&n.key).unwrap_or(n),
             None => n,
         })),
-        Src::Key(k) => match graph.and_then(|g| g.get(&**k)) {
+        Leaf::Key(k) => match graph.and_then(|g| g.get(k)) {
             Some(n) => Ok(Some(n)),
             None => Err(Error::missing(k, Some(from))),
         },
-        Src::MaybeKey(m) => Ok(graph.and_then(|g| g.get(&m.key)).map(|n| &**n)),
-        Src::Const { .. } | Src::List { .. } => Ok(None),
+        Leaf::MaybeKey(m) => Ok(graph.and_then(|g| g.get(&m.key)).map(|n| &**n)),
     }
 }
 
@@ -244,7 +243,7 @@ impl<'a> Counts<'a> {
             if by_ref {
                 *p.borrows.get_mut() += 1;
             }
-            if let Src::Node(_, Some(clone)) = *src {
+            if let Leaf::Node(_, Some(clone)) = src {
                 if self.nodes[idx as usize].clone.is_none() {
                     self.clone_by_consumer.entry(idx).or_insert(clone);
                 }
@@ -413,7 +412,7 @@ fn open<'a>(
                     // Raw graphs reach nodes by key too, so only a `Delayed`
                     // graph's singly-held nodes are unique.
                     unique: graph.is_none()
-                        && matches!(src, Src::Node(n, _) if NodeRef::strong_count(n) == 1 && !n.by_key),
+                        && matches!(src, Leaf::Node(n, _) if NodeRef::strong_count(n) == 1 && !n.by_key),
                 }),
                 Err(e) => err = Some(e),
             }
