@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod bigvec;
 pub mod callbacks;
 mod delayed;
 pub mod diagnostics;

@@ -15,6 +15,7 @@
 //! The plan borrows the nodes (`&'a Node`): the outputs being computed keep
 //! them alive, so planning takes no reference counts.
 
+use crate::bigvec::BigVec;
 use crate::exec::TaskState;
 use crate::node::{Arg, Leaf, Node};
 use crate::slab::NodeRef;
@@ -32,23 +33,23 @@ const OPEN: u32 = NONE - 1;
 
 pub(crate) struct Plan<'a> {
     /// The tasks, in post-order.
-    pub nodes: Vec<&'a Node>,
+    pub nodes: BigVec<&'a Node>,
     /// Per task, its leaf arguments' producers in argument order (`NONE`: a
     /// raw string or tuple that is not a key, i.e. a literal); CSR layout.
-    pub edges: Vec<u32>,
-    pub edge_start: Vec<u32>,
+    pub edges: BigVec<u32>,
+    pub edge_start: BigVec<u32>,
     /// Per edge, whether the consumer borrows (`&T`) rather than takes.
-    pub edge_ref: Vec<bool>,
+    pub edge_ref: BigVec<bool>,
     /// Per producer, the consumers to notify when it finishes (one entry per
     /// edge); CSR layout.
-    pub dependents: Vec<u32>,
-    pub dep_start: Vec<u32>,
+    pub dependents: BigVec<u32>,
+    pub dep_start: BigVec<u32>,
     /// Per task, the executor's state, with its counters set: how many
     /// notifications it needs before it can run, how many uses its value has
     /// (edges + outputs), and (for `release`) how many borrowers it has.
     /// Built here, in place, so a computation allocates it once; a plan runs
     /// once.
-    pub tasks: Vec<TaskState>,
+    pub tasks: BigVec<TaskState>,
     /// How to copy a task's value, for the few tasks whose producer does not
     /// know its type is `Clone` but a consumer does.
     clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
@@ -136,8 +137,8 @@ impl<'a> Plan<'a> {
         let mut marks = Marks::default();
         let mut by_key: HashMap<Key, u32> = HashMap::new();
         let mut c = Counts::default();
-        let mut frames: Vec<Frame<'a>> = Vec::new();
-        let mut kids: Vec<Kid<'a>> = Vec::new();
+        let mut frames: BigVec<Frame<'a>> = BigVec::default();
+        let mut kids: BigVec<Kid<'a>> = BigVec::default();
         let mut out_idx = Vec::with_capacity(outputs.len());
 
         for root in outputs {
@@ -213,11 +214,11 @@ impl<'a> Plan<'a> {
 /// The plan's per-task arrays, filled as the walk numbers each task.
 #[derive(Default)]
 struct Counts<'a> {
-    nodes: Vec<&'a Node>,
-    edges: Vec<u32>,
-    edge_start: Vec<u32>,
-    edge_ref: Vec<bool>,
-    tasks: Vec<TaskState>,
+    nodes: BigVec<&'a Node>,
+    edges: BigVec<u32>,
+    edge_start: BigVec<u32>,
+    edge_ref: BigVec<bool>,
+    tasks: BigVec<TaskState>,
     clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
 }
 
@@ -275,8 +276,8 @@ impl<'a> Counts<'a> {
 
         // Dependents in CSR form: consumers in ascending order per producer.
         // Count into each producer's end, then fill backwards from it.
-        let mut dep_start = vec![0u32; n + 1];
-        for &p in &edges {
+        let mut dep_start: BigVec<u32> = BigVec::zeroed(n + 1);
+        for &p in edges.iter() {
             if p != NONE {
                 dep_start[p as usize] += 1;
             }
@@ -286,7 +287,7 @@ impl<'a> Counts<'a> {
             sum += *d;
             *d = sum;
         }
-        let mut dependents = vec![0u32; sum as usize];
+        let mut dependents: BigVec<u32> = BigVec::zeroed(sum as usize);
         for t in (0..n).rev() {
             for &p in edges[edge_start[t] as usize..edge_start[t + 1] as usize]
                 .iter()
@@ -306,7 +307,7 @@ impl<'a> Counts<'a> {
             edge_ref,
             dependents,
             dep_start,
-            tasks: Vec::new(),
+            tasks: BigVec::default(),
             clone_by_consumer,
             release: Vec::new(),
             outputs,
@@ -397,8 +398,8 @@ fn open<'a>(
     node: &'a Node,
     unique: bool,
     marks: &mut Marks,
-    frames: &mut Vec<Frame<'a>>,
-    kids: &mut Vec<Kid<'a>>,
+    frames: &mut BigVec<Frame<'a>>,
+    kids: &mut BigVec<Kid<'a>>,
     graph: Lookup<'a>,
 ) -> Result<(), Error> {
     let start = kids.len();
