@@ -7,8 +7,9 @@
 //! depth-first order that finishes one branch before opening the next.
 //!
 //! Every use of a value is an *edge*: one per leaf argument of a consumer,
-//! plus one per requested output. `uses[p]` counts them; the executor frees
-//! (or moves) the value when the last one is done. A value whose type is not
+//! plus one per requested output. Task `p`'s `uses` counter (in its
+//! executor state, which the plan builds in place) counts them; the executor
+//! frees (or moves) the value when the last one is done. A value whose type is not
 //! `Clone` may have any number of `&T` edges but only one by-value edge, and
 //! that consumer waits (`release`) until the borrowers are done.
 //!
