@@ -9,14 +9,13 @@
 //! (Linux), where one fault brings in 2 MiB. Growth doubles, so the copies
 //! add up to at most the final size. Elsewhere than Linux it stays a `Vec`.
 
+use crate::huge::{map, unmap};
 use std::mem::{size_of, ManuallyDrop};
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
 /// Arrays move to their own mapping from this many bytes on.
 const MAP_FROM: usize = 1 << 20;
-/// One huge page.
-const HUGE: usize = 2 << 20;
 
 pub(crate) struct BigVec<T> {
     ptr: NonNull<T>,
@@ -177,54 +176,6 @@ impl<T> DerefMut for BigVec<T> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
-
-/// A fresh 2 MiB-aligned mapping of at least `bytes` (rounded up to whole
-/// huge pages), with huge pages requested: the mapping and its length.
-#[cfg(target_os = "linux")]
-fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
-    let len = bytes.checked_add(HUGE - 1)? & !(HUGE - 1);
-    let span = len.checked_add(HUGE)?;
-    // SAFETY: an anonymous private mapping touches no existing memory; the
-    // parts unmapped are parts of it.
-    unsafe {
-        let p = libc::mmap(
-            ptr::null_mut(),
-            span,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        let start = p as usize;
-        let aligned = (start + HUGE - 1) & !(HUGE - 1);
-        if aligned > start {
-            libc::munmap(p, aligned - start);
-        }
-        let tail = start + span - (aligned + len);
-        if tail > 0 {
-            libc::munmap((aligned + len) as *mut libc::c_void, tail);
-        }
-        // Only advice: without huge pages the array still works.
-        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
-        NonNull::new(aligned as *mut u8).map(|p| (p, len))
-    }
-}
-
-#[cfg(target_os = "linux")]
-unsafe fn unmap(p: NonNull<u8>, len: usize) {
-    libc::munmap(p.as_ptr().cast(), len);
-}
-
-#[cfg(not(target_os = "linux"))]
-fn map(_: usize) -> Option<(NonNull<u8>, usize)> {
-    None
-}
-
-#[cfg(not(target_os = "linux"))]
-unsafe fn unmap(_: NonNull<u8>, _: usize) {}
 
 #[cfg(test)]
 mod tests {

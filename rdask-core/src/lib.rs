@@ -20,6 +20,7 @@ pub mod diagnostics;
 mod error;
 mod exec;
 pub mod graph;
+mod huge;
 mod key;
 #[allow(missing_docs)]
 mod node;

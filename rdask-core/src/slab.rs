@@ -20,6 +20,7 @@
 //!
 //! The price: a long-lived node keeps its chunk (at most 2 MiB) allocated.
 
+use crate::huge::{map, unmap, HUGE};
 use crate::node::Node;
 use std::alloc::{self, Layout};
 use std::cell::Cell;
@@ -55,8 +56,6 @@ struct Chunk {
 
 /// The first chunk of a thread, in slots.
 const FIRST: usize = 32;
-/// The largest chunk, in bytes: one huge page.
-const HUGE: usize = 2 << 20;
 
 /// Chunks allocated and not yet freed (for tests and diagnostics).
 static CHUNKS: AtomicUsize = AtomicUsize::new(0);
@@ -84,9 +83,10 @@ fn huge_cap() -> usize {
 /// A new chunk of about `cap` slots (more when it is a mapped one): the
 /// chunk, its first slot and its capacity.
 fn new_chunk(cap: usize) -> (NonNull<Chunk>, *mut Slot, usize) {
-    let mapping = if cap >= huge_cap() { map_huge() } else { None };
+    // A full-size chunk is one huge page of its own.
+    let mapping = if cap >= huge_cap() { map(HUGE) } else { None };
     let (mem, cap, mapped) = match mapping {
-        Some(mem) => (mem, huge_cap(), true),
+        Some((mem, _)) => (mem, huge_cap(), true),
         None => {
             let (l, _) = layout(cap);
             // SAFETY: `l` has a nonzero size (it holds a `Chunk`).
@@ -123,58 +123,11 @@ unsafe fn release(chunk: NonNull<Chunk>, n: usize) {
     let (cap, mapped) = ((*c).cap, (*c).mapped);
     CHUNKS.fetch_sub(1, Ordering::AcqRel);
     if mapped {
-        unmap_huge(chunk.cast());
+        unmap(chunk.cast(), HUGE);
     } else {
         alloc::dealloc(chunk.as_ptr().cast(), layout(cap).0);
     }
 }
-
-#[cfg(target_os = "linux")]
-fn map_huge() -> Option<NonNull<u8>> {
-    // Map twice the size, keep the 2 MiB-aligned half: a huge page needs
-    // an aligned extent.
-    let len = 2 * HUGE;
-    // SAFETY: an anonymous private mapping touches no existing memory; the
-    // parts unmapped are parts of it.
-    unsafe {
-        let p = libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        let start = p as usize;
-        let aligned = (start + HUGE - 1) & !(HUGE - 1);
-        if aligned > start {
-            libc::munmap(p, aligned - start);
-        }
-        let tail = start + len - (aligned + HUGE);
-        if tail > 0 {
-            libc::munmap((aligned + HUGE) as *mut libc::c_void, tail);
-        }
-        // Only advice: without huge pages the chunk still works.
-        libc::madvise(aligned as *mut libc::c_void, HUGE, libc::MADV_HUGEPAGE);
-        NonNull::new(aligned as *mut u8)
-    }
-}
-
-#[cfg(target_os = "linux")]
-unsafe fn unmap_huge(mem: NonNull<u8>) {
-    libc::munmap(mem.as_ptr().cast(), HUGE);
-}
-
-#[cfg(not(target_os = "linux"))]
-fn map_huge() -> Option<NonNull<u8>> {
-    None
-}
-
-#[cfg(not(target_os = "linux"))]
-unsafe fn unmap_huge(_: NonNull<u8>) {}
 
 /// The chunk a thread is filling: its slots `next..end` are unused.
 struct Filler {

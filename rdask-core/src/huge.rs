@@ -1,0 +1,58 @@
+//! Memory of rdask's own for big, fresh arrays: 2 MiB-aligned anonymous
+//! mappings with transparent huge pages requested (Linux), so that one page
+//! fault brings in 2 MiB. The node slab's big chunks and the planner's big
+//! arrays ([`BigVec`](crate::bigvec::BigVec)) come from here. Elsewhere than
+//! Linux there are no mappings and callers use the allocator.
+
+use std::ptr::NonNull;
+
+/// One huge page.
+pub(crate) const HUGE: usize = 2 << 20;
+
+/// A fresh 2 MiB-aligned mapping of at least `bytes` (rounded up to whole
+/// huge pages), with huge pages requested: the mapping and its length.
+#[cfg(target_os = "linux")]
+pub(crate) fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
+    let len = bytes.checked_add(HUGE - 1)? & !(HUGE - 1);
+    let span = len.checked_add(HUGE)?;
+    // SAFETY: an anonymous private mapping touches no existing memory; the
+    // parts unmapped are parts of it.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            span,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let start = p as usize;
+        let aligned = (start + HUGE - 1) & !(HUGE - 1);
+        if aligned > start {
+            libc::munmap(p, aligned - start);
+        }
+        let tail = start + span - (aligned + len);
+        if tail > 0 {
+            libc::munmap((aligned + len) as *mut libc::c_void, tail);
+        }
+        // Only advice: without huge pages the array still works.
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+        NonNull::new(aligned as *mut u8).map(|p| (p, len))
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub(crate) unsafe fn unmap(p: NonNull<u8>, len: usize) {
+    libc::munmap(p.as_ptr().cast(), len);
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn map(_: usize) -> Option<(NonNull<u8>, usize)> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) unsafe fn unmap(_: NonNull<u8>, _: usize) {}
