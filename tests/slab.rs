@@ -1,17 +1,12 @@
 //! The node slab frees every chunk once its nodes are gone, whichever
 //! threads made and dropped them (one test: the chunk count is global).
 
+#[path = "common/shapes.rs"]
+#[allow(dead_code)]
+mod shapes;
+
 use rdask::prelude::*;
-
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[delayed]
-fn total(xs: Vec<u64>) -> u64 {
-    xs.iter().sum()
-}
+use shapes::{inc, total};
 
 #[test]
 fn every_chunk_is_freed_once_its_nodes_are_gone() {

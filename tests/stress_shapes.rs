@@ -2,23 +2,12 @@
 //! results checked: the engine's fast paths (unique nodes, batched
 //! notifications, range-split starts) must never change an answer.
 
+#[path = "common/shapes.rs"]
+mod shapes;
+
 use rdask::prelude::*;
+use shapes::{add, inc, total};
 use std::sync::Arc;
-
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[delayed]
-fn total(xs: Vec<u64>) -> u64 {
-    xs.iter().sum()
-}
-
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a + b
-}
 
 #[delayed]
 fn load(i: u64) -> Vec<u8> {
