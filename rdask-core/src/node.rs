@@ -257,7 +257,7 @@ impl Drop for Node {
         take_children(&mut self.args, &mut stack);
         while let Some(mut node) = stack.pop() {
             // The last reference empties the node in place (no move out of
-            // the `Arc`), so dropping it below frees it without recursing.
+            // its slot), so dropping it below frees it without recursing.
             if let Some(node) = NodeRef::get_mut(&mut node) {
                 take_children(&mut node.args, &mut stack);
             }
