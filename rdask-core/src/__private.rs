@@ -19,7 +19,6 @@ use crate::node::{dyn_run, DynRunFn, Node, Op};
 use crate::slab::NodeRef;
 use crate::{Delayed, Key};
 use std::hash::Hasher;
-use std::sync::Arc;
 
 /// A lazy call of a `#[delayed]` function: a new task with a unique key.
 pub fn call<R>(
@@ -70,7 +69,7 @@ pub fn pure_hasher(info: &'static FnInfo) -> std::hash::SipHasher {
 /// Boxes a task's result.
 #[inline]
 pub fn ret<R: Send + Sync + 'static>(r: R) -> Result<Value, BoxError> {
-    Ok(Arc::new(r))
+    Ok(Value::new(r))
 }
 
 /// Boxes a fallible task's result; its `Err` fails the computation.
@@ -81,7 +80,7 @@ where
     E: Into<BoxError>,
 {
     match r {
-        Ok(v) => Ok(Arc::new(v)),
+        Ok(v) => Ok(Value::new(v)),
         Err(e) => Err(e.into()),
     }
 }
@@ -132,7 +131,7 @@ macro_rules! delay_fns {
         {
             #[allow(unused_variables)]
             let run = dyn_run(name, move |args| {
-                Ok(Arc::new(f($(args.take::<$P>($i)?),*)) as Value)
+                Ok(Value::new(f($(args.take::<$P>($i)?),*)))
             });
             let args = [$($a.into_arg(false, None)),*];
             dyn_node(name, run, args, clone(CloneProbe::new()))

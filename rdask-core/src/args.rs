@@ -3,10 +3,9 @@
 
 use crate::node::{Arg, Src};
 use crate::slab::NodeRef;
-use crate::value::{clone_fn_of, typed_list, CloneFn};
+use crate::value::{clone_fn_of, typed_list, CloneFn, Value};
 use crate::{Delayed, Key};
 use std::hash::Hasher;
-use std::sync::Arc;
 
 /// A value that can be passed for a parameter of type `P` of a lazy call:
 /// a plain `P` or `&P` (copied into the graph), a `Delayed<P>` or
@@ -28,7 +27,7 @@ pub trait IntoArg<P> {
 /// A plain argument. `consumer_clones`: the parameter's type is `Clone`, so
 /// the consumer's adapter copies the constant itself.
 fn constant<T: Clone + Send + Sync + 'static>(x: T, by_ref: bool, consumer_clones: bool) -> Arg {
-    Arg::constant(Arc::new(x), clone_fn_of::<T>(), by_ref, consumer_clones)
+    Arg::constant(Value::new(x), clone_fn_of::<T>(), by_ref, consumer_clones)
 }
 
 impl<T: Clone + Send + Sync + 'static> IntoArg<T> for T {

@@ -55,7 +55,7 @@ impl<T> std::fmt::Debug for Delayed<T> {
 pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
     Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(&"value"),
-        Op::Const(Arc::new(x)),
+        Op::Const(Value::new(x)),
         [],
         Some(clone_fn_of::<T>()),
         false,
@@ -106,9 +106,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let run = dyn_run("map", move |args| {
-            Ok(Arc::new(f(args.take::<T>(0)?)) as Value)
-        });
+        let run = dyn_run("map", move |args| Ok(Value::new(f(args.take::<T>(0)?))));
         Delayed::from_node(NodeRef::new(Node::new(
             Key::unique(&"map"),
             Op::Dyn(run),
@@ -127,7 +125,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         let v = self.compute()?;
         Ok(Delayed::from_node(NodeRef::new(Node::new(
             self.node.key.clone(),
-            Op::Const(Arc::new(v)),
+            Op::Const(Value::new(v)),
             [],
             Some(clone_fn_of::<T>()),
             true,
@@ -223,10 +221,7 @@ pub(crate) fn extract<T: Send + Sync + 'static>(v: Option<Value>, key: &Key) -> 
         Unwrap::Shared(v) => Error::new(
             ErrorKind::NotClone,
             Some(key.clone()),
-            format!(
-                "output `{key}` (type `{}`) is still shared",
-                (*v).type_name()
-            ),
+            format!("output `{key}` (type `{}`) is still shared", v.type_name()),
         ),
         Unwrap::Undecodable(why) => Error::undecodable(
             key,
@@ -337,7 +332,7 @@ where
 {
     let run = dyn_run(index, move |args| {
         let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
-        Ok(Arc::new(v) as Value)
+        Ok(Value::new(v))
     });
     Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(&"getitem"),

@@ -283,7 +283,7 @@ impl<'p> Exec<'p> {
                 if by_ref {
                     Ok(value.clone())
                 } else {
-                    clone(&**value).ok_or_else(|| self.internal(t))
+                    clone(value).ok_or_else(|| self.internal(t))
                 }
             }
             Src::List { items, build: None } => {
@@ -291,7 +291,7 @@ impl<'p> Exec<'p> {
                 for item in items.iter() {
                     elems.push(self.source(t, item, false, e)?);
                 }
-                Ok(Arc::new(DynList(elems)))
+                Ok(Value::new(DynList(elems)))
             }
             Src::List {
                 items,
@@ -366,7 +366,7 @@ impl<'p> Exec<'p> {
             return if by_ref {
                 Ok(m.literal.clone())
             } else {
-                (m.clone)(&*m.literal).ok_or_else(|| self.internal(t))
+                (m.clone)(&m.literal).ok_or_else(|| self.internal(t))
             };
         }
         let state = &self.tasks[p as usize];
@@ -379,7 +379,7 @@ impl<'p> Exec<'p> {
             let mut v = unsafe { (*state.slot.get()).take() };
             // Earlier uses may still be copying from their references.
             wait_for_copies(&state.copying);
-            if v.as_mut().is_some_and(|v| Arc::get_mut(v).is_some()) {
+            if v.as_mut().is_some_and(Value::is_unique) {
                 return v.ok_or_else(|| self.internal(t));
             }
             return self.copy(p, v, Some(t));
@@ -400,6 +400,11 @@ impl<'p> Exec<'p> {
         let Some(mut v) = v else {
             return Err(self.internal(p));
         };
+        if v.is_inline() {
+            // A primitive: the copy just read is as good as the value.
+            self.end_use(p);
+            return Ok(v);
+        }
         let state = &self.tasks[p as usize];
         // Announced before our use ends, so the last use sees it.
         state.copying.fetch_add(1, Ordering::AcqRel);
@@ -411,7 +416,7 @@ impl<'p> Exec<'p> {
             state.copying.fetch_sub(1, Ordering::AcqRel);
             drop(stored);
             wait_for_copies(&state.copying);
-            if Arc::get_mut(&mut v).is_some() {
+            if v.is_unique() {
                 return Ok(v);
             }
             return self.copy(p, Some(v), by);
@@ -458,11 +463,11 @@ impl<'p> Exec<'p> {
         // its bytes (decoding it only to encode it again is the slow part).
         let bytes = by
             .filter(|&c| self.runs_remotely(c))
-            .and_then(|_| Encoded::copy(&*v));
+            .and_then(|_| Encoded::copy(&v));
         let copy = match (bytes, self.plan.clone_of(p)) {
             (Some(copy), _) => Some(copy),
-            (None, Some(f)) => f(&*v),
-            (None, None) => clone_registered(&*v),
+            (None, Some(f)) => f(&v),
+            (None, None) => clone_registered(&v),
         };
         match copy {
             Some(copy) => Ok(copy),
@@ -478,7 +483,7 @@ impl<'p> Exec<'p> {
                     format!(
                         "{by} needs its own copy of the value of `{key}` (type `{}`), which is \
                          still in use elsewhere, but that type is not known to be Clone",
-                        (*v).type_name()
+                        v.type_name()
                     ),
                 ))
             }

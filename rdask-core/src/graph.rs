@@ -14,7 +14,6 @@ use indexmap::IndexMap;
 use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::fmt::Write;
-use std::sync::Arc;
 
 /// A task graph as data: keys mapped to values and tasks.
 ///
@@ -50,7 +49,7 @@ pub fn key(k: impl Into<Key>) -> GraphArg {
 pub fn lit<T: Clone + Send + Sync + 'static>(v: T) -> GraphArg {
     register::<T>();
     GraphArg(Src::Const {
-        value: Arc::new(v),
+        value: Value::new(v),
         clone: clone_fn_of::<T>(),
     })
 }
@@ -72,7 +71,7 @@ impl GraphArg {
         register::<T>();
         GraphArg(Src::MaybeKey(Box::new(MaybeKey {
             key: k.into(),
-            literal: Arc::new(literal),
+            literal: Value::new(literal),
             clone: clone_fn_of::<T>(),
         })))
     }
@@ -126,7 +125,7 @@ macro_rules! task_fns {
             fn into_op(self) -> (DynRunFn, CloneFn) {
                 register::<R>();
                 let run = dyn_run(short_name::<F>(), move |args| {
-                    Ok(Arc::new((self)($(args.take::<$P>($i)?),*)) as Value)
+                    Ok(Value::new((self)($(args.take::<$P>($i)?),*)))
                 });
                 (run, clone_fn_of::<R>())
             }
@@ -202,7 +201,7 @@ impl Graph {
         register::<T>();
         let node = Node::new(
             k.clone(),
-            Op::Const(Arc::new(v)),
+            Op::Const(Value::new(v)),
             [],
             Some(clone_fn_of::<T>()),
             false,

@@ -8,9 +8,8 @@
 
 use crate::error::BoxError;
 use crate::slab::NodeRef;
-use crate::value::{CloneFn, ListFn, Val, Value};
+use crate::value::{CloneFn, ListFn, Value};
 use crate::Key;
-use std::sync::Arc;
 
 /// The adapter that runs a task: takes its arguments, calls the user's
 /// function, and boxes the result. `Err` is the task's own error.
@@ -336,21 +335,13 @@ impl<'a> Args<'a> {
         i: usize,
     ) -> Result<T, BoxError> {
         // A plain `T`, the common case: moved if this is its last reference.
-        let plain = self.value(i).is_some_and(|v| {
-            let any: &dyn std::any::Any = &**v;
-            any.is::<T>()
-        });
-        if plain {
-            if let Some(v) = self.vals[i].take() {
-                let any: Arc<dyn std::any::Any + Send + Sync> = v;
-                if let Ok(t) = any.downcast::<T>() {
-                    return Ok(Arc::unwrap_or_clone(t));
-                }
+        if let Some(v) = self.vals.get_mut(i).and_then(Option::take) {
+            match v.unwrap_or_clone::<T>() {
+                Ok(t) => return Ok(t),
+                Err(v) => self.vals[i] = Some(v),
             }
         }
-        self.take_as(i, |shared| {
-            crate::value::downcast_ref::<T>(&**shared).cloned()
-        })
+        self.take_as(i, |shared| crate::value::downcast_ref::<T>(shared).cloned())
     }
 
     /// Moves argument `i` out as a `T`; `copy` may copy one still shared.
@@ -369,7 +360,7 @@ impl<'a> Args<'a> {
             Err(crate::value::Unwrap::Shared(shared)) => match copy(&shared) {
                 Some(t) => Ok(t),
                 None => {
-                    let found = (*shared).type_name();
+                    let found = shared.type_name();
                     Err(self.mismatch(i, std::any::type_name::<T>(), found))
                 }
             },
@@ -393,7 +384,7 @@ impl<'a> Args<'a> {
 
     /// Borrows argument `i` as a `&T`.
     pub fn get<T: Send + Sync + 'static>(&self, i: usize) -> Result<&T, BoxError> {
-        let v: Option<&dyn Val> = self.vals.get(i).and_then(|v| v.as_deref());
+        let v = self.vals.get(i).and_then(Option::as_ref);
         match v {
             Some(v) => crate::value::downcast_ref::<T>(v).ok_or_else(|| {
                 match crate::value::undecodable::<T>(v) {

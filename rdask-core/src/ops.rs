@@ -9,7 +9,6 @@ use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, Value};
 use crate::{Delayed, Key};
 use std::ops::*;
-use std::sync::Arc;
 
 fn operand<T: Clone + Send + Sync + 'static>(d: &Delayed<T>) -> Arg {
     Arg::new(
@@ -22,7 +21,7 @@ fn operand<T: Clone + Send + Sync + 'static>(d: &Delayed<T>) -> Arg {
 fn scalar<T: Clone + Send + Sync + 'static>(x: T) -> Arg {
     Arg::new(
         Src::Const {
-            value: Arc::new(x),
+            value: Value::new(x),
             clone: clone_fn_of::<T>(),
         },
         false,
@@ -39,7 +38,7 @@ where
     let run = dyn_run(name, move |args| {
         let a = args.take::<A>(0)?;
         let b = args.take::<B>(1)?;
-        Ok(Arc::new(f(a, b)) as Value)
+        Ok(Value::new(f(a, b)))
     });
     Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(name),
@@ -55,9 +54,7 @@ where
     A: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(name, move |args| {
-        Ok(Arc::new(f(args.take::<A>(0)?)) as Value)
-    });
+    let run = dyn_run(name, move |args| Ok(Value::new(f(args.take::<A>(0)?))));
     Delayed::from_node(NodeRef::new(Node::new(
         Key::unique(name),
         Op::Dyn(run),

@@ -1,9 +1,13 @@
 //! Type-erased values: what flows between tasks.
 //!
-//! Inside the engine every value is an `Arc<dyn Val>`. Sharing an `Arc`
-//! lets `&T` consumers on several threads read one value without copying it;
-//! the last by-value consumer unwraps it (a move, no clone). Types come back
-//! at the edges: a task's adapter downcasts its arguments, `compute` its
+//! Inside the engine every value is a [`Value`]: a shared `Arc<dyn Val>`, or,
+//! for the small primitive types (integers, floats, `bool`, `char`, `()`),
+//! the value itself, inline. Sharing an `Arc` lets `&T` consumers on several
+//! threads read one value without copying it; the last by-value consumer
+//! unwraps it (a move, no clone). A primitive costs no allocation at all:
+//! most tasks of fine-grained graphs return one, and a `malloc` and a `free`
+//! per task were a fifth of such a graph's instructions. Types come back at
+//! the edges: a task's adapter downcasts its arguments, `compute` its
 //! outputs, and a mismatch (only possible with raw graphs) is an
 //! [`ErrorKind::Type`](crate::ErrorKind::Type) error naming both types.
 
@@ -13,12 +17,170 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock};
 
-/// A value inside the engine.
-pub type Value = Arc<dyn Val>;
+/// A value inside the engine: cheap to share (`clone` is a reference count
+/// or, for an inline primitive, a copy of one word).
+#[derive(Clone)]
+pub struct Value(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Shared(Arc<dyn Val>),
+    /// A primitive's bytes, at the start of `bits` (read back through a
+    /// pointer to `bits`, so byte order does not matter).
+    Small {
+        kind: &'static SmallKind,
+        bits: u64,
+    },
+}
+
+/// The type of an inline primitive.
+struct SmallKind {
+    id: fn() -> TypeId,
+    name: fn() -> &'static str,
+}
+
+macro_rules! small_kinds {
+    ($($t:ty),*) => {
+        /// The kind of `T` when it is one of the primitives stored inline:
+        /// `Copy`, no bigger or more aligned than a `u64`, no drop, no
+        /// interior mutability, so copying its bytes is copying it.
+        #[inline(always)]
+        fn small_kind<T: 'static>() -> Option<&'static SmallKind> {
+            if std::mem::size_of::<T>() > 8 || std::mem::needs_drop::<T>() {
+                return None;
+            }
+            $(
+                if TypeId::of::<T>() == TypeId::of::<$t>() {
+                    static KIND: SmallKind = SmallKind {
+                        id: TypeId::of::<$t>,
+                        name: std::any::type_name::<$t>,
+                    };
+                    return Some(&KIND);
+                }
+            )*
+            None
+        }
+    };
+}
+
+small_kinds!(
+    u8,
+    u16,
+    u32,
+    u64,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    isize,
+    f32,
+    f64,
+    bool,
+    char,
+    ()
+);
+
+impl Value {
+    /// A value holding `x`.
+    #[inline]
+    pub fn new<T: Any + Send + Sync>(x: T) -> Value {
+        match small_kind::<T>() {
+            Some(kind) => {
+                let mut bits = 0u64;
+                // SAFETY: `T` is a primitive of at most 8 bytes (checked by
+                // `small_kind`), `Copy`, so its bytes are the value; `bits`
+                // is aligned for any of them.
+                unsafe { std::ptr::write(&mut bits as *mut u64 as *mut T, x) };
+                Value(Repr::Small { kind, bits })
+            }
+            None => Value(Repr::Shared(Arc::new(x))),
+        }
+    }
+
+    /// `std::any::type_name` of the value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match &self.0 {
+            Repr::Shared(v) => (**v).type_name(),
+            Repr::Small { kind, .. } => (kind.name)(),
+        }
+    }
+
+    /// The `TypeId` of the value's type.
+    pub(crate) fn type_id(&self) -> TypeId {
+        match &self.0 {
+            Repr::Shared(v) => {
+                let any: &dyn Any = &**v;
+                any.type_id()
+            }
+            Repr::Small { kind, .. } => (kind.id)(),
+        }
+    }
+
+    /// Whether this is the only reference to the value (an inline
+    /// primitive always is), so that it can be moved out.
+    pub(crate) fn is_unique(&mut self) -> bool {
+        match &mut self.0 {
+            Repr::Shared(v) => Arc::get_mut(v).is_some(),
+            Repr::Small { .. } => true,
+        }
+    }
+
+    /// Whether the value is an inline primitive (copied, never shared).
+    #[inline]
+    pub(crate) fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Small { .. })
+    }
+
+    /// The value as a `T` in place (no decoding of an [`Encoded`] `T`).
+    #[inline]
+    fn plain<T: Any>(&self) -> Option<&T> {
+        match &self.0 {
+            Repr::Shared(v) => {
+                let any: &dyn Any = &**v;
+                any.downcast_ref::<T>()
+            }
+            Repr::Small { kind, bits } => {
+                // SAFETY: the kind says the bytes are a `T` (see `new`).
+                ((kind.id)() == TypeId::of::<T>())
+                    .then(|| unsafe { &*(bits as *const u64 as *const T) })
+            }
+        }
+    }
+
+    /// The shared box of a `T` (never an inline primitive).
+    fn shared<T: Any + Send + Sync>(self) -> Result<Arc<T>, Value> {
+        match self.0 {
+            Repr::Shared(v) if self_is::<T>(&v) => {
+                let any: Arc<dyn Any + Send + Sync> = v;
+                Ok(any.downcast::<T>().expect("the type was just checked"))
+            }
+            repr => Err(Value(repr)),
+        }
+    }
+
+    /// Moves a plain `T` out, copying it when the value is shared; gives the
+    /// value back when it holds another type.
+    #[inline]
+    pub(crate) fn unwrap_or_clone<T: Clone + Any + Send + Sync>(self) -> Result<T, Value> {
+        if let Repr::Small { .. } = self.0 {
+            return match self.plain::<T>() {
+                Some(t) => Ok(t.clone()),
+                None => Err(self),
+            };
+        }
+        self.shared::<T>().map(Arc::unwrap_or_clone)
+    }
+}
+
+fn self_is<T: Any>(v: &Arc<dyn Val>) -> bool {
+    let any: &dyn Any = &**v;
+    any.is::<T>()
+}
 
 /// Copies a value of a known concrete type; `None` where the type is not
 /// `Clone` (decided when the graph is built, see [`CloneProbe`]).
-pub type CloneFn = fn(&dyn Val) -> Option<Value>;
+pub type CloneFn = fn(&Value) -> Option<Value>;
 
 /// Every value the engine carries: `Any` plus the few operations that must
 /// be monomorphised for the value's own type.
@@ -73,7 +235,7 @@ pub fn typed_list<X: Send + Sync + 'static>(
     for item in items {
         out.push(unwrap_value::<X>(item).map_err(|e| e.found())?);
     }
-    Ok(Arc::new(out))
+    Ok(Value::new(out))
 }
 
 /// A value a worker process produced, still in its wire form.
@@ -107,17 +269,15 @@ impl Encoded {
         }
     }
 
-    fn of<T: Any>(v: &dyn Val) -> Option<&Encoded> {
-        let any: &dyn Any = v;
-        any.downcast_ref::<Encoded>()
+    fn of<T: Any>(v: &Value) -> Option<&Encoded> {
+        v.plain::<Encoded>()
             .filter(|e| e.type_id == TypeId::of::<T>())
     }
 
     /// `v` itself, shared, when it is an encoded `T`.
     pub(crate) fn shared<T: Any>(v: &Value) -> Option<Arc<Encoded>> {
-        Encoded::of::<T>(&**v)?;
-        let any: Arc<dyn Any + Send + Sync> = v.clone();
-        any.downcast::<Encoded>().ok()
+        Encoded::of::<T>(v)?;
+        v.clone().shared::<Encoded>().ok()
     }
 
     /// The wire form.
@@ -126,10 +286,9 @@ impl Encoded {
     }
 
     /// A copy of `v` that stays encoded, when it is encoded.
-    pub(crate) fn copy(v: &dyn Val) -> Option<Value> {
-        let any: &dyn Any = v;
-        any.downcast_ref::<Encoded>()
-            .map(|e| Arc::new(Encoded::new(e.bytes.clone(), e.type_id, e.decode)) as Value)
+    pub(crate) fn copy(v: &Value) -> Option<Value> {
+        v.plain::<Encoded>()
+            .map(|e| Value::new(Encoded::new(e.bytes.clone(), e.type_id, e.decode)))
     }
 
     /// The decoded value, decoded on first use.
@@ -165,7 +324,7 @@ impl Unwrap {
     pub fn found(&self) -> &'static str {
         match self {
             Unwrap::WrongType(t) => t,
-            Unwrap::Shared(v) => (**v).type_name(),
+            Unwrap::Shared(v) => v.type_name(),
             Unwrap::Undecodable(_) => "a value from a worker process that does not decode",
         }
     }
@@ -174,17 +333,30 @@ impl Unwrap {
 /// Moves a `T` out of a value; a raw [`DynList`] becomes a `Vec` here, and
 /// an [`Encoded`] `T` is decoded.
 pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
+    let v = match v.0 {
+        Repr::Small { .. } => {
+            return match v.plain::<T>() {
+                // SAFETY: an inline value is a `Copy` primitive, so reading
+                // it out of `v` (which is then forgotten) moves it.
+                Some(t) => Ok(unsafe { std::ptr::read(t) }),
+                None => Err(Unwrap::WrongType(v.type_name())),
+            };
+        }
+        Repr::Shared(v) => v,
+    };
     let found = (*v).type_name();
     let any: Arc<dyn Any + Send + Sync> = v;
     let any = match any.downcast::<T>() {
-        Ok(arc) => return Arc::try_unwrap(arc).map_err(|arc| Unwrap::Shared(arc as Value)),
+        Ok(arc) => {
+            return Arc::try_unwrap(arc).map_err(|arc| Unwrap::Shared(Value(Repr::Shared(arc))))
+        }
         Err(any) => any,
     };
     let any = match any.downcast::<Encoded>() {
         Ok(enc) if enc.type_id == TypeId::of::<T>() => {
             return match Arc::try_unwrap(enc) {
                 Ok(enc) => unwrap_value::<T>(enc.into_value().map_err(Unwrap::Undecodable)?),
-                Err(shared) => Err(Unwrap::Shared(shared as Value)),
+                Err(shared) => Err(Unwrap::Shared(Value(Repr::Shared(shared)))),
             };
         }
         Ok(_) => return Err(Unwrap::WrongType(found)),
@@ -217,23 +389,22 @@ pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
 }
 
 /// Borrows a `T` from a value (an [`Encoded`] `T` is decoded once, here).
-pub fn downcast_ref<T: Any>(v: &dyn Val) -> Option<&T> {
-    let any: &dyn Any = v;
-    match any.downcast_ref::<T>() {
+pub fn downcast_ref<T: Any>(v: &Value) -> Option<&T> {
+    match v.plain::<T>() {
         Some(t) => Some(t),
         None => Encoded::of::<T>(v)
             .and_then(|e| e.view().ok())
-            .and_then(|d| downcast_ref::<T>(&**d)),
+            .and_then(|d| downcast_ref::<T>(d)),
     }
 }
 
 /// Why [`downcast_ref`] found no `T` in an encoded `T`: its decode error.
-pub fn undecodable<T: Any>(v: &dyn Val) -> Option<String> {
+pub fn undecodable<T: Any>(v: &Value) -> Option<String> {
     Encoded::of::<T>(v).and_then(|e| e.view().err().map(str::to_string))
 }
 
-fn clone_as<T: Clone + Any + Send + Sync>(v: &dyn Val) -> Option<Value> {
-    downcast_ref::<T>(v).map(|t| Arc::new(t.clone()) as Value)
+fn clone_as<T: Clone + Any + Send + Sync>(v: &Value) -> Option<Value> {
+    downcast_ref::<T>(v).map(|t| Value::new(t.clone()))
 }
 
 /// Finds out at compile time whether `T: Clone`, without requiring it
@@ -355,8 +526,8 @@ pub fn register_clone<T: Clone + Any + Send + Sync>() {
 }
 
 /// A copy of `v` through the registry, if its type was ever recorded.
-pub(crate) fn clone_registered(v: &dyn Val) -> Option<Value> {
-    let id = (v as &dyn Any).type_id();
+pub(crate) fn clone_registered(v: &Value) -> Option<Value> {
+    let id = v.type_id();
     let f = CLONES
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -385,22 +556,59 @@ mod tests {
 
     #[test]
     fn unwrap_moves_unique_values_only() {
-        let v: Value = Arc::new(5_i64);
-        assert_eq!(unwrap_value::<i64>(v).ok(), Some(5));
-        let v: Value = Arc::new(5_i64);
+        let v = Value::new("five".to_string());
+        assert_eq!(unwrap_value::<String>(v).ok().as_deref(), Some("five"));
+        let mut v = Value::new("five".to_string());
         let w = v.clone();
-        assert!(matches!(unwrap_value::<i64>(v), Err(Unwrap::Shared(_))));
-        assert!(matches!(
-            unwrap_value::<String>(w),
-            Err(Unwrap::WrongType(_))
-        ));
+        assert!(!v.is_unique());
+        assert!(matches!(unwrap_value::<String>(v), Err(Unwrap::Shared(_))));
+        assert!(matches!(unwrap_value::<i64>(w), Err(Unwrap::WrongType(_))));
+    }
+
+    #[test]
+    fn primitives_are_inline_and_copy_out() {
+        let mut v = Value::new(-5_i64);
+        assert!(matches!(v.0, Repr::Small { .. }));
+        let w = v.clone();
+        // A copy of a primitive is the primitive: both move out.
+        assert!(v.is_unique());
+        assert_eq!(v.type_name(), "i64");
+        assert_eq!(v.type_id(), TypeId::of::<i64>());
+        assert_eq!(downcast_ref::<i64>(&v), Some(&-5));
+        assert_eq!(downcast_ref::<u64>(&v), None);
+        assert_eq!(unwrap_value::<i64>(v).ok(), Some(-5));
+        assert_eq!(w.clone().unwrap_or_clone::<i64>().ok(), Some(-5));
+        match unwrap_value::<u64>(w) {
+            Err(Unwrap::WrongType(found)) => assert_eq!(found, "i64"),
+            _ => panic!("an i64 is not a u64"),
+        }
+        // Every kind round-trips, at its own size.
+        assert_eq!(unwrap_value::<u8>(Value::new(250_u8)).ok(), Some(250));
+        assert_eq!(unwrap_value::<f64>(Value::new(-0.5_f64)).ok(), Some(-0.5));
+        assert_eq!(unwrap_value::<char>(Value::new('é')).ok(), Some('é'));
+        assert_eq!(unwrap_value::<bool>(Value::new(true)).ok(), Some(true));
+        assert_eq!(unwrap_value::<()>(Value::new(())).ok(), Some(()));
+        assert_eq!(
+            unwrap_value::<i16>(Value::new(i16::MIN)).ok(),
+            Some(i16::MIN)
+        );
+        // Anything else is shared in a box.
+        assert!(matches!(Value::new(5_u128).0, Repr::Shared(_)));
+        assert!(matches!(Value::new((1_u32, 2_u32)).0, Repr::Shared(_)));
+        assert!(matches!(Value::new(String::new()).0, Repr::Shared(_)));
+    }
+
+    #[test]
+    fn values_are_three_words() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 24);
     }
 
     #[test]
     fn lists_become_vecs_once_registered() {
         struct Elem(u8);
-        let list = |xs: Vec<Value>| Arc::new(DynList(xs)) as Value;
-        let items = || vec![Arc::new(Elem(1)) as Value, Arc::new(Elem(2)) as Value];
+        let list = |xs: Vec<Value>| Value::new(DynList(xs));
+        let items = || vec![Value::new(Elem(1)), Value::new(Elem(2))];
         assert!(unwrap_value::<Vec<Elem>>(list(items())).is_err());
         register_lists::<Elem>();
         let v = unwrap_value::<Vec<Elem>>(list(items())).ok().unwrap();
@@ -408,7 +616,7 @@ mod tests {
         let nested = list(vec![list(items()), list(vec![])]);
         let v = unwrap_value::<Vec<Vec<Elem>>>(nested).ok().unwrap();
         assert_eq!((v[0].len(), v[1].len()), (2, 0));
-        let bad = list(vec![Arc::new(Elem(1)) as Value, Arc::new(3_i64) as Value]);
+        let bad = list(vec![Value::new(Elem(1)), Value::new(3_i64)]);
         let e = unwrap_value::<Vec<Elem>>(bad).err().unwrap();
         assert_eq!(e.found(), std::any::type_name::<i64>());
     }
@@ -416,25 +624,25 @@ mod tests {
     /// A little-endian `u64` codec, standing in for postcard.
     fn decode_u64(b: &[u8]) -> Result<Value, BoxError> {
         let bytes: [u8; 8] = b.try_into().map_err(|_| "not 8 bytes")?;
-        Ok(Arc::new(u64::from_le_bytes(bytes)))
+        Ok(Value::new(u64::from_le_bytes(bytes)))
     }
 
     fn encoded(x: u64) -> Value {
         let bytes = x.to_le_bytes().to_vec();
-        Arc::new(Encoded::new(bytes, TypeId::of::<u64>(), decode_u64))
+        Value::new(Encoded::new(bytes, TypeId::of::<u64>(), decode_u64))
     }
 
     #[test]
     fn encoded_values_read_as_their_type() {
         let v = encoded(42);
-        assert_eq!(downcast_ref::<u64>(&*v), Some(&42));
-        assert_eq!(downcast_ref::<i64>(&*v), None);
+        assert_eq!(downcast_ref::<u64>(&v), Some(&42));
+        assert_eq!(downcast_ref::<i64>(&v), None);
         let shared = Encoded::shared::<u64>(&v).unwrap();
         assert_eq!(shared.bytes(), &42u64.to_le_bytes()[..]);
         assert!(Encoded::shared::<i64>(&v).is_none());
         drop(shared);
         // A copy stays encoded; the unique value moves out decoded.
-        let copy = Encoded::copy(&*v).unwrap();
+        let copy = Encoded::copy(&v).unwrap();
         assert!(Encoded::shared::<u64>(&copy).is_some());
         assert!(matches!(
             unwrap_value::<u64>(v.clone()),
@@ -447,15 +655,15 @@ mod tests {
             Err(Unwrap::WrongType(_))
         ));
         // Plain values are not encoded.
-        assert!(Encoded::copy(&5_u64).is_none());
+        assert!(Encoded::copy(&Value::new(5_u64)).is_none());
     }
 
     #[test]
     fn undecodable_values_say_why() {
-        let bad: Value = Arc::new(Encoded::new(vec![1, 2], TypeId::of::<u64>(), decode_u64));
-        assert_eq!(downcast_ref::<u64>(&*bad), None);
-        assert_eq!(undecodable::<u64>(&*bad).as_deref(), Some("not 8 bytes"));
-        assert_eq!(undecodable::<u64>(&*encoded(1)), None);
+        let bad = Value::new(Encoded::new(vec![1, 2], TypeId::of::<u64>(), decode_u64));
+        assert_eq!(downcast_ref::<u64>(&bad), None);
+        assert_eq!(undecodable::<u64>(&bad).as_deref(), Some("not 8 bytes"));
+        assert_eq!(undecodable::<u64>(&encoded(1)), None);
         match unwrap_value::<u64>(bad) {
             Err(Unwrap::Undecodable(why)) => assert_eq!(why, "not 8 bytes"),
             _ => panic!("an undecodable value must say so"),

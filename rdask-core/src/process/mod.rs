@@ -150,7 +150,7 @@ pub(crate) fn run_remote(
         // tasks in other workers, decoded only where this process needs it.
         // A small one is decoded now (cheaper to hold, and to re-encode).
         kind::OK if body.len() > KEEP_ENCODED => {
-            Ok(Arc::new(Encoded::new(body, fns.out, fns.decode)))
+            Ok(Value::new(Encoded::new(body, fns.out, fns.decode)))
         }
         kind::OK => (fns.decode)(&body).map_err(|e| {
             engine(Error::new(

@@ -150,7 +150,7 @@ where
     F::Out: DeserializeOwned + Send + Sync,
 {
     let out: F::Out = postcard::from_bytes(bytes)?;
-    Ok(Arc::new(out))
+    Ok(Value::new(out))
 }
 
 /// Finds out at compile time whether `F` can run remotely:
