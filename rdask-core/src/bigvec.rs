@@ -6,10 +6,11 @@
 //! benchmarks run on) those faults are a large part of a compute. Small
 //! arrays stay ordinary `Vec`s; past [`MAP_FROM`] bytes the array moves to a
 //! mapping of its own, 2 MiB-aligned, with transparent huge pages requested
-//! (Linux), where one fault brings in 2 MiB. Growth doubles, so the copies
-//! add up to at most the final size. Elsewhere than Linux it stays a `Vec`.
+//! (Linux), where one fault brings in 2 MiB. Growth doubles; a mapped array
+//! grows by moving its pages (`mremap`), not copying them. Elsewhere than
+//! Linux it stays a `Vec`.
 
-use crate::huge::{map, unmap};
+use crate::huge::{grow, map, unmap};
 use std::mem::{size_of, ManuallyDrop};
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
@@ -98,6 +99,16 @@ impl<T> BigVec<T> {
             return;
         }
         let bytes = total.saturating_mul(size_of::<T>().max(1));
+        if self.mapped > 0 {
+            // SAFETY: `ptr`/`mapped` are our mapping; on success the
+            // elements are at the start of the new one.
+            if let Some((mem, len)) = unsafe { grow(self.ptr.cast(), self.mapped, bytes) } {
+                self.ptr = mem.cast::<T>();
+                self.cap = len / size_of::<T>();
+                self.mapped = len;
+                return;
+            }
+        }
         if bytes >= MAP_FROM && size_of::<T>() > 0 {
             if let Some((mem, len)) = map(bytes) {
                 let fresh = mem.cast::<T>();
@@ -185,10 +196,11 @@ mod tests {
     #[test]
     fn grows_past_the_mapping_size_and_keeps_its_elements() {
         let mut v: BigVec<u64> = BigVec::default();
-        for i in 0..(3 * MAP_FROM / 8) as u64 {
+        // Into a mapping, then through several moves of it.
+        for i in 0..(9 * MAP_FROM / 8) as u64 {
             v.push(i);
         }
-        assert_eq!(v.len(), 3 * MAP_FROM / 8);
+        assert_eq!(v.len(), 9 * MAP_FROM / 8);
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
         v.truncate(10);
         assert_eq!(&v[..], &(0..10).collect::<Vec<u64>>()[..]);

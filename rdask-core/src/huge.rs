@@ -44,6 +44,34 @@ pub(crate) fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
     }
 }
 
+/// Grows mapping `p` of `old` bytes (one of [`map`]'s) to at least `bytes`
+/// by moving its pages into a fresh mapping instead of copying them (no
+/// copy, no fault on the moved part; 2 MiB-aligned, so huge pages stay
+/// huge): the new mapping and its length. `None`: `p` is unchanged.
+///
+/// SAFETY: `p` and `old` are a live mapping from [`map`]; on success it is
+/// gone (its contents are at the start of the new one).
+#[cfg(target_os = "linux")]
+pub(crate) unsafe fn grow(
+    p: NonNull<u8>,
+    old: usize,
+    bytes: usize,
+) -> Option<(NonNull<u8>, usize)> {
+    let (fresh, len) = map(bytes)?;
+    let moved = libc::mremap(
+        p.as_ptr().cast(),
+        old,
+        old,
+        libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+        fresh.as_ptr().cast::<libc::c_void>(),
+    );
+    if moved == libc::MAP_FAILED {
+        unmap(fresh, len);
+        return None;
+    }
+    Some((fresh, len))
+}
+
 #[cfg(target_os = "linux")]
 pub(crate) unsafe fn unmap(p: NonNull<u8>, len: usize) {
     libc::munmap(p.as_ptr().cast(), len);
@@ -51,6 +79,11 @@ pub(crate) unsafe fn unmap(p: NonNull<u8>, len: usize) {
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn map(_: usize) -> Option<(NonNull<u8>, usize)> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) unsafe fn grow(_: NonNull<u8>, _: usize, _: usize) -> Option<(NonNull<u8>, usize)> {
     None
 }
 
