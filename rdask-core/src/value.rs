@@ -141,9 +141,12 @@ impl Value {
                 any.downcast_ref::<T>()
             }
             Repr::Small { kind, bits } => {
+                // One static kind per primitive (statics in generic code are
+                // not copied per instance), so comparing addresses compares
+                // types, against a constant per `T`.
+                let is_t = small_kind::<T>().is_some_and(|k| std::ptr::eq(k, *kind));
                 // SAFETY: the kind says the bytes are a `T` (see `new`).
-                ((kind.id)() == TypeId::of::<T>())
-                    .then(|| unsafe { &*(bits as *const u64 as *const T) })
+                is_t.then(|| unsafe { &*(bits as *const u64 as *const T) })
             }
         }
     }
