@@ -619,3 +619,63 @@ fn default_scheduler_computes_too() {
     assert_eq!(total(&xs).compute().unwrap(), 55);
     assert_eq!(compute!(total(&xs), inc(0)).unwrap(), (55, 1));
 }
+
+// Primitive values travel inline (no box): borrowed, copied and moved like
+// any other value.
+#[delayed]
+fn letter(x: u32) -> char {
+    char::from_u32(0x41 + x).unwrap_or('?')
+}
+
+#[delayed]
+fn peek_char(c: &char) -> u32 {
+    *c as u32
+}
+
+#[delayed]
+fn take_char(c: char) -> u32 {
+    c as u32
+}
+
+#[delayed]
+fn halve(x: f64) -> f64 {
+    x / 2.0
+}
+
+#[delayed]
+fn is_even(x: u32) -> bool {
+    x % 2 == 0
+}
+
+#[delayed]
+fn pick(yes: bool, a: f64, b: &f64) -> f64 {
+    if yes {
+        a
+    } else {
+        *b
+    }
+}
+
+#[delayed]
+fn nothing(_x: &f64) {}
+
+#[delayed]
+fn after(_done: (), x: i16, y: u8) -> i16 {
+    x - i16::from(y)
+}
+
+#[test]
+fn primitive_values_are_shared_copied_and_moved() {
+    for s in schedulers() {
+        let c = letter(2);
+        // Two borrowers and two by-value uses of one `char`.
+        let sum = peek_char(&c) + peek_char(&c) + take_char(&c) + take_char(&c);
+        let h = halve(3.0);
+        let p = pick(is_even(4), &h, &h);
+        let q = pick(is_even(3), &h, rdask::value(-1.0));
+        let z = after(nothing(&h), -7_i16, 250_u8);
+        let (c, sum, p, q, z) =
+            rdask::with_scheduler(s.clone(), || compute!(c, sum, p, q, z)).unwrap();
+        assert_eq!((c, sum, p, q, z), ('C', 4 * 67, 1.5, -1.0, -257), "{s}");
+    }
+}
