@@ -66,13 +66,13 @@ pub fn pure_hasher(info: &'static FnInfo) -> std::hash::SipHasher {
     h
 }
 
-/// Boxes a task's result.
+/// A task's result as a value (inline when a primitive).
 #[inline]
 pub fn ret<R: Send + Sync + 'static>(r: R) -> Result<Value, BoxError> {
     Ok(Value::new(r))
 }
 
-/// Boxes a fallible task's result; its `Err` fails the computation.
+/// A fallible task's result as a value; its `Err` fails the computation.
 #[inline]
 pub fn ret_fallible<R, E>(r: Result<R, E>) -> Result<Value, BoxError>
 where

@@ -12,7 +12,7 @@ use crate::value::{CloneFn, ListFn, Value};
 use crate::Key;
 
 /// The adapter that runs a task: takes its arguments, calls the user's
-/// function, and boxes the result. `Err` is the task's own error.
+/// function, and makes the result a [`Value`]. `Err` is the task's own error.
 pub type RunFn = fn(&mut Args<'_>) -> Result<Value, BoxError>;
 
 /// A closure's adapter with its display name (`map`, `delay!`, operators,
