@@ -188,9 +188,11 @@ impl<'p> Exec<'p> {
         };
         let result = match &node.op {
             Op::Const(v) => Ok(v.clone()),
-            Op::Alias => self
-                .gather(t)
-                .and_then(|mut vals| vals.pop().flatten().ok_or_else(|| self.internal(t))),
+            Op::Alias => {
+                let mut vals = Vals::new();
+                self.gather(t, &mut vals)
+                    .and_then(|()| vals.pop().flatten().ok_or_else(|| self.internal(t)))
+            }
             Op::Fn { run, info } => match self.remote_fns(info) {
                 Some((pool, fns)) => self.call(t, |args| run_remote(pool, info, fns, args)),
                 None => self.call_here(t, run),
@@ -230,8 +232,8 @@ impl<'p> Exec<'p> {
         // Copying an argument runs the user's `Clone`, so it is inside the
         // unwind guard too.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut vals = self
-                .gather(t)
+            let mut vals = Vals::new();
+            self.gather(t, &mut vals)
                 .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
             let mut args = Args {
                 key: &node.key,
@@ -259,12 +261,13 @@ impl<'p> Exec<'p> {
         )
     }
 
-    /// Collects task `t`'s arguments: owned where taken by value, shared
+    /// Collects task `t`'s arguments into `vals` (empty, in place, so the
+    /// inline array is never moved): owned where taken by value, shared
     /// where borrowed.
-    fn gather(&self, t: u32) -> Result<Vals, Error> {
+    fn gather(&self, t: u32, vals: &mut Vals) -> Result<(), Error> {
         let node = self.plan.nodes[t as usize];
         let mut e = self.plan.edge_start[t as usize] as usize;
-        let mut vals = Vals::with_capacity(node.args.len());
+        vals.reserve_exact(node.args.len());
         for arg in node.args.iter() {
             let v = match &arg.src {
                 // A consumer that copies a constant itself gets it shared.
@@ -273,7 +276,7 @@ impl<'p> Exec<'p> {
             };
             vals.push(Some(v));
         }
-        Ok(vals)
+        Ok(())
     }
 
     /// The value of one source; `by_ref`: shared rather than owned.

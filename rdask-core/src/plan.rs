@@ -85,15 +85,19 @@ impl Hasher for AddrHasher {
 type Marks = HashMap<usize, u32, BuildHasherDefault<AddrHasher>>;
 
 /// A leaf input met during the walk: the node it resolves to (`None`: a
-/// literal) and, once known, its plan number. Small, because a deep graph
-/// holds one per level: whether it is borrowed and how to copy it are read
-/// again from the consumer when the consumer is numbered.
+/// literal) and, once known, its plan number. Small (16 bytes), because a
+/// deep graph holds one per level; the flags fill what would be padding.
 struct Kid<'a> {
     node: Option<&'a Node>,
     idx: u32,
     /// Reached through the only reference there is to it: it cannot be met
     /// again, so it needs no mark (most nodes of a `Delayed` graph).
     unique: bool,
+    /// The consumer borrows it (`&T`).
+    by_ref: bool,
+    /// The consumer knows how to copy it and its producer does not: the
+    /// copy function is read again from the consumer (rare).
+    consumer_clone: bool,
 }
 
 /// A node being planned: its leaf inputs are `kids[start..]` while it is on
@@ -225,32 +229,36 @@ struct Counts<'a> {
 
 impl<'a> Counts<'a> {
     /// Adds task `t = nodes.len()` with its (already numbered) inputs,
-    /// `kids` in the order of `node`'s leaves.
+    /// `kids`, one per leaf of `node`, in order.
     fn push(&mut self, node: &'a Node, kids: &[Kid<'a>]) {
         if self.edge_start.is_empty() {
             self.edge_start.push(0);
         }
         let mut waits = 0;
-        let mut kid = kids.iter();
-        node.for_each_leaf(|src, by_ref| {
-            let idx = kid.next().map_or(NONE, |k| k.idx);
-            self.edges.push(idx);
-            self.edge_ref.push(by_ref);
-            if idx == NONE {
-                return;
+        let mut copied = false;
+        for k in kids {
+            self.edges.push(k.idx);
+            self.edge_ref.push(k.by_ref);
+            if k.idx == NONE {
+                continue;
             }
             waits += 1;
-            let p = &mut self.tasks[idx as usize];
+            let p = &mut self.tasks[k.idx as usize];
             *p.uses.get_mut() += 1;
-            if by_ref {
+            if k.by_ref {
                 *p.borrows.get_mut() += 1;
             }
-            if let Leaf::Node(_, Some(clone)) = src {
-                if self.nodes[idx as usize].clone.is_none() {
-                    self.clone_by_consumer.entry(idx).or_insert(clone);
+            copied |= k.consumer_clone;
+        }
+        if copied {
+            let mut kid = kids.iter();
+            node.for_each_leaf(|src, _| match (kid.next(), src) {
+                (Some(k), Leaf::Node(_, Some(clone))) if k.consumer_clone && k.idx != NONE => {
+                    self.clone_by_consumer.entry(k.idx).or_insert(clone);
                 }
-            }
-        });
+                _ => {}
+            });
+        }
         self.edge_start.push(self.edges.len() as u32);
         self.nodes.push(node);
         self.tasks.push(TaskState::new(waits));
@@ -405,7 +413,7 @@ fn open<'a>(
 ) -> Result<(), Error> {
     let start = kids.len();
     let mut err = None;
-    node.for_each_leaf(|src, _| {
+    node.for_each_leaf(|src, by_ref| {
         if err.is_none() {
             match resolve(src, graph, &node.key) {
                 Ok(k) => kids.push(Kid {
@@ -415,6 +423,9 @@ fn open<'a>(
                     // graph's singly-held nodes are unique.
                     unique: graph.is_none()
                         && matches!(src, Leaf::Node(n, _) if NodeRef::strong_count(n) == 1 && !n.by_key),
+                    by_ref,
+                    consumer_clone: matches!(src, Leaf::Node(_, Some(_)))
+                        && k.is_some_and(|p| p.clone.is_none()),
                 }),
                 Err(e) => err = Some(e),
             }
@@ -463,4 +474,17 @@ fn cycle_error(stack: &[Frame<'_>], back_to: &Node) -> Error {
         Some(back_to.key.clone()),
         format!("the graph has a cycle: {}", keys.join(" -> ")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deep graph holds one frame and one kid per level while it is
+    /// planned: a 1,000,000-long chain holds a million of each.
+    #[test]
+    fn walk_records_stay_two_words() {
+        assert_eq!(std::mem::size_of::<Kid<'_>>(), 16);
+        assert_eq!(std::mem::size_of::<Frame<'_>>(), 16);
+    }
 }
