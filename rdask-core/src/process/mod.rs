@@ -84,9 +84,10 @@ impl Processes {
             .map_err(|m| Error::new(ErrorKind::Scheduler, None, m))
     }
 
-    /// The process ids of the idle workers of this pool.
+    /// The process ids of this pool's live workers, idle or busy (the pool
+    /// is shared by every computation on it).
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.pool().idle_pids()
+        self.pool().live_pids()
     }
 }
 

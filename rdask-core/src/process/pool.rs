@@ -135,6 +135,8 @@ impl Drop for Worker {
 /// Warm workers, shared by every computation on a `processes(n)` scheduler.
 pub(crate) struct Pool {
     idle: Mutex<Vec<Worker>>,
+    /// Every live worker's process id, idle or busy.
+    live: Mutex<Vec<u32>>,
     program: Option<PathBuf>,
     start_timeout: Duration,
 }
@@ -153,6 +155,7 @@ impl Pool {
             .or_insert_with(|| {
                 Arc::new(Pool {
                     idle: Mutex::new(Vec::new()),
+                    live: Mutex::new(Vec::new()),
                     program,
                     start_timeout,
                 })
@@ -164,8 +167,17 @@ impl Pool {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
             Some(w) => Ok(w),
-            None => Worker::spawn(self.program.as_deref(), self.start_timeout),
+            None => self.spawn(),
         }
+    }
+
+    fn spawn(&self) -> Result<Worker, String> {
+        let w = Worker::spawn(self.program.as_deref(), self.start_timeout)?;
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(w.pid());
+        Ok(w)
     }
 
     fn give_back(&self, w: Worker) {
@@ -177,16 +189,17 @@ impl Pool {
     pub(crate) fn warm(&self, n: usize) -> Result<(), String> {
         let have = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
         for _ in have..n {
-            let w = Worker::spawn(self.program.as_deref(), self.start_timeout)?;
+            let w = self.spawn()?;
             self.give_back(w);
         }
         Ok(())
     }
 
-    /// The process ids of the idle workers (for tests and diagnostics).
-    pub(crate) fn idle_pids(&self) -> Vec<u32> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.iter().map(Worker::pid).collect()
+    /// The process ids of the live workers, idle or busy (for tests and
+    /// diagnostics). Busy ones count too: another computation may be using
+    /// a worker of this shared pool at any moment.
+    pub(crate) fn live_pids(&self) -> Vec<u32> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Runs `name(args)` on a worker. A worker that dies mid-call is
@@ -203,6 +216,10 @@ impl Pool {
                 Err(e) => {
                     let pid = w.pid();
                     drop(w); // kill and reap
+                    self.live
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|&p| p != pid);
                     last = format!("worker {pid} was lost: {e}");
                 }
             }
