@@ -272,6 +272,8 @@ impl<'p> Exec<'p> {
             let v = match &arg.src {
                 // A consumer that copies a constant itself gets it shared.
                 Src::Const { value, .. } if arg.copies => value.clone(),
+                // The common case first, without `source`'s dispatch.
+                Src::Node(..) => self.leaf(t, None, arg.by_ref, &mut e)?,
                 src => self.source(t, src, arg.by_ref, &mut e)?,
             };
             vals.push(Some(v));
