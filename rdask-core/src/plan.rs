@@ -225,6 +225,9 @@ struct Counts<'a> {
     edge_ref: BigVec<bool>,
     tasks: BigVec<TaskState>,
     clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
+    /// The tasks with a borrower (`&T` use), in the order first borrowed:
+    /// the only ones `finish` needs to look at again.
+    borrowed: Vec<u32>,
 }
 
 impl<'a> Counts<'a> {
@@ -246,6 +249,9 @@ impl<'a> Counts<'a> {
             let p = &mut self.tasks[k.idx as usize];
             *p.uses.get_mut() += 1;
             if k.by_ref {
+                if *p.borrows.get_mut() == 0 {
+                    self.borrowed.push(k.idx);
+                }
                 *p.borrows.get_mut() += 1;
             }
             copied |= k.consumer_clone;
@@ -274,6 +280,7 @@ impl<'a> Counts<'a> {
             edge_ref,
             mut tasks,
             clone_by_consumer,
+            mut borrowed,
         } = self;
         if edge_start.is_empty() {
             edge_start.push(0);
@@ -326,12 +333,11 @@ impl<'a> Counts<'a> {
         // for the borrowers, so it can move the value. With several by-value
         // uses, the executor copies through the type registry at run time,
         // or fails with `NotClone` naming the value.
-        for p in 0..n {
+        // Ascending, so that `release` comes out sorted.
+        borrowed.sort_unstable();
+        for p in borrowed.into_iter().map(|p| p as usize) {
             let state = &mut tasks[p];
             let borrows = *state.borrows.get_mut();
-            if borrows == 0 {
-                continue;
-            }
             let moves = *state.uses.get_mut() - borrows;
             let mover = match moves {
                 1 if plan.clone_of(p as u32).is_none() => plan.mover_of(p as u32),
