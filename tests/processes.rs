@@ -236,3 +236,45 @@ fn a_nested_compute_in_a_worker_runs_inside_that_worker() {
     assert_eq!(sum, want);
     assert_ne!(pid, std::process::id(), "it ran in a worker");
 }
+
+#[delayed]
+fn nap_pid(ms: u64) -> u32 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    std::process::id()
+}
+
+#[test]
+fn concurrent_computations_share_the_workers_asked_for() {
+    // A pool of its own (3 workers), used by four computations at once,
+    // each with more ready tasks than the pool has workers. All of them run
+    // on the scheduler's 3 threads, so at most 3 calls are ever in flight
+    // and the pool never grows past what was asked for.
+    let s = Scheduler::processes(3);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let naps: Vec<_> = (0..12).map(|_| nap_pid(5)).collect();
+                rdask::compute_with(&naps, &s)
+            })
+        })
+        .collect();
+    let mut pids = std::collections::BTreeSet::new();
+    for run in runs {
+        pids.extend(run.join().unwrap().unwrap());
+    }
+    let Scheduler::Processes(p) = &s else {
+        unreachable!()
+    };
+    let live = p.worker_pids();
+    assert!(
+        pids.len() <= 3,
+        "tasks ran in {} workers: {pids:?}",
+        pids.len()
+    );
+    assert!(live.len() <= 3, "{live:?}");
+    assert!(
+        pids.iter().all(|p| live.contains(p)),
+        "{pids:?} vs {live:?}"
+    );
+}
