@@ -6,8 +6,8 @@
 //! threads read one value without copying it; the last by-value consumer
 //! unwraps it (a move, no clone). A primitive costs no allocation at all:
 //! most tasks of fine-grained graphs return one, and a `malloc` and a `free`
-//! per task were a fifth of such a graph's instructions. Types come back at
-//! the edges: a task's adapter downcasts its arguments, `compute` its
+//! per task were up to a third of such a graph's instructions. Types come
+//! back at the edges: a task's adapter downcasts its arguments, `compute` its
 //! outputs, and a mismatch (only possible with raw graphs) is an
 //! [`ErrorKind::Type`](crate::ErrorKind::Type) error naming both types.
 
