@@ -270,20 +270,21 @@ fn take_children(args: &mut ArgList, out: &mut Vec<NodeRef>) {
     }
     let mut lists: Vec<Src> = Vec::new();
     for arg in std::mem::take(args) {
-        match arg.src {
-            Src::Node(n, _) => out.push(n),
-            Src::Nodes { items, .. } => out.extend(items.into_vec()),
-            list @ Src::List { .. } => lists.push(list),
-            _ => {}
-        }
+        take_child(arg.src, out, &mut lists);
     }
     while let Some(src) = lists.pop() {
-        match src {
-            Src::Node(n, _) => out.push(n),
-            Src::Nodes { items, .. } => out.extend(items.into_vec()),
-            Src::List { items, .. } => lists.extend(items.into_vec()),
-            _ => {}
-        }
+        take_child(src, out, &mut lists);
+    }
+}
+
+/// One source's nodes go to `out`, a list's items to `lists`.
+#[inline(always)]
+fn take_child(src: Src, out: &mut Vec<NodeRef>, lists: &mut Vec<Src>) {
+    match src {
+        Src::Node(n, _) => out.push(n),
+        Src::Nodes { items, .. } => out.extend(items.into_vec()),
+        Src::List { items, .. } => lists.extend(items.into_vec()),
+        _ => {}
     }
 }
 
