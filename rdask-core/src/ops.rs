@@ -4,29 +4,18 @@
 //! Operands are copied into the task when still needed elsewhere, so their
 //! types must be `Clone`; so must the result, which may be shared.
 
-use crate::node::{dyn_run, Arg, Node, Op, Src};
+use crate::node::{dyn_run, Arg, Node, Op};
 use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, Value};
 use crate::{Delayed, Key};
 use std::ops::*;
 
 fn operand<T: Clone + Send + Sync + 'static>(d: &Delayed<T>) -> Arg {
-    Arg::new(
-        Src::Node(d.node.clone(), None),
-        false,
-        Some(clone_fn_of::<T>()),
-    )
+    d.arg(false, Some(clone_fn_of::<T>()))
 }
 
 fn scalar<T: Clone + Send + Sync + 'static>(x: T) -> Arg {
-    Arg::new(
-        Src::Const {
-            value: Value::new(x),
-            clone: clone_fn_of::<T>(),
-        },
-        false,
-        None,
-    )
+    Arg::constant(Value::new(x), clone_fn_of::<T>(), false, false)
 }
 
 fn binary<A, B, O>(name: &'static &'static str, a: Arg, b: Arg, f: fn(A, B) -> O) -> Delayed<O>
