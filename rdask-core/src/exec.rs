@@ -538,14 +538,17 @@ impl<'p> Exec<'p> {
         // Whatever is left (after a failure) is freed here, panics caught.
         // After a success every value has had its last use (each task is
         // used by a consumer or an output), so every slot is empty already.
-        let left = (result.is_err() || self.failed()).then_some(self.plan.len());
+        let left = match result.is_ok() && !self.failed() {
+            true => 0,
+            false => self.plan.len(),
+        };
         debug_assert!(
-            left.is_some()
+            left > 0
                 // SAFETY: as below.
                 || (0..self.plan.len()).all(|p| unsafe { (*self.tasks[p].slot.get()).is_none() }),
             "a value outlived its last use"
         );
-        for p in 0..left.unwrap_or(0) {
+        for p in 0..left {
             // SAFETY: the scheduler has joined: nothing else touches slots.
             let v = unsafe { (*self.tasks[p].slot.get()).take() };
             self.drop_value(p as u32, v);
