@@ -184,10 +184,10 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(w);
     }
 
-    /// Starts workers until `n` are idle (so the first computation does not
-    /// pay start-up inside its tasks).
+    /// Starts workers until `n` are alive (so the first computation does
+    /// not pay start-up inside its tasks).
     pub(crate) fn warm(&self, n: usize) -> Result<(), String> {
-        let have = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let have = self.live.lock().unwrap_or_else(|e| e.into_inner()).len();
         for _ in have..n {
             let w = self.spawn()?;
             self.give_back(w);
