@@ -161,6 +161,16 @@ fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
     level.pop().expect("at least one value")
 }
 
+/// The tasks of `pairwise` over n leaves: the n leaves and n - 1 adds.
+/// Counted, not asked of the graph: `graph()` formats and hashes every key,
+/// which would cost more instructions than the build and the compute
+/// together.
+fn pairwise_tasks(d: &Delayed<u64>, n: usize) -> usize {
+    let tasks = (2 * n).saturating_sub(1);
+    debug_assert_eq!(d.graph().len(), tasks);
+    tasks
+}
+
 /// Peak RSS of each worker process, in MiB, as a JSON list.
 fn worker_rss(pids: &[u32]) -> String {
     let each: Vec<String> = pids
@@ -234,11 +244,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
         }
         "tree" => {
             let (d, build_s) = timed(|| pairwise((0..n64).map(leaf).collect()));
-            // n leaves and n - 1 adds. Counted, not asked of the graph:
-            // `graph()` formats and hashes every key, which would cost more
-            // instructions than the build and the compute together.
-            let tasks = (2 * n).saturating_sub(1);
-            debug_assert_eq!(d.graph().len(), tasks);
+            let tasks = pairwise_tasks(&d, n);
             let (r, compute_s) = timed(|| d.compute_with(s));
             Run {
                 tasks,
@@ -271,11 +277,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
             COUNTING.store(true, Ordering::Relaxed);
             let (d, build_s) =
                 timed(|| pairwise((0..n64).map(|i| score(clean(load(i)))).collect()));
-            // n leaves and n - 1 adds. Counted, not asked of the graph:
-            // `graph()` formats and hashes every key, which would cost more
-            // instructions than the build and the compute together.
-            let tasks = (2 * n).saturating_sub(1);
-            debug_assert_eq!(d.graph().len(), tasks);
+            let tasks = pairwise_tasks(&d, n);
             let (r, compute_s) = timed(|| d.compute_with(s));
             Run {
                 tasks,
