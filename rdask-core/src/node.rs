@@ -180,6 +180,11 @@ pub struct Node {
     /// Deduplicate by key, not only by identity (pure calls, persisted
     /// values, raw graphs): two nodes with this key are one task.
     pub(crate) by_key: bool,
+    /// A guess at the longest path of node inputs below and including this
+    /// one (saturating): the planner sizes its walk stacks by it, so that a
+    /// long chain's stacks start in huge pages instead of growing through
+    /// small ones. Exact for chains; a list's items count as depth one.
+    pub(crate) depth: u32,
 }
 
 impl Node {
@@ -197,7 +202,21 @@ impl Node {
             args: args.into_iter().collect(),
             clone,
             by_key,
+            // Set where the node is stored (`NodeRef::new`), in place.
+            depth: 1,
         }
+    }
+
+    /// `depth` from the direct inputs: one read of each, which was usually
+    /// just made; lists are not read through (that would touch every
+    /// element again).
+    pub(crate) fn input_depth(&self) -> u32 {
+        let below = self.args.iter().fold(0, |d, a| match &a.src {
+            Src::Node(n, _) => d.max(n.depth),
+            Src::Nodes { items, .. } if !items.is_empty() => d.max(1),
+            _ => d,
+        });
+        below.saturating_add(1)
     }
 
     /// The node's key.
@@ -208,6 +227,7 @@ impl Node {
     /// Calls `f` on every leaf (node, key, maybe-key) in argument order,
     /// with whether it is borrowed (never inside lists). Nested lists are
     /// walked without recursion.
+    #[inline(always)]
     pub(crate) fn for_each_leaf<'a>(&'a self, mut f: impl FnMut(Leaf<'a>, bool)) {
         for arg in self.args.iter() {
             match &arg.src {

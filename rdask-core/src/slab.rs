@@ -224,6 +224,7 @@ impl NodeRef {
                 chunk,
                 node,
             });
+            (*slot).node.depth = (*slot).node.input_depth();
             NodeRef(NonNull::new_unchecked(slot))
         }
     }
