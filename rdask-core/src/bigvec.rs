@@ -10,7 +10,7 @@
 //! grows by moving its pages (`mremap`), not copying them. Elsewhere than
 //! Linux it stays a `Vec`.
 
-use crate::huge::{grow, map, unmap};
+use crate::huge::{grow, map, unmap, WORTH_HUGE};
 use std::mem::{size_of, ManuallyDrop};
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
@@ -21,10 +21,8 @@ use std::ptr::{self, NonNull};
 const MAP_FROM: usize = 1 << 20;
 
 /// An array whose size is known in advance starts in its own mapping from
-/// this many bytes on: the first touch of a huge page (about 240 µs on the
-/// benchmark VM) costs what about 96 faults of 4 KiB pages (2.5 µs each)
-/// do, i.e. 384 KiB.
-const MAP_KNOWN: usize = 384 << 10;
+/// this many bytes on.
+const MAP_KNOWN: usize = WORTH_HUGE;
 
 pub(crate) struct BigVec<T> {
     ptr: NonNull<T>,
