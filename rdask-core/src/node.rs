@@ -180,11 +180,15 @@ pub struct Node {
     /// Deduplicate by key, not only by identity (pure calls, persisted
     /// values, raw graphs): two nodes with this key are one task.
     pub(crate) by_key: bool,
-    /// A guess at the longest path of node inputs below and including this
-    /// one (saturating): the planner sizes its walk stacks by it, so that a
-    /// long chain's stacks start in huge pages instead of growing through
-    /// small ones. Exact for chains; a list's items count as depth one.
-    pub(crate) depth: u32,
+    /// Guesses at the graph below and including this node, made as it is
+    /// built (saturating), which the planner sizes its arrays by, so that a
+    /// big graph's arrays start in huge pages instead of growing through
+    /// small ones (see `plan::Hint`). Small, to fit in what would be
+    /// padding. `depth`: the longest path of node inputs, exact for a chain
+    /// up to 65,535.
+    pub(crate) depth: u16,
+    /// The nodes: exact for a tree, more where inputs are shared.
+    pub(crate) size: u32,
 }
 
 impl Node {
@@ -204,19 +208,23 @@ impl Node {
             by_key,
             // Set where the node is stored (`NodeRef::new`), in place.
             depth: 1,
+            size: 1,
         }
     }
 
-    /// `depth` from the direct inputs: one read of each, which was usually
-    /// just made; lists are not read through (that would touch every
-    /// element again).
-    pub(crate) fn input_depth(&self) -> u32 {
-        let below = self.args.iter().fold(0, |d, a| match &a.src {
-            Src::Node(n, _) => d.max(n.depth),
-            Src::Nodes { items, .. } if !items.is_empty() => d.max(1),
-            _ => d,
+    /// `depth` and `size` from the direct inputs: one read of each, which was usually
+    /// just made. Lists are not read through (that would touch every element
+    /// again): their items count as one task each.
+    pub(crate) fn estimate(&self) -> (u16, u32) {
+        let (depth, size) = self.args.iter().fold((0, 1_u32), |(d, s), a| match &a.src {
+            Src::Node(n, _) => (d.max(n.depth), s.saturating_add(n.size)),
+            Src::Nodes { items, .. } if !items.is_empty() => (
+                d.max(1),
+                s.saturating_add(items.len().try_into().unwrap_or(u32::MAX)),
+            ),
+            _ => (d, s),
         });
-        below.saturating_add(1)
+        (depth.saturating_add(1), size)
     }
 
     /// The node's key.

@@ -220,13 +220,13 @@ impl<'a> Plan<'a> {
 /// Guesses at a plan's sizes, from the outputs alone, so that big arrays
 /// start in huge pages rather than grow through 4 KiB ones (each of those
 /// faults costs about 2.5 µs on the benchmark VM: a tenth of a 100,000-task
-/// compute went to them). Each guess is at most the real size for a graph
-/// without shared nodes (a guess too big costs one huge page's first
-/// touch; one too small, the growth there would have been anyway).
+/// compute went to them). A guess too big costs one huge page's first touch
+/// per array (it only reserves address space beyond that); one too small,
+/// the growth there would have been anyway.
 #[derive(Debug, PartialEq)]
 struct Hint {
-    /// Tasks (and edges): at least the longest chain, and each output's
-    /// direct inputs.
+    /// Tasks (and edges): the nodes' own estimates, which count shared
+    /// inputs once per use, so capped by the nodes alive.
     tasks: usize,
     /// Frames: the longest chain.
     depth: usize,
@@ -237,12 +237,12 @@ struct Hint {
 impl Hint {
     fn of(outputs: &[NodeRef]) -> Hint {
         let mut h = Hint {
-            tasks: outputs.len(),
+            tasks: 0,
             depth: 0,
             kids: 0,
         };
         for root in outputs {
-            let depth = root.depth as usize;
+            let depth = usize::from(root.depth);
             let inputs: usize = root
                 .args
                 .iter()
@@ -253,10 +253,11 @@ impl Hint {
                     _ => 1,
                 })
                 .sum();
-            h.tasks = h.tasks.max(depth).max(inputs + 1);
+            h.tasks = h.tasks.saturating_add(root.size as usize);
             h.depth = h.depth.max(depth);
             h.kids = h.kids.max(depth + inputs);
         }
+        h.tasks = h.tasks.min(crate::slab::slots());
         h
     }
 }
@@ -564,6 +565,19 @@ mod tests {
         let h = Hint::of(&chain);
         assert_eq!((h.tasks, h.depth), (1001, 1001));
         assert!(h.kids >= 1001);
+        // Depth saturates; size goes on.
+        for _ in 0..70_000 {
+            x = &x + 1;
+        }
+        assert_eq!((x.node.depth, x.node.size), (u16::MAX, 71_001));
+        // A shared input counts once per use, but never past the nodes alive.
+        let mut y = crate::value(1_u64);
+        for _ in 0..40 {
+            y = &y + &y;
+        }
+        assert_eq!(y.node.size, u32::MAX);
+        assert!(Hint::of(&[y.node.clone()]).tasks <= crate::slab::slots());
+        assert_eq!(Plan::build(&[y.node.clone()], None).unwrap().len(), 41);
         assert_eq!(Plan::build(&chain, None).unwrap().len(), h.tasks);
 
         let items: Vec<NodeRef> = (0..500_u64).map(|i| crate::value(i).node).collect();
@@ -582,7 +596,7 @@ mod tests {
             None,
             false,
         ));
-        assert_eq!(total.depth, 2);
+        assert_eq!((total.depth, total.size), (2, 501));
         let flat = [total];
         let h = Hint::of(&flat);
         assert_eq!((h.tasks, h.depth, h.kids), (501, 2, 502));

@@ -66,6 +66,14 @@ pub fn chunks() -> usize {
     CHUNKS.load(Ordering::Acquire)
 }
 
+/// The slots of the chunks that exist: at least the nodes alive.
+static SLOTS: AtomicUsize = AtomicUsize::new(0);
+
+/// A bound on the nodes alive right now, so on a plan's size.
+pub(crate) fn slots() -> usize {
+    SLOTS.load(Ordering::Relaxed)
+}
+
 /// The layout of a chunk of `cap` slots, and where its slots start.
 fn layout(cap: usize) -> (Layout, usize) {
     let slots = Layout::array::<Slot>(cap).expect("a chunk fits in memory");
@@ -112,6 +120,7 @@ fn new_chunk(cap: usize) -> (NonNull<Chunk>, *mut Slot, usize) {
             mapped,
         });
         CHUNKS.fetch_add(1, Ordering::AcqRel);
+        SLOTS.fetch_add(cap, Ordering::Relaxed);
         (chunk, mem.as_ptr().add(offset).cast::<Slot>(), cap)
     }
 }
@@ -127,6 +136,7 @@ unsafe fn release(chunk: NonNull<Chunk>, n: usize) {
     fence(Ordering::Acquire);
     let (cap, mapped) = ((*c).cap, (*c).mapped);
     CHUNKS.fetch_sub(1, Ordering::AcqRel);
+    SLOTS.fetch_sub(cap, Ordering::Relaxed);
     if mapped {
         unmap(chunk.cast(), HUGE);
     } else {
@@ -229,7 +239,8 @@ impl NodeRef {
                 chunk,
                 node,
             });
-            (*slot).node.depth = (*slot).node.input_depth();
+            let node = &mut (*slot).node;
+            (node.depth, node.size) = node.estimate();
             NodeRef(NonNull::new_unchecked(slot))
         }
     }
