@@ -308,13 +308,19 @@ impl<'p> Exec<'p> {
                 |x, e| self.source(t, x, false, e),
                 e,
             ),
-            Src::Nodes { items, build } => self.typed_list(
-                t,
-                *build,
-                items.iter(),
-                |_, e| self.leaf(t, None, false, e),
-                e,
-            ),
+            Src::Nodes { items, build } => {
+                // The common list (a `Vec<Delayed<X>>` argument) without the
+                // general one's closures: each element straight from its slot.
+                let mut taken = Taken {
+                    exec: self,
+                    t,
+                    edges: *e..*e + items.len(),
+                    failed: None,
+                };
+                let built = build(&mut taken);
+                *e = taken.edges.end;
+                self.built_list(t, built, taken.failed)
+            }
             Src::Node(..) | Src::Key(_) => self.leaf(t, None, by_ref, e),
             Src::MaybeKey(m) => self.leaf(t, Some(m), by_ref, e),
         }
@@ -346,6 +352,17 @@ impl<'p> Exec<'p> {
             };
             build(&mut elems)
         };
+        self.built_list(t, built, failed)
+    }
+
+    /// Task `t`'s list argument as built, or the first element that could
+    /// not be taken, or the wrong type found.
+    fn built_list(
+        &self,
+        t: u32,
+        built: Result<Value, &'static str>,
+        failed: Option<Error>,
+    ) -> Result<Value, Error> {
         if let Some(x) = failed {
             return Err(x);
         }
@@ -635,6 +652,56 @@ impl<I: Iterator, F: FnMut(I::Item) -> Option<Value>> Iterator for Elems<I, F> {
 }
 
 impl<I: ExactSizeIterator, F: FnMut(I::Item) -> Option<Value>> ExactSizeIterator for Elems<I, F> {}
+
+/// The elements of a list of node outputs, taken from their producers'
+/// slots (edges `edges`) as the list is built; `None` after the first that
+/// fails, which is kept in `failed`.
+struct Taken<'x, 'p> {
+    exec: &'x Exec<'p>,
+    t: u32,
+    edges: std::ops::Range<usize>,
+    failed: Option<Error>,
+}
+
+impl Iterator for Taken<'_, '_> {
+    type Item = Value;
+    #[inline]
+    fn next(&mut self) -> Option<Value> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let mut e = self.edges.next()?;
+        // The last use of a unique value (nearly every element): moved out
+        // with no call. Anything else goes the general way.
+        let exec = self.exec;
+        let state = &exec.tasks[exec.plan.edges[e] as usize];
+        if state.uses.load(Ordering::Acquire) == 1 && state.copying.load(Ordering::Acquire) == 0 {
+            // SAFETY: as in `leaf`: the count says every other use has
+            // ended, so this one alone touches the slot.
+            let slot = unsafe { &mut *state.slot.get() };
+            if slot.as_mut().is_some_and(Value::is_unique) {
+                state.uses.store(0, Ordering::Relaxed);
+                return slot.take();
+            }
+        }
+        match exec.leaf(self.t, None, false, &mut e) {
+            Ok(v) => Some(v),
+            Err(x) => {
+                self.failed = Some(x);
+                None
+            }
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self.failed {
+            Some(_) => 0,
+            None => self.edges.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Taken<'_, '_> {}
 
 /// One use copying a value, announced in the value's `copying` count until
 /// dropped (on return or unwind).
