@@ -72,18 +72,6 @@ impl<T> BigVec<T> {
         BigVec::from_vec(Vec::with_capacity(n))
     }
 
-    /// `n` zeros (for counters), mapped at once when big.
-    pub fn zeroed(n: usize) -> BigVec<T>
-    where
-        T: Copy + Default,
-    {
-        let mut v = BigVec::with_capacity(n);
-        for _ in 0..n {
-            v.push(T::default());
-        }
-        v
-    }
-
     #[inline]
     pub fn push(&mut self, x: T) {
         if self.len == self.cap {
@@ -256,12 +244,5 @@ mod tests {
             big.push(i);
         }
         assert!(big.iter().enumerate().all(|(i, &x)| x == i as u64));
-    }
-
-    #[test]
-    fn zeroed_is_zeros() {
-        let v: BigVec<u32> = BigVec::zeroed(MAP_FROM);
-        assert_eq!(v.len(), MAP_FROM);
-        assert!(v.iter().all(|&x| x == 0));
     }
 }

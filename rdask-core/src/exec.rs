@@ -215,7 +215,7 @@ impl<'p> Exec<'p> {
                 // SAFETY: only this task writes its slot, once, before any
                 // consumer is notified (below).
                 unsafe { *self.tasks[t as usize].slot.get() = Some(v) };
-                for &d in self.plan.dependents_of(t as usize) {
+                for d in self.plan.dependents_of(t as usize) {
                     batch.add(self, d, ready);
                 }
             }

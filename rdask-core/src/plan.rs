@@ -32,6 +32,13 @@ pub(crate) const NONE: u32 = u32::MAX;
 /// A mark for a node whose inputs are still being planned.
 const OPEN: u32 = NONE - 1;
 
+/// The flag on a producer's first consumer that says it has more.
+const MANY: u32 = 1 << 31;
+
+/// Tasks are numbered below this, so that a number with `MANY` set is
+/// never `NONE`.
+const MAX_TASKS: u32 = MANY - 1;
+
 pub(crate) struct Plan<'a> {
     /// The tasks, in post-order.
     pub nodes: BigVec<&'a Node>,
@@ -41,10 +48,15 @@ pub(crate) struct Plan<'a> {
     pub edge_start: BigVec<u32>,
     /// Per edge, whether the consumer borrows (`&T`) rather than takes.
     pub edge_ref: BigVec<bool>,
-    /// Per producer, the consumers to notify when it finishes (one entry per
-    /// edge); CSR layout.
-    pub dependents: BigVec<u32>,
-    pub dep_start: BigVec<u32>,
+    /// Per producer, the first consumer to notify when it finishes (`NONE`:
+    /// none), flagged `MANY` when there are more: those are in `more_deps`.
+    /// One entry per edge in all, so a consumer using a value twice is
+    /// notified twice. Most producers have one consumer, so this is filled
+    /// as the tasks are numbered, with no pass of its own.
+    first_dep: BigVec<u32>,
+    /// (producer, consumer) for every consumer after a producer's first, by
+    /// producer, consumers ascending.
+    more_deps: Vec<(u32, u32)>,
     /// Per task, the executor's state, with its counters set: how many
     /// notifications it needs before it can run, how many uses its value has
     /// (edges + outputs), and (for `release`) how many borrowers it has.
@@ -172,7 +184,7 @@ impl<'a> Plan<'a> {
                             // A node of constants only (a leaf of most
                             // graphs) is numbered at once, without a frame.
                             None if unique && node.args.iter().all(Arg::is_const) => {
-                                kid.idx = c.nodes.len() as u32;
+                                kid.idx = c.next_idx()?;
                                 c.push(node, &[]);
                             }
                             None => open(node, unique, &mut marks, &mut frames, &mut kids, graph)?,
@@ -183,14 +195,7 @@ impl<'a> Plan<'a> {
                 // Every input is planned: number this node.
                 let Frame { node, start, .. } = frames.pop().expect("a frame is on top");
                 let start = start as usize;
-                let idx = c.nodes.len() as u32;
-                if idx >= OPEN {
-                    return Err(Error::new(
-                        ErrorKind::Scheduler,
-                        None,
-                        "graph too large: more than 4,294,967,293 tasks",
-                    ));
-                }
+                let idx = c.next_idx()?;
                 if node.by_key {
                     by_key.insert(node.key.clone(), idx);
                 }
@@ -270,6 +275,8 @@ struct Counts<'a> {
     edge_start: BigVec<u32>,
     edge_ref: BigVec<bool>,
     tasks: BigVec<TaskState>,
+    first_dep: BigVec<u32>,
+    more_deps: Vec<(u32, u32)>,
     clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
     /// The tasks with a borrower (`&T` use), in the order first borrowed:
     /// the only ones `finish` needs to look at again.
@@ -285,7 +292,20 @@ impl<'a> Counts<'a> {
             edge_start: BigVec::with_capacity(tasks + 1),
             edge_ref: BigVec::with_capacity(tasks),
             tasks: BigVec::with_capacity(tasks),
+            first_dep: BigVec::with_capacity(tasks),
             ..Counts::default()
+        }
+    }
+
+    /// The number the next task gets.
+    fn next_idx(&self) -> Result<u32, Error> {
+        match u32::try_from(self.nodes.len()) {
+            Ok(t) if t < MAX_TASKS => Ok(t),
+            _ => Err(Error::new(
+                ErrorKind::Scheduler,
+                None,
+                "graph too large: more than 2,147,483,646 tasks",
+            )),
         }
     }
 
@@ -295,6 +315,7 @@ impl<'a> Counts<'a> {
         if self.edge_start.is_empty() {
             self.edge_start.push(0);
         }
+        let t = self.nodes.len() as u32;
         let mut waits = 0;
         let mut copied = false;
         for k in kids {
@@ -304,6 +325,13 @@ impl<'a> Counts<'a> {
                 continue;
             }
             waits += 1;
+            let first = &mut self.first_dep[k.idx as usize];
+            if *first == NONE {
+                *first = t;
+            } else {
+                *first |= MANY;
+                self.more_deps.push((k.idx, t));
+            }
             let p = &mut self.tasks[k.idx as usize];
             *p.uses.get_mut() += 1;
             if k.by_ref {
@@ -326,6 +354,7 @@ impl<'a> Counts<'a> {
         self.edge_start.push(self.edges.len() as u32);
         self.nodes.push(node);
         self.tasks.push(TaskState::new(waits));
+        self.first_dep.push(NONE);
     }
 
     /// Adds the outputs' uses, the dependents, and the rules for values
@@ -337,50 +366,29 @@ impl<'a> Counts<'a> {
             mut edge_start,
             edge_ref,
             mut tasks,
+            first_dep,
+            mut more_deps,
             clone_by_consumer,
             mut borrowed,
         } = self;
         if edge_start.is_empty() {
             edge_start.push(0);
         }
-        let n = nodes.len();
         for &o in &outputs {
             *tasks[o as usize].uses.get_mut() += 1;
         }
 
-        // Dependents in CSR form: consumers in ascending order per producer.
-        // Count into each producer's end, then fill backwards from it.
-        let mut dep_start: BigVec<u32> = BigVec::zeroed(n + 1);
-        for &p in edges.iter() {
-            if p != NONE {
-                dep_start[p as usize] += 1;
-            }
-        }
-        let mut sum = 0;
-        for d in dep_start.iter_mut() {
-            sum += *d;
-            *d = sum;
-        }
-        let mut dependents: BigVec<u32> = BigVec::zeroed(sum as usize);
-        for t in (0..n).rev() {
-            for &p in edges[edge_start[t] as usize..edge_start[t + 1] as usize]
-                .iter()
-                .rev()
-            {
-                if p != NONE {
-                    dep_start[p as usize] -= 1;
-                    dependents[dep_start[p as usize] as usize] = t as u32;
-                }
-            }
-        }
+        // Consumers were added in ascending order; a stable sort by producer
+        // keeps them so.
+        more_deps.sort_by_key(|&(p, _)| p);
 
         let mut plan = Plan {
             nodes,
             edges,
             edge_start,
             edge_ref,
-            dependents,
-            dep_start,
+            first_dep,
+            more_deps,
             tasks: BigVec::default(),
             clone_by_consumer,
             release: Vec::new(),
@@ -420,9 +428,21 @@ impl Plan<'_> {
         self.nodes.len()
     }
 
-    /// The consumers of task `p`, ascending.
-    pub fn dependents_of(&self, p: usize) -> &[u32] {
-        &self.dependents[self.dep_start[p] as usize..self.dep_start[p + 1] as usize]
+    /// The consumers of task `p`, ascending, one per edge.
+    #[inline]
+    pub fn dependents_of(&self, p: usize) -> impl Iterator<Item = u32> + '_ {
+        let first = self.first_dep[p];
+        let more = match first & MANY != 0 && first != NONE {
+            false => &[][..],
+            true => {
+                let p = p as u32;
+                let lo = self.more_deps.partition_point(|&(q, _)| q < p);
+                let hi = lo + self.more_deps[lo..].partition_point(|&(q, _)| q == p);
+                &self.more_deps[lo..hi]
+            }
+        };
+        let first = (first != NONE).then_some(first & !MANY);
+        first.into_iter().chain(more.iter().map(|&(_, c)| c))
     }
 
     /// How to copy task `p`'s value: the producer's knowledge, else a
@@ -436,7 +456,7 @@ impl Plan<'_> {
     /// A consumer that takes task `p`'s value by value (`None`: none does;
     /// an output may).
     fn mover_of(&self, p: u32) -> Option<u32> {
-        self.dependents_of(p as usize).iter().copied().find(|&c| {
+        self.dependents_of(p as usize).find(|&c| {
             let (s, e) = (
                 self.edge_start[c as usize] as usize,
                 self.edge_start[c as usize + 1] as usize,
@@ -550,6 +570,31 @@ mod tests {
     fn walk_records_stay_two_words() {
         assert_eq!(std::mem::size_of::<Kid<'_>>(), 16);
         assert_eq!(std::mem::size_of::<Frame<'_>>(), 16);
+    }
+
+    /// A producer's consumers come out ascending, one per edge, whether it
+    /// has one (the first) or more (the sorted rest).
+    #[test]
+    fn dependents_are_ascending_and_one_per_edge() {
+        let a = crate::value(2_u64);
+        let b = &a + &a;
+        let c = &a + 1;
+        let d = &b * &c;
+        let outputs = [d.node.clone(), c.node.clone(), b.node.clone()];
+        let plan = Plan::build(&outputs, None).unwrap();
+        let idx = |n: &NodeRef| {
+            (0..plan.len())
+                .find(|&t| std::ptr::eq(plan.nodes[t], &**n))
+                .unwrap() as u32
+        };
+        let (ta, tb, tc, td) = (idx(&a.node), idx(&b.node), idx(&c.node), idx(&d.node));
+        let deps = |t: u32| plan.dependents_of(t as usize).collect::<Vec<_>>();
+        let mut want = vec![tb, tb, tc];
+        want.sort_unstable();
+        assert_eq!(deps(ta), want);
+        assert_eq!(deps(tb), vec![td]);
+        assert_eq!(deps(tc), vec![td]);
+        assert_eq!(deps(td), Vec::<u32>::new());
     }
 
     /// A chain's depth sizes the walk stacks and the task arrays; a list's
