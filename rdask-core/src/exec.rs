@@ -109,10 +109,13 @@ impl<'p> Exec<'p> {
     }
 
     /// The tasks that can start at once, in priority order (first = first).
-    pub fn initial(&self) -> Vec<u32> {
-        (0..self.plan.len() as u32)
-            .filter(|&t| self.tasks[t as usize].waits.load(Ordering::Relaxed) == 0)
-            .collect()
+    pub fn initial(&self) -> &'p [u32] {
+        debug_assert!(self
+            .plan
+            .initial
+            .iter()
+            .all(|&t| self.tasks[t as usize].waits.load(Ordering::Relaxed) == 0));
+        &self.plan.initial
     }
 
     pub fn failed(&self) -> bool {
@@ -768,8 +771,7 @@ impl Batch {
 
 /// Runs every task on the caller's thread, depth-first.
 pub(crate) fn run_sync(exec: &Exec<'_>) {
-    let mut stack = exec.initial();
-    stack.reverse();
+    let mut stack: Vec<u32> = exec.initial().iter().rev().copied().collect();
     while let Some(t) = stack.pop() {
         let mark = stack.len();
         exec.execute(t, &mut |d| stack.push(d));
@@ -801,7 +803,6 @@ fn grain(tasks: usize, workers: usize) -> usize {
 /// spawned only once ready: no worker ever blocks.
 pub(crate) fn run_threads<'e>(exec: &'e Exec<'e>, pool: Option<&rayon::ThreadPool>) {
     let initial = exec.initial();
-    let initial = &initial[..];
     let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     let grain = grain(initial.len(), workers);
     match pool {

@@ -72,6 +72,8 @@ pub(crate) struct Plan<'a> {
     pub release: Vec<(u32, u32)>,
     /// The requested outputs, as task numbers.
     pub outputs: Vec<u32>,
+    /// The tasks with no input to wait for, ascending: where a run starts.
+    pub initial: Vec<u32>,
 }
 
 /// A hasher for node addresses: they are distinct and spread well once
@@ -281,6 +283,9 @@ struct Counts<'a> {
     /// The tasks with a borrower (`&T` use), in the order first borrowed:
     /// the only ones `finish` needs to look at again.
     borrowed: Vec<u32>,
+    /// The tasks that wait for nothing (`finish` only adds waits to tasks
+    /// that wait already: a mover has its edge).
+    initial: Vec<u32>,
 }
 
 impl<'a> Counts<'a> {
@@ -355,6 +360,9 @@ impl<'a> Counts<'a> {
         self.nodes.push(node);
         self.tasks.push(TaskState::new(waits));
         self.first_dep.push(NONE);
+        if waits == 0 {
+            self.initial.push(t);
+        }
     }
 
     /// Adds the outputs' uses, the dependents, and the rules for values
@@ -370,6 +378,7 @@ impl<'a> Counts<'a> {
             mut more_deps,
             clone_by_consumer,
             mut borrowed,
+            initial,
         } = self;
         if edge_start.is_empty() {
             edge_start.push(0);
@@ -393,6 +402,7 @@ impl<'a> Counts<'a> {
             clone_by_consumer,
             release: Vec::new(),
             outputs,
+            initial,
         };
 
         // Values not known to be `Clone` here: a single by-value use waits
