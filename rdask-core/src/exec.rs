@@ -382,7 +382,7 @@ impl<'p> Exec<'p> {
         by_ref: bool,
         e: &mut usize,
     ) -> Result<Value, Error> {
-        let p = self.plan.edges[*e];
+        let p = self.plan.producer(*e);
         *e += 1;
         if p == NONE {
             let Some(m) = maybe else {
@@ -526,8 +526,8 @@ impl<'p> Exec<'p> {
             plan.edge_start[t as usize + 1] as usize,
         );
         for e in start..end {
-            let p = plan.edges[e];
-            if !plan.edge_ref[e] || p == NONE {
+            let (p, by_ref) = plan.edge(e);
+            if !by_ref || p == NONE {
                 continue;
             }
             self.drop_value(p, self.end_use(p));
@@ -681,7 +681,7 @@ impl Iterator for Taken<'_, '_> {
         // The last use of a unique value (nearly every element): moved out
         // with no call. Anything else goes the general way.
         let exec = self.exec;
-        let state = &exec.tasks[exec.plan.edges[e] as usize];
+        let state = &exec.tasks[exec.plan.producer(e) as usize];
         if state.uses.load(Ordering::Acquire) == 1 && state.copying.load(Ordering::Acquire) == 0 {
             // SAFETY: as in `leaf`: the count says every other use has
             // ended, so this one alone touches the slot.

@@ -35,6 +35,9 @@ const OPEN: u32 = NONE - 1;
 /// The flag on a producer's first consumer that says it has more.
 const MANY: u32 = 1 << 31;
 
+/// The flag on an edge whose consumer borrows (task numbers stay below it).
+const REF: u32 = 1 << 31;
+
 /// Tasks are numbered below this, so that a number with `MANY` set is
 /// never `NONE`.
 const MAX_TASKS: u32 = MANY - 1;
@@ -43,11 +46,11 @@ pub(crate) struct Plan<'a> {
     /// The tasks, in post-order.
     pub nodes: BigVec<&'a Node>,
     /// Per task, its leaf arguments' producers in argument order (`NONE`: a
-    /// raw string or tuple that is not a key, i.e. a literal); CSR layout.
-    pub edges: BigVec<u32>,
+    /// raw string or tuple that is not a key, i.e. a literal), flagged `REF`
+    /// where the consumer borrows (`&T`) rather than takes; CSR layout. Read
+    /// through [`edge`](Self::edge) and [`producer`](Self::producer).
+    edges: BigVec<u32>,
     pub edge_start: BigVec<u32>,
-    /// Per edge, whether the consumer borrows (`&T`) rather than takes.
-    pub edge_ref: BigVec<bool>,
     /// Per producer, the first consumer to notify when it finishes (`NONE`:
     /// none), flagged `MANY` when there are more: those are in `more_deps`.
     /// One entry per edge in all, so a consumer using a value twice is
@@ -275,7 +278,6 @@ struct Counts<'a> {
     nodes: BigVec<&'a Node>,
     edges: BigVec<u32>,
     edge_start: BigVec<u32>,
-    edge_ref: BigVec<bool>,
     tasks: BigVec<TaskState>,
     first_dep: BigVec<u32>,
     more_deps: Vec<(u32, u32)>,
@@ -295,7 +297,6 @@ impl<'a> Counts<'a> {
             nodes: BigVec::with_capacity(tasks),
             edges: BigVec::with_capacity(tasks),
             edge_start: BigVec::with_capacity(tasks + 1),
-            edge_ref: BigVec::with_capacity(tasks),
             tasks: BigVec::with_capacity(tasks),
             first_dep: BigVec::with_capacity(tasks),
             ..Counts::default()
@@ -324,8 +325,10 @@ impl<'a> Counts<'a> {
         let mut waits = 0;
         let mut copied = false;
         for k in kids {
-            self.edges.push(k.idx);
-            self.edge_ref.push(k.by_ref);
+            self.edges.push(match k.idx {
+                NONE => NONE,
+                p => p | if k.by_ref { REF } else { 0 },
+            });
             if k.idx == NONE {
                 continue;
             }
@@ -372,7 +375,6 @@ impl<'a> Counts<'a> {
             nodes,
             edges,
             mut edge_start,
-            edge_ref,
             mut tasks,
             first_dep,
             mut more_deps,
@@ -395,7 +397,6 @@ impl<'a> Counts<'a> {
             nodes,
             edges,
             edge_start,
-            edge_ref,
             first_dep,
             more_deps,
             tasks: BigVec::default(),
@@ -438,6 +439,22 @@ impl Plan<'_> {
         self.nodes.len()
     }
 
+    /// Edge `e`: its producer (`NONE`: a literal), and whether the consumer
+    /// borrows it.
+    #[inline]
+    pub fn edge(&self, e: usize) -> (u32, bool) {
+        match self.edges[e] {
+            NONE => (NONE, false),
+            x => (x & !REF, x & REF != 0),
+        }
+    }
+
+    /// Edge `e`'s producer (`NONE`: a literal).
+    #[inline]
+    pub fn producer(&self, e: usize) -> u32 {
+        self.edge(e).0
+    }
+
     /// The consumers of task `p`, ascending, one per edge.
     #[inline]
     pub fn dependents_of(&self, p: usize) -> impl Iterator<Item = u32> + '_ {
@@ -471,7 +488,7 @@ impl Plan<'_> {
                 self.edge_start[c as usize] as usize,
                 self.edge_start[c as usize + 1] as usize,
             );
-            (s..e).any(|e| self.edges[e] == p && !self.edge_ref[e])
+            (s..e).any(|e| self.edge(e) == (p, false))
         })
     }
 
