@@ -163,12 +163,12 @@ fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
     level.pop().expect("at least one value")
 }
 
-/// The tasks of `pairwise` over n leaves: the n leaves and n - 1 adds.
-/// Counted, not asked of the graph: `graph()` formats and hashes every key,
-/// which would cost more instructions than the build and the compute
-/// together.
-fn pairwise_tasks(d: &Delayed<u64>, n: usize) -> usize {
-    let tasks = (2 * n).saturating_sub(1);
+/// The tasks of `pairwise` over n leaves of `per_leaf` tasks each: those,
+/// and the n - 1 adds. Counted, not asked of the graph: `graph()` formats
+/// and hashes every key, which would cost more instructions than the build
+/// and the compute together.
+fn pairwise_tasks(d: &Delayed<u64>, n: usize, per_leaf: usize) -> usize {
+    let tasks = (per_leaf + 1) * n - usize::from(n > 0);
     debug_assert_eq!(d.graph().len(), tasks);
     tasks
 }
@@ -246,7 +246,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
         }
         "tree" => {
             let (d, build_s) = timed(|| pairwise((0..n64).map(leaf).collect()));
-            let tasks = pairwise_tasks(&d, n);
+            let tasks = pairwise_tasks(&d, n, 1);
             let (r, compute_s) = timed(|| d.compute_with(s));
             Run {
                 tasks,
@@ -279,7 +279,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
             COUNTING.store(true, Ordering::Relaxed);
             let (d, build_s) =
                 timed(|| pairwise((0..n64).map(|i| score(clean(load(i)))).collect()));
-            let tasks = pairwise_tasks(&d, n);
+            let tasks = pairwise_tasks(&d, n, 3);
             let (r, compute_s) = timed(|| d.compute_with(s));
             Run {
                 tasks,
