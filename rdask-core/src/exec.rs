@@ -771,15 +771,20 @@ impl Batch {
 
 /// Runs every task on the caller's thread, depth-first.
 pub(crate) fn run_sync(exec: &Exec<'_>) {
-    let mut stack: Vec<u32> = exec.initial().iter().rev().copied().collect();
-    while let Some(t) = stack.pop() {
-        let mark = stack.len();
-        exec.execute(t, &mut |d| stack.push(d));
-        if exec.failed() {
-            break;
+    // Each initial task, then everything it leads to, before the next one:
+    // the order of one stack holding them all, without copying them there.
+    let mut stack: Vec<u32> = Vec::new();
+    for &first in exec.initial() {
+        stack.push(first);
+        while let Some(t) = stack.pop() {
+            let mark = stack.len();
+            exec.execute(t, &mut |d| stack.push(d));
+            if exec.failed() {
+                return;
+            }
+            // The first task made ready runs next (LIFO, depth-first).
+            stack[mark..].reverse();
         }
-        // The first task made ready runs next (LIFO, depth-first).
-        stack[mark..].reverse();
     }
 }
 

@@ -76,7 +76,7 @@ pub(crate) struct Plan<'a> {
     /// The requested outputs, as task numbers.
     pub outputs: Vec<u32>,
     /// The tasks with no input to wait for, ascending: where a run starts.
-    pub initial: Vec<u32>,
+    pub initial: BigVec<u32>,
 }
 
 /// A hasher for node addresses: they are distinct and spread well once
@@ -160,6 +160,7 @@ impl<'a> Plan<'a> {
         let mut by_key: HashMap<Key, u32> = HashMap::new();
         let hint = Hint::of(outputs);
         let mut c = Counts::with_capacity(hint.tasks);
+        c.initial = BigVec::with_capacity(hint.ready.min(hint.tasks));
         let mut frames: BigVec<Frame<'a>> = BigVec::with_capacity(hint.depth);
         let mut kids: BigVec<Kid<'a>> = BigVec::with_capacity(hint.kids);
         let mut out_idx = Vec::with_capacity(outputs.len());
@@ -242,6 +243,9 @@ struct Hint {
     depth: usize,
     /// Pending inputs: a chain's, plus an output's direct inputs.
     kids: usize,
+    /// Tasks with no inputs: at least the outputs' direct inputs (the
+    /// leaves of a flat graph).
+    ready: usize,
 }
 
 impl Hint {
@@ -250,6 +254,7 @@ impl Hint {
             tasks: 0,
             depth: 0,
             kids: 0,
+            ready: 0,
         };
         for root in outputs {
             let depth = usize::from(root.depth);
@@ -266,6 +271,7 @@ impl Hint {
             h.tasks = h.tasks.saturating_add(root.size as usize);
             h.depth = h.depth.max(depth);
             h.kids = h.kids.max(depth + inputs);
+            h.ready = h.ready.saturating_add(inputs);
         }
         h.tasks = h.tasks.min(crate::slab::slots());
         h
@@ -287,7 +293,7 @@ struct Counts<'a> {
     borrowed: Vec<u32>,
     /// The tasks that wait for nothing (`finish` only adds waits to tasks
     /// that wait already: a mover has its edge).
-    initial: Vec<u32>,
+    initial: BigVec<u32>,
 }
 
 impl<'a> Counts<'a> {
@@ -671,7 +677,7 @@ mod tests {
         assert_eq!((total.depth, total.size), (2, 501));
         let flat = [total];
         let h = Hint::of(&flat);
-        assert_eq!((h.tasks, h.depth, h.kids), (501, 2, 502));
+        assert_eq!((h.tasks, h.depth, h.kids, h.ready), (501, 2, 502, 500));
         assert_eq!(Plan::build(&flat, None).unwrap().len(), h.tasks);
     }
 }
