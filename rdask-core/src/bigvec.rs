@@ -59,17 +59,9 @@ impl<T> BigVec<T> {
     /// when that is big: for a size known, or guessed, in advance. A guess
     /// too small only means growing later.
     pub fn with_capacity(n: usize) -> BigVec<T> {
-        if n.saturating_mul(size_of::<T>()) >= MAP_KNOWN && size_of::<T>() > 0 {
-            if let Some((mem, len)) = map(n * size_of::<T>()) {
-                return BigVec {
-                    ptr: mem.cast::<T>(),
-                    len: 0,
-                    cap: len / size_of::<T>(),
-                    mapped: len,
-                };
-            }
-        }
-        BigVec::from_vec(Vec::with_capacity(n))
+        let mut v = BigVec::default();
+        v.reserve_exact_total(n, MAP_KNOWN);
+        v
     }
 
     #[inline]
@@ -100,11 +92,12 @@ impl<T> BigVec<T> {
     #[cold]
     fn grow(&mut self) {
         let want = (self.cap * 2).max(16);
-        self.reserve_exact_total(want);
+        self.reserve_exact_total(want, MAP_FROM);
     }
 
-    /// Makes room for `total` elements in all.
-    fn reserve_exact_total(&mut self, total: usize) {
+    /// Makes room for `total` elements in all, in a mapping of its own from
+    /// `map_from` bytes on.
+    fn reserve_exact_total(&mut self, total: usize, map_from: usize) {
         if total <= self.cap {
             return;
         }
@@ -119,7 +112,7 @@ impl<T> BigVec<T> {
                 return;
             }
         }
-        if bytes >= MAP_FROM && size_of::<T>() > 0 {
+        if bytes >= map_from && size_of::<T>() > 0 {
             if let Some((mem, len)) = map(bytes) {
                 let fresh = mem.cast::<T>();
                 // SAFETY: the new mapping holds `total` elements; the old

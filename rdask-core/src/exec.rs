@@ -679,7 +679,9 @@ impl Iterator for Taken<'_, '_> {
         }
         let mut e = self.edges.next()?;
         // The last use of a unique value (nearly every element): moved out
-        // with no call. Anything else goes the general way.
+        // with no call. Anything else goes the general way. (`leaf`'s own
+        // move, shared through a helper, cost 25 more instructions per
+        // element: checking in place before taking is what makes it cheap.)
         let exec = self.exec;
         let state = &exec.tasks[exec.plan.producer(e) as usize];
         if state.uses.load(Ordering::Acquire) == 1 && state.copying.load(Ordering::Acquire) == 0 {

@@ -181,11 +181,10 @@ fn collect_args(args: impl IntoIterator<Item = Arg>) -> ArgList {
         for a in args {
             list.push(a);
         }
-        list
     } else {
         list.extend(args);
-        list
     }
+    list
 }
 
 /// One task: its key, what it runs and on what.
@@ -231,9 +230,9 @@ impl Node {
         }
     }
 
-    /// `depth` and `size` from the direct inputs: one read of each, which was usually
-    /// just made. Lists are not read through (that would touch every element
-    /// again): their items count as one task each.
+    /// `depth` and `size` from the direct inputs: one read of each, which
+    /// was usually just made. Lists are not read through (that would touch
+    /// every element again): their items count as one task each.
     pub(crate) fn estimate(&self) -> (u16, u32) {
         let (depth, size) = self.args.iter().fold((0, 1_u32), |(d, s), a| match &a.src {
             Src::Node(n, _) => (d.max(n.depth), s.saturating_add(n.size)),

@@ -159,8 +159,7 @@ impl<'a> Plan<'a> {
         let mut marks = Marks::default();
         let mut by_key: HashMap<Key, u32> = HashMap::new();
         let hint = Hint::of(outputs);
-        let mut c = Counts::with_capacity(hint.tasks);
-        c.initial = BigVec::with_capacity(hint.ready.min(hint.tasks));
+        let mut c = Counts::with_capacity(&hint);
         let mut frames: BigVec<Frame<'a>> = BigVec::with_capacity(hint.depth);
         let mut kids: BigVec<Kid<'a>> = BigVec::with_capacity(hint.kids);
         let mut out_idx = Vec::with_capacity(outputs.len());
@@ -234,7 +233,6 @@ impl<'a> Plan<'a> {
 /// compute went to them). A guess too big costs one huge page's first touch
 /// per array (it only reserves address space beyond that); one too small,
 /// the growth there would have been anyway.
-#[derive(Debug, PartialEq)]
 struct Hint {
     /// Tasks (and edges): the nodes' own estimates, which count shared
     /// inputs once per use, so capped by the nodes alive.
@@ -297,14 +295,16 @@ struct Counts<'a> {
 }
 
 impl<'a> Counts<'a> {
-    /// Room for about `tasks` tasks with one input each.
-    fn with_capacity(tasks: usize) -> Counts<'a> {
+    /// Room for the tasks `hint` guesses, with one input each.
+    fn with_capacity(hint: &Hint) -> Counts<'a> {
+        let tasks = hint.tasks;
         Counts {
             nodes: BigVec::with_capacity(tasks),
             edges: BigVec::with_capacity(tasks),
             edge_start: BigVec::with_capacity(tasks + 1),
             tasks: BigVec::with_capacity(tasks),
             first_dep: BigVec::with_capacity(tasks),
+            initial: BigVec::with_capacity(hint.ready.min(tasks)),
             ..Counts::default()
         }
     }
