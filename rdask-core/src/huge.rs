@@ -6,6 +6,26 @@
 
 use std::ptr::NonNull;
 
+/// A mapping from [`map`] that several arrays share (see
+/// `bigvec::Room`): unmapped when the last of them lets go of it.
+pub(crate) struct Mapping {
+    pub(crate) ptr: NonNull<u8>,
+    pub(crate) len: usize,
+}
+
+// SAFETY: the mapping is plain memory; who may touch which part of it is
+// up to the arrays carved from it, each of which owns its part.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are a live mapping from `map`, and nothing
+        // refers into it any more (the arrays hold this value while alive).
+        unsafe { unmap(self.ptr, self.len) }
+    }
+}
+
 /// One huge page.
 pub(crate) const HUGE: usize = 2 << 20;
 

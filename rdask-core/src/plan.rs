@@ -16,7 +16,7 @@
 //! The plan borrows the nodes (`&'a Node`): the outputs being computed keep
 //! them alive, so planning takes no reference counts.
 
-use crate::bigvec::BigVec;
+use crate::bigvec::{BigVec, Room};
 use crate::exec::TaskState;
 use crate::node::{Arg, Leaf, Node, Src};
 use crate::slab::NodeRef;
@@ -159,9 +159,15 @@ impl<'a> Plan<'a> {
         let mut marks = Marks::default();
         let mut by_key: HashMap<Key, u32> = HashMap::new();
         let hint = Hint::of(outputs);
-        let mut c = Counts::with_capacity(&hint);
-        let mut frames: BigVec<Frame<'a>> = BigVec::with_capacity(hint.depth);
-        let mut kids: BigVec<Kid<'a>> = BigVec::with_capacity(hint.kids);
+        let mut room = Room::new(
+            Counts::room_for(&hint)
+                + Room::size_of::<Frame<'a>>(hint.depth)
+                + Room::size_of::<Kid<'a>>(hint.kids),
+        );
+        let mut c = Counts::with_capacity(&hint, &mut room);
+        let mut frames: BigVec<Frame<'a>> = room.vec(hint.depth);
+        let mut kids: BigVec<Kid<'a>> = room.vec(hint.kids);
+        drop(room);
         let mut out_idx = Vec::with_capacity(outputs.len());
 
         for root in outputs {
@@ -255,7 +261,11 @@ impl Hint {
             ready: 0,
         };
         for root in outputs {
-            let depth = usize::from(root.depth);
+            // A saturated depth is only known to be no more than the nodes.
+            let depth = match root.depth {
+                u16::MAX => (root.size as usize).min(crate::slab::slots()),
+                d => usize::from(d),
+            };
             let inputs: usize = root
                 .args
                 .iter()
@@ -295,18 +305,28 @@ struct Counts<'a> {
 }
 
 impl<'a> Counts<'a> {
-    /// Room for the tasks `hint` guesses, with one input each.
-    fn with_capacity(hint: &Hint) -> Counts<'a> {
+    /// Room for the tasks `hint` guesses, with one input each, in `room`.
+    fn with_capacity(hint: &Hint, room: &mut Room) -> Counts<'a> {
         let tasks = hint.tasks;
         Counts {
-            nodes: BigVec::with_capacity(tasks),
-            edges: BigVec::with_capacity(tasks),
-            edge_start: BigVec::with_capacity(tasks + 1),
-            tasks: BigVec::with_capacity(tasks),
-            first_dep: BigVec::with_capacity(tasks),
-            initial: BigVec::with_capacity(hint.ready.min(tasks)),
+            nodes: room.vec(tasks),
+            edges: room.vec(tasks),
+            edge_start: room.vec(tasks + 1),
+            tasks: room.vec(tasks),
+            first_dep: room.vec(tasks),
+            initial: room.vec(hint.ready.min(tasks)),
             ..Counts::default()
         }
+    }
+
+    /// The bytes [`with_capacity`](Self::with_capacity) takes from a room.
+    fn room_for(hint: &Hint) -> usize {
+        let tasks = hint.tasks;
+        Room::size_of::<&Node>(tasks)
+            + 2 * Room::size_of::<u32>(tasks)
+            + Room::size_of::<u32>(tasks + 1)
+            + Room::size_of::<TaskState>(tasks)
+            + Room::size_of::<u32>(hint.ready.min(tasks))
     }
 
     /// The number the next task gets.
@@ -648,6 +668,8 @@ mod tests {
             x = &x + 1;
         }
         assert_eq!((x.node.depth, x.node.size), (u16::MAX, 71_001));
+        // ... and then bounds the walk by the nodes instead.
+        assert_eq!(Hint::of(&[x.node.clone()]).depth, 71_001);
         // A shared input counts once per use, but never past the nodes alive.
         let mut y = crate::value(1_u64);
         for _ in 0..40 {
