@@ -39,28 +39,29 @@ use std::time::Instant;
 /// Per task: its counters and its value, side by side in one cache line.
 /// The plan sets the counters as it numbers the tasks.
 pub(crate) struct TaskState {
-    /// Notifications still needed before the task can start.
+    /// Until the task starts: the notifications it still needs. Once it has
+    /// run (the count is zero by then, and nobody notifies it again): the
+    /// by-value uses copying its value right now, which the last use waits
+    /// for, then moves the value instead of copying it too. One word for
+    /// both keeps the state at 32 bytes, two to a cache line.
     pub(crate) waits: AtomicU32,
     /// Uses of the value not yet done (edges and outputs).
     pub(crate) uses: AtomicU32,
-    /// Borrowers not yet done, when a by-value consumer waits for them
-    /// (zero for every other task).
-    pub(crate) borrows: AtomicU32,
-    /// By-value uses copying the value right now: the last use waits for
-    /// them, then moves the value instead of copying it too.
-    copying: AtomicU32,
     /// The value; see the module docs for who may touch it when.
     slot: UnsafeCell<Option<Value>>,
 }
 
 impl TaskState {
+    /// The uses copying the value (see `waits`).
+    fn copying(&self) -> &AtomicU32 {
+        &self.waits
+    }
+
     /// A task waiting for `waits` notifications, its value not yet used.
     pub(crate) fn new(waits: u32) -> TaskState {
         TaskState {
             waits: AtomicU32::new(waits),
             uses: AtomicU32::new(0),
-            borrows: AtomicU32::new(0),
-            copying: AtomicU32::new(0),
             slot: UnsafeCell::new(None),
         }
     }
@@ -409,7 +410,7 @@ impl<'p> Exec<'p> {
             // so this task alone touches the slot.
             let mut v = unsafe { (*state.slot.get()).take() };
             // Earlier uses may still be copying from their references.
-            wait_for_copies(&state.copying);
+            wait_for_copies(state.copying());
             if v.as_mut().is_some_and(Value::is_unique) {
                 return v.ok_or_else(|| self.internal(t));
             }
@@ -438,15 +439,15 @@ impl<'p> Exec<'p> {
         }
         let state = &self.tasks[p as usize];
         // Announced before our use ends, so the last use sees it.
-        state.copying.fetch_add(1, Ordering::AcqRel);
+        state.copying().fetch_add(1, Ordering::AcqRel);
         if let Some(stored) = self.end_use(p) {
             // We were the last use: the slot's reference is gone with
             // `stored`; once the uses still copying have dropped theirs, ours
             // is the only one left (unless the node itself holds the value:
             // a constant) and the value moves.
-            state.copying.fetch_sub(1, Ordering::AcqRel);
+            state.copying().fetch_sub(1, Ordering::AcqRel);
             drop(stored);
-            wait_for_copies(&state.copying);
+            wait_for_copies(state.copying());
             if v.is_unique() {
                 return Ok(v);
             }
@@ -454,7 +455,7 @@ impl<'p> Exec<'p> {
         }
         // Ends the announcement even when the user's `Clone` panics, so the
         // last use never waits for a copy that will not finish.
-        let _copying = CopyingGuard(&state.copying);
+        let _copying = CopyingGuard(state.copying());
         self.copy(p, Some(v), by)
     }
 
@@ -537,11 +538,9 @@ impl<'p> Exec<'p> {
                 continue;
             }
             self.drop_value(p, self.end_use(p));
-            // Only a value whose mover waits counts its borrowers, and this
-            // borrower has not counted itself off yet, so zero means none.
-            let borrows = &self.tasks[p as usize].borrows;
-            if borrows.load(Ordering::Relaxed) != 0 && borrows.fetch_sub(1, Ordering::AcqRel) == 1 {
-                if let Some(mover) = plan.release_of(p) {
+            // Only a value whose mover waits counts its borrowers.
+            if let Some((mover, borrows)) = plan.release_of(p) {
+                if borrows.fetch_sub(1, Ordering::AcqRel) == 1 {
                     self.notify(mover, ready);
                 }
             }
@@ -690,7 +689,7 @@ impl Iterator for Taken<'_, '_> {
         // element: checking in place before taking is what makes it cheap.)
         let exec = self.exec;
         let state = &exec.tasks[exec.plan.producer(e) as usize];
-        if state.uses.load(Ordering::Acquire) == 1 && state.copying.load(Ordering::Acquire) == 0 {
+        if state.uses.load(Ordering::Acquire) == 1 && state.copying().load(Ordering::Acquire) == 0 {
             // SAFETY: as in `leaf`: the count says every other use has
             // ended, so this one alone touches the slot.
             let slot = unsafe { &mut *state.slot.get() };
@@ -876,5 +875,16 @@ fn chain<'s>(exec: &'s Exec<'s>, s: &rayon::Scope<'s>, first: u32, batch: &mut B
         }
         next = head;
         ready.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two task states to a cache line: the executor touches one per use.
+    #[test]
+    fn task_states_stay_two_to_a_cache_line() {
+        assert_eq!(std::mem::size_of::<TaskState>(), 32);
     }
 }

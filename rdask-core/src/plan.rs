@@ -25,6 +25,7 @@ use crate::{Error, ErrorKind, Key};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::AtomicU32;
 
 /// "No task": a literal in the edge list, or no waiting consumer.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -61,8 +62,8 @@ pub(crate) struct Plan<'a> {
     /// producer, consumers ascending.
     more_deps: Vec<(u32, u32)>,
     /// Per task, the executor's state, with its counters set: how many
-    /// notifications it needs before it can run, how many uses its value has
-    /// (edges + outputs), and (for `release`) how many borrowers it has.
+    /// notifications it needs before it can run, and how many uses its value
+    /// has (edges + outputs).
     /// Built here, in place, so a computation allocates it once; a plan runs
     /// once.
     pub tasks: BigVec<TaskState>,
@@ -70,9 +71,12 @@ pub(crate) struct Plan<'a> {
     /// know its type is `Clone` but a consumer does.
     clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
     /// Per non-`Clone` task that is borrowed and also moved, ascending: the
-    /// by-value consumer to notify once its borrowers are done. Such a task
-    /// alone has a nonzero `borrows` count.
+    /// by-value consumer to notify once its borrowers are done.
     pub release: Vec<(u32, u32)>,
+    /// Per `release` entry, its borrowers not yet done (the counts live
+    /// here, not in every task's state, which they would make a quarter
+    /// bigger for the few tasks that need them).
+    pub release_borrows: Box<[AtomicU32]>,
     /// The requested outputs, as task numbers.
     pub outputs: Vec<u32>,
     /// The tasks with no input to wait for, ascending: where a run starts.
@@ -296,8 +300,8 @@ struct Counts<'a> {
     first_dep: BigVec<u32>,
     more_deps: Vec<(u32, u32)>,
     clone_by_consumer: HashMap<u32, CloneFn, BuildHasherDefault<AddrHasher>>,
-    /// The tasks with a borrower (`&T` use), in the order first borrowed:
-    /// the only ones `finish` needs to look at again.
+    /// The producer of each `&T` use, in the order met: the only tasks
+    /// `finish` needs to look at again.
     borrowed: Vec<u32>,
     /// The tasks that wait for nothing (`finish` only adds waits to tasks
     /// that wait already: a mover has its edge).
@@ -369,10 +373,7 @@ impl<'a> Counts<'a> {
             let p = &mut self.tasks[k.idx as usize];
             *p.uses.get_mut() += 1;
             if k.by_ref {
-                if *p.borrows.get_mut() == 0 {
-                    self.borrowed.push(k.idx);
-                }
-                *p.borrows.get_mut() += 1;
+                self.borrowed.push(k.idx);
             }
             copied |= k.consumer_clone;
         }
@@ -428,6 +429,7 @@ impl<'a> Counts<'a> {
             tasks: BigVec::default(),
             clone_by_consumer,
             release: Vec::new(),
+            release_borrows: Box::default(),
             outputs,
             initial,
         };
@@ -438,23 +440,22 @@ impl<'a> Counts<'a> {
         // or fails with `NotClone` naming the value.
         // Ascending, so that `release` comes out sorted.
         borrowed.sort_unstable();
-        for p in borrowed.into_iter().map(|p| p as usize) {
-            let state = &mut tasks[p];
-            let borrows = *state.borrows.get_mut();
-            let moves = *state.uses.get_mut() - borrows;
+        let mut counts = Vec::new();
+        for run in borrowed.chunk_by(|a, b| a == b) {
+            let (p, borrows) = (run[0], run.len() as u32);
+            let moves = *tasks[p as usize].uses.get_mut() - borrows;
             let mover = match moves {
-                1 if plan.clone_of(p as u32).is_none() => plan.mover_of(p as u32),
+                1 if plan.clone_of(p).is_none() => plan.mover_of(p),
                 _ => None,
             };
-            match mover {
-                Some(m) => {
-                    plan.release.push((p as u32, m));
-                    *tasks[m as usize].waits.get_mut() += 1;
-                }
-                // Only a value with a waiting mover counts its borrowers.
-                None => *tasks[p].borrows.get_mut() = 0,
+            // Only a value with a waiting mover counts its borrowers.
+            if let Some(m) = mover {
+                plan.release.push((p, m));
+                counts.push(AtomicU32::new(borrows));
+                *tasks[m as usize].waits.get_mut() += 1;
             }
         }
+        plan.release_borrows = counts.into_boxed_slice();
         plan.tasks = tasks;
         Ok(plan)
     }
@@ -518,12 +519,11 @@ impl Plan<'_> {
         })
     }
 
-    /// The by-value consumer waiting for `p`'s borrowers, if any.
-    pub fn release_of(&self, p: u32) -> Option<u32> {
-        self.release
-            .binary_search_by_key(&p, |&(q, _)| q)
-            .ok()
-            .map(|i| self.release[i].1)
+    /// The by-value consumer waiting for `p`'s borrowers, if any, and the
+    /// count of those borrowers not yet done.
+    pub fn release_of(&self, p: u32) -> Option<(u32, &AtomicU32)> {
+        let i = self.release.binary_search_by_key(&p, |&(q, _)| q).ok()?;
+        Some((self.release[i].1, &self.release_borrows[i]))
     }
 }
 
