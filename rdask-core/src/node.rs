@@ -170,21 +170,38 @@ impl Arg {
 /// one allocation per node, and one cache miss per visit.
 pub type ArgList = smallvec::SmallVec<[Arg; 2]>;
 
-/// `args` as an [`ArgList`]: pushed one by one when they fit inline,
-/// which is several times cheaper than `SmallVec`'s `collect` for a call's
-/// one or two arguments (measured: ~98 instructions for two).
+/// `args` as an [`ArgList`], with the node's guesses (see `Node::depth`)
+/// made on the way: pushed one by one, which is several times cheaper than
+/// `SmallVec`'s `collect` for a call's one or two arguments (measured: ~98
+/// instructions for two). Guessing here, as
+/// each argument passes, lets the compiler see which kind each one is (a
+/// pass over the list afterwards cost ~40 instructions a call).
 #[inline(always)]
-fn collect_args(args: impl IntoIterator<Item = Arg>) -> ArgList {
+fn collect_args(args: impl IntoIterator<Item = Arg>) -> (ArgList, u16, u32) {
     let args = args.into_iter();
     let mut list = ArgList::new();
-    if args.size_hint().1.is_some_and(|n| n <= list.inline_size()) {
-        for a in args {
-            list.push(a);
+    let (mut depth, mut size) = (0_u16, 1_u32);
+    let mut guess = |a: &Arg| match &a.src {
+        Src::Node(n, _) => {
+            depth = depth.max(n.depth);
+            size = size.saturating_add(n.size);
         }
-    } else {
-        list.extend(args);
+        // Lists are not read through (that would touch every element
+        // again): their items count as one task each.
+        Src::Nodes { items, .. } if !items.is_empty() => {
+            depth = depth.max(1);
+            size = size.saturating_add(items.len().try_into().unwrap_or(u32::MAX));
+        }
+        _ => {}
+    };
+    if let Some(n) = args.size_hint().1.filter(|&n| n > list.inline_size()) {
+        list.reserve_exact(n);
     }
-    list
+    for a in args {
+        guess(&a);
+        list.push(a);
+    }
+    (list, depth.saturating_add(1), size)
 }
 
 /// One task: its key, what it runs and on what.
@@ -218,31 +235,16 @@ impl Node {
         clone: Option<CloneFn>,
         by_key: bool,
     ) -> Node {
+        let (args, depth, size) = collect_args(args);
         Node {
             key,
             op,
-            args: collect_args(args),
+            args,
             clone,
             by_key,
-            // Set where the node is stored (`NodeRef::new`), in place.
-            depth: 1,
-            size: 1,
+            depth,
+            size,
         }
-    }
-
-    /// `depth` and `size` from the direct inputs: one read of each, which
-    /// was usually just made. Lists are not read through (that would touch
-    /// every element again): their items count as one task each.
-    pub(crate) fn estimate(&self) -> (u16, u32) {
-        let (depth, size) = self.args.iter().fold((0, 1_u32), |(d, s), a| match &a.src {
-            Src::Node(n, _) => (d.max(n.depth), s.saturating_add(n.size)),
-            Src::Nodes { items, .. } if !items.is_empty() => (
-                d.max(1),
-                s.saturating_add(items.len().try_into().unwrap_or(u32::MAX)),
-            ),
-            _ => (d, s),
-        });
-        (depth.saturating_add(1), size)
     }
 
     /// The node's key.

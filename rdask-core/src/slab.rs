@@ -239,8 +239,6 @@ impl NodeRef {
                 chunk,
                 node,
             });
-            let node = &mut (*slot).node;
-            (node.depth, node.size) = node.estimate();
             NodeRef(NonNull::new_unchecked(slot))
         }
     }
