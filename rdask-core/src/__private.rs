@@ -27,14 +27,13 @@ pub fn call<R>(
     run: RunFn,
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
-    let node = Node::new(
+    Delayed::from_node(NodeRef::make(
         Key::unique(&info.prefix),
         Op::Fn { run, info },
         args,
         clone,
         false,
-    );
-    Delayed::from_node(NodeRef::new(node))
+    ))
 }
 
 /// A lazy call of a `#[delayed(pure)]` function, named by `token`: equal
@@ -46,14 +45,13 @@ pub fn call_pure<R>(
     clone: Option<CloneFn>,
     token: u64,
 ) -> Delayed<R> {
-    let node = Node::new(
+    Delayed::from_node(NodeRef::make(
         Key::hashed(&info.prefix, token),
         Op::Fn { run, info },
         args,
         clone,
         true,
-    );
-    Delayed::from_node(NodeRef::new(node))
+    ))
 }
 
 /// The hasher a pure call's arguments are fed into, seeded with the

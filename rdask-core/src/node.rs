@@ -177,9 +177,8 @@ pub type ArgList = smallvec::SmallVec<[Arg; 2]>;
 /// each argument passes, lets the compiler see which kind each one is (a
 /// pass over the list afterwards cost ~40 instructions a call).
 #[inline(always)]
-fn collect_args(args: impl IntoIterator<Item = Arg>) -> (ArgList, u16, u32) {
+pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Arg>) -> (u16, u32) {
     let args = args.into_iter();
-    let mut list = ArgList::new();
     let (mut depth, mut size) = (0_u16, 1_u32);
     let mut guess = |a: &Arg| match &a.src {
         Src::Node(n, _) => {
@@ -201,7 +200,7 @@ fn collect_args(args: impl IntoIterator<Item = Arg>) -> (ArgList, u16, u32) {
         guess(&a);
         list.push(a);
     }
-    (list, depth.saturating_add(1), size)
+    (depth.saturating_add(1), size)
 }
 
 /// One task: its key, what it runs and on what.
@@ -226,7 +225,7 @@ pub struct Node {
 }
 
 impl Node {
-    /// A new node (inlined: built in place, in the slab slot).
+    /// A new node. (`NodeRef::make` builds one straight in its slab slot.)
     #[inline(always)]
     pub fn new(
         key: Key,
@@ -235,11 +234,12 @@ impl Node {
         clone: Option<CloneFn>,
         by_key: bool,
     ) -> Node {
-        let (args, depth, size) = collect_args(args);
+        let mut list = ArgList::new();
+        let (depth, size) = collect_args(&mut list, args);
         Node {
             key,
             op,
-            args,
+            args: list,
             clone,
             by_key,
             depth,
