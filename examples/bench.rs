@@ -205,6 +205,8 @@ struct Run {
     /// The value, as its JSON number.
     result: String,
     seq_s: Option<f64>,
+    /// Time to drop the graph once computed (the fine-grained shapes).
+    drop_s: Option<f64>,
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
@@ -219,12 +221,14 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
         "flat" => {
             let (d, build_s) = timed(|| total((0..n64).map(inc).collect::<Vec<_>>()));
             let (r, compute_s) = timed(|| d.compute_with(s));
+            let ((), drop_s) = timed(|| drop(d));
             Run {
                 tasks: n + 1,
                 build_s,
                 compute_s,
                 result: r?.to_string(),
                 seq_s: None,
+                drop_s: Some(drop_s),
             }
         }
         "chain" => {
@@ -236,24 +240,28 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 x
             });
             let (r, compute_s) = timed(|| d.compute_with(s));
+            let ((), drop_s) = timed(|| drop(d));
             Run {
                 tasks: n,
                 build_s,
                 compute_s,
                 result: r?.to_string(),
                 seq_s: None,
+                drop_s: Some(drop_s),
             }
         }
         "tree" => {
             let (d, build_s) = timed(|| pairwise((0..n64).map(leaf).collect()));
             let tasks = pairwise_tasks(&d, n, 1);
             let (r, compute_s) = timed(|| d.compute_with(s));
+            let ((), drop_s) = timed(|| drop(d));
             Run {
                 tasks,
                 build_s,
                 compute_s,
                 result: r?.to_string(),
                 seq_s: None,
+                drop_s: Some(drop_s),
             }
         }
         "cpu" => {
@@ -271,6 +279,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 compute_s,
                 result: r?.to_string(),
                 seq_s: Some(seq_s),
+                drop_s: None,
             }
         }
         "memory" => {
@@ -287,6 +296,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 compute_s,
                 result: r?.to_string(),
                 seq_s: None,
+                drop_s: None,
             }
         }
         "outputs" => {
@@ -299,6 +309,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 compute_s,
                 result: r.to_string(),
                 seq_s: None,
+                drop_s: None,
             }
         }
         "crossval" => {
@@ -317,6 +328,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 compute_s,
                 result: format!("{final_score:.6}"),
                 seq_s: None,
+                drop_s: None,
             }
         }
         other => {
@@ -399,6 +411,9 @@ fn main() {
         .seq_s
         .map(|s| format!(", \"seq_s\": {s:.6}"))
         .unwrap_or_default();
+    if let Some(d) = r.drop_s {
+        extra += &format!(", \"drop_s\": {d:.6}");
+    }
     if let Scheduler::Processes(p) = &s {
         let (remote, local) = rdask::process::task_counts();
         extra += &format!(
