@@ -1,8 +1,9 @@
-//! Memory of rdask's own for big, fresh arrays: 2 MiB-aligned anonymous
+//! Memory of rdask's own for big arrays: 2 MiB-aligned anonymous
 //! mappings with transparent huge pages requested (Linux), so that one page
 //! fault brings in 2 MiB. The node slab's big chunks and the planner's big
 //! arrays ([`BigVec`](crate::bigvec::BigVec)) come from here. Elsewhere than
-//! Linux there are no mappings and callers use the allocator.
+//! Linux there are no mappings and callers use the allocator. A few freed
+//! mappings are kept for reuse ([`Spares`]).
 
 use std::ptr::NonNull;
 
@@ -34,11 +35,70 @@ pub(crate) const HUGE: usize = 2 << 20;
 /// 4 KiB pages (2.5 µs each) do, i.e. 384 KiB.
 pub(crate) const WORTH_HUGE: usize = 384 << 10;
 
-/// A fresh 2 MiB-aligned mapping of at least `bytes` (rounded up to whole
-/// huge pages), with huge pages requested: the mapping and its length.
+/// Freed mappings kept for reuse, most recent last, at most [`SPARE_MAX`]
+/// bytes in all.
+///
+/// Why: the first touch of fresh memory is most of what a page fault costs
+/// (the kernel zeroes the page: ~240 µs a huge page here), and a program
+/// that builds and computes graphs over and over (a loop of `compute`s, a
+/// benchmark) would otherwise map, zero and unmap the same slab chunks and
+/// plan arrays each time. Like an allocator's retained memory, this keeps a
+/// few recently freed mappings for the next request of the same length (a
+/// slab chunk, or a plan of the same size), and no more: peak memory is
+/// unchanged, and what stays after a computation is bounded.
+pub(crate) struct Spares {
+    held: Vec<(usize, usize)>,
+}
+
+/// The most the spare mappings may hold: eight huge pages.
+pub(crate) const SPARE_MAX: usize = 8 * HUGE;
+
+impl Spares {
+    pub(crate) const fn new() -> Spares {
+        Spares { held: Vec::new() }
+    }
+
+    /// A kept mapping of exactly `len` bytes.
+    fn take(&mut self, len: usize) -> Option<NonNull<u8>> {
+        let i = self.held.iter().rposition(|&(_, l)| l == len)?;
+        NonNull::new(self.held.remove(i).0 as *mut u8)
+    }
+
+    /// Keeps mapping `p` of `len` bytes; returns what no longer fits (the
+    /// oldest first, or `p` itself when it alone is too big), to unmap.
+    fn keep(&mut self, p: NonNull<u8>, len: usize) -> Vec<(usize, usize)> {
+        if len > SPARE_MAX {
+            return vec![(p.as_ptr() as usize, len)];
+        }
+        self.held.push((p.as_ptr() as usize, len));
+        let mut total: usize = self.held.iter().map(|&(_, l)| l).sum();
+        let mut out = Vec::new();
+        while total > SPARE_MAX {
+            let (q, l) = self.held.remove(0);
+            total -= l;
+            out.push((q, l));
+        }
+        out
+    }
+}
+
+#[cfg(target_os = "linux")]
+static SPARES: std::sync::Mutex<Spares> = std::sync::Mutex::new(Spares::new());
+
+#[cfg(target_os = "linux")]
+fn spares() -> std::sync::MutexGuard<'static, Spares> {
+    SPARES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A 2 MiB-aligned mapping of at least `bytes` (rounded up to whole huge
+/// pages), with huge pages requested: the mapping and its length. It may be
+/// a spare one (see [`Spares`]): its contents are then not zero.
 #[cfg(target_os = "linux")]
 pub(crate) fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
     let len = bytes.checked_add(HUGE - 1)? & !(HUGE - 1);
+    if let Some(p) = spares().take(len) {
+        return Some((p, len));
+    }
     let span = len.checked_add(HUGE)?;
     // SAFETY: an anonymous private mapping touches no existing memory; the
     // parts unmapped are parts of it.
@@ -97,9 +157,16 @@ pub(crate) unsafe fn grow(
     Some((fresh, len))
 }
 
+/// Gives back mapping `p` of `len` bytes (one of [`map`]'s, whole): kept
+/// as a spare, or unmapped.
+///
+/// SAFETY: nothing refers into the mapping any more.
 #[cfg(target_os = "linux")]
 pub(crate) unsafe fn unmap(p: NonNull<u8>, len: usize) {
-    libc::munmap(p.as_ptr().cast(), len);
+    let out = spares().keep(p, len);
+    for (q, l) in out {
+        libc::munmap(q as *mut libc::c_void, l);
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -114,3 +181,37 @@ pub(crate) unsafe fn grow(_: NonNull<u8>, _: usize, _: usize) -> Option<(NonNull
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) unsafe fn unmap(_: NonNull<u8>, _: usize) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(x: usize) -> NonNull<u8> {
+        NonNull::new(x as *mut u8).unwrap()
+    }
+
+    /// Spares are handed out for their own length only, most recent first,
+    /// and never hold more than the bound: the oldest go first.
+    #[test]
+    fn spares_are_bounded_and_reused_by_length() {
+        let mut s = Spares::new();
+        assert!(s.keep(at(HUGE), HUGE).is_empty());
+        assert!(s.keep(at(4 * HUGE), 2 * HUGE).is_empty());
+        assert!(s.keep(at(8 * HUGE), HUGE).is_empty());
+        assert_eq!(s.take(3 * HUGE), None);
+        assert_eq!(s.take(HUGE), Some(at(8 * HUGE)));
+        // 1 + 2 held; 5 more fill the bound, and 2 more push out the oldest
+        // until they fit.
+        assert!(s.keep(at(16 * HUGE), 5 * HUGE).is_empty());
+        assert_eq!(
+            s.keep(at(32 * HUGE), 2 * HUGE),
+            vec![(HUGE, HUGE), (4 * HUGE, 2 * HUGE)]
+        );
+        // Too big alone: not kept.
+        assert_eq!(s.keep(at(64 * HUGE), 9 * HUGE), vec![(64 * HUGE, 9 * HUGE)]);
+        assert_eq!(s.take(2 * HUGE), Some(at(32 * HUGE)));
+        assert_eq!(s.take(2 * HUGE), None);
+        assert_eq!(s.take(5 * HUGE), Some(at(16 * HUGE)));
+        assert!(s.held.is_empty());
+    }
+}
