@@ -1,7 +1,7 @@
 //! `cargo bench`: the bench CLI's shapes at small sizes, each next to a
 //! rayon baseline of the same shape on the same 2-thread pool, reported as
-//! medians and as our time / rayon's time (one run, so the ratios compare
-//! like with like on a noisy machine).
+//! medians and as our time / rayon's time (rounds interleaved, so the
+//! ratios compare like with like on a noisy machine).
 //!
 //! A plain harness rather than criterion: the figure we need is the ratio
 //! between two benchmarks of one run, which criterion does not report, and
@@ -84,20 +84,65 @@ fn rayon_tree(lo: u64, hi: u64) -> u64 {
     a.wrapping_add(b)
 }
 
-/// Median of `runs` timings of `f` (after one warm-up), checking its result.
-fn median(runs: usize, expect: u64, mut f: impl FnMut() -> u64) -> Duration {
-    assert_eq!(f(), expect, "warm-up result");
-    let mut times: Vec<Duration> = (0..runs)
+/// One timing of `f`, checking its result.
+fn time(expect: u64, f: &mut impl FnMut() -> u64) -> Duration {
+    let t = Instant::now();
+    let r = f();
+    let d = t.elapsed();
+    assert_eq!(r, expect);
+    d
+}
+
+fn median_of<T: PartialOrd + Copy>(mut xs: Vec<T>) -> T {
+    xs.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    xs[xs.len() / 2]
+}
+
+/// `runs` rounds of the three (after one warm-up of each), interleaved so
+/// that a slow stretch of the machine hits all three alike: the median of
+/// each, and the median of the rounds' threads / rayon ratios (this
+/// machine's rayon baseline alone varied 2x between runs of this bench).
+#[allow(clippy::too_many_arguments)]
+fn row(
+    shape: &'static str,
+    n: u64,
+    tasks: u64,
+    runs: usize,
+    expect: u64,
+    mut sync: impl FnMut() -> u64,
+    mut threads: impl FnMut() -> u64,
+    mut rayon: impl FnMut() -> u64,
+) -> Row {
+    for f in [
+        &mut sync as &mut dyn FnMut() -> u64,
+        &mut threads,
+        &mut rayon,
+    ] {
+        assert_eq!(f(), expect, "warm-up result");
+    }
+    let rounds: Vec<(Duration, Duration, Duration)> = (0..runs)
         .map(|_| {
-            let t = Instant::now();
-            let r = f();
-            let d = t.elapsed();
-            assert_eq!(r, expect);
-            d
+            (
+                time(expect, &mut sync),
+                time(expect, &mut threads),
+                time(expect, &mut rayon),
+            )
         })
         .collect();
-    times.sort();
-    times[runs / 2]
+    Row {
+        shape,
+        n,
+        tasks,
+        sync: median_of(rounds.iter().map(|r| r.0).collect()),
+        threads: median_of(rounds.iter().map(|r| r.1).collect()),
+        rayon: median_of(rounds.iter().map(|r| r.2).collect()),
+        ratio: median_of(
+            rounds
+                .iter()
+                .map(|r| r.1.as_secs_f64() / r.2.as_secs_f64())
+                .collect(),
+        ),
+    }
 }
 
 struct Row {
@@ -107,6 +152,8 @@ struct Row {
     sync: Duration,
     threads: Duration,
     rayon: Duration,
+    /// The median of the rounds' threads / rayon ratios.
+    ratio: f64,
 }
 
 fn main() {
@@ -127,77 +174,74 @@ fn main() {
 
     if wanted("flat") {
         let n = 20_000u64;
-        let expect = n * (n + 1) / 2;
         let graph = || total((0..n).map(inc).collect::<Vec<_>>());
-        rows.push(Row {
-            shape: "flat",
+        rows.push(row(
+            "flat",
             n,
-            tasks: n + 1,
-            sync: median(runs, expect, || {
-                graph().compute_with(&Scheduler::Sync).unwrap()
-            }),
-            threads: median(runs, expect, || graph().compute_with(&threads).unwrap()),
-            rayon: median(runs, expect, || {
+            n + 1,
+            runs,
+            n * (n + 1) / 2,
+            || graph().compute_with(&Scheduler::Sync).unwrap(),
+            || graph().compute_with(&threads).unwrap(),
+            || {
                 pool.install(|| {
                     (0..n)
                         .into_par_iter()
                         .map(|i| std::hint::black_box(i) + 1)
                         .sum()
                 })
-            }),
-        });
+            },
+        ));
     }
     if wanted("chain") {
         let n = 20_000u64;
         let graph = || (1..n).fold(inc(0), |x, _| inc(x));
-        rows.push(Row {
-            shape: "chain",
+        rows.push(row(
+            "chain",
             n,
-            tasks: n,
-            sync: median(runs, n, || graph().compute_with(&Scheduler::Sync).unwrap()),
-            threads: median(runs, n, || graph().compute_with(&threads).unwrap()),
+            n,
+            runs,
+            n,
+            || graph().compute_with(&Scheduler::Sync).unwrap(),
+            || graph().compute_with(&threads).unwrap(),
             // A chain has no parallelism: the baseline is the plain loop.
-            rayon: median(runs, n, || {
-                (0..n).fold(0, |x, _| std::hint::black_box(x) + 1)
-            }),
-        });
+            || (0..n).fold(0, |x, _| std::hint::black_box(x) + 1),
+        ));
     }
     if wanted("tree") {
         let n = 16_384u64;
-        let expect = n * (n - 1) / 2;
         let graph = || pairwise((0..n).map(leaf).collect());
-        rows.push(Row {
-            shape: "tree",
+        rows.push(row(
+            "tree",
             n,
-            tasks: 2 * n - 1,
-            sync: median(runs, expect, || {
-                graph().compute_with(&Scheduler::Sync).unwrap()
-            }),
-            threads: median(runs, expect, || graph().compute_with(&threads).unwrap()),
-            rayon: median(runs, expect, || pool.install(|| rayon_tree(0, n))),
-        });
+            2 * n - 1,
+            runs,
+            n * (n - 1) / 2,
+            || graph().compute_with(&Scheduler::Sync).unwrap(),
+            || graph().compute_with(&threads).unwrap(),
+            || pool.install(|| rayon_tree(0, n)),
+        ));
     }
     if wanted("cpu") {
         let n = 32u64;
-        let expect = (0..n).fold(0u64, |a, i| a.wrapping_add(spin(i, 200_000)));
         let graph = || wsum((0..n).map(burn).collect::<Vec<_>>());
-        rows.push(Row {
-            shape: "cpu",
+        rows.push(row(
+            "cpu",
             n,
-            tasks: n + 1,
-            sync: median(runs, expect, || {
-                graph().compute_with(&Scheduler::Sync).unwrap()
-            }),
-            threads: median(runs, expect, || graph().compute_with(&threads).unwrap()),
-            rayon: median(runs, expect, || {
+            n + 1,
+            runs,
+            (0..n).fold(0u64, |a, i| a.wrapping_add(spin(i, 200_000))),
+            || graph().compute_with(&Scheduler::Sync).unwrap(),
+            || graph().compute_with(&threads).unwrap(),
+            || {
                 pool.install(|| {
                     (0..n)
                         .into_par_iter()
                         .map(|i| spin(std::hint::black_box(i), 200_000))
                         .reduce(|| 0, u64::wrapping_add)
                 })
-            }),
-        });
+            },
+        ));
     }
 
     println!(
@@ -213,11 +257,12 @@ fn main() {
             r.sync,
             r.threads,
             r.rayon,
-            r.threads.as_secs_f64() / r.rayon.as_secs_f64(),
+            r.ratio,
             r.threads.as_secs_f64() * 1e9 / r.tasks as f64,
         );
     }
     println!(
-        "(medians of {runs} runs; rdask times include building the graph with #[delayed] calls)"
+        "(medians of {runs} interleaved rounds, and of their threads/rayon ratios; rdask times \
+         include building the graph with #[delayed] calls and dropping it)"
     );
 }
