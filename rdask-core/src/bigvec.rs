@@ -144,6 +144,10 @@ impl<T> BigVec<T> {
     }
 
     pub fn truncate(&mut self, len: usize) {
+        if !std::mem::needs_drop::<T>() {
+            self.len = self.len.min(len);
+            return;
+        }
         while self.len > len {
             drop(self.pop());
         }
