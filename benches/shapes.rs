@@ -98,10 +98,12 @@ fn median_of<T: PartialOrd + Copy>(mut xs: Vec<T>) -> T {
     xs[xs.len() / 2]
 }
 
-/// `runs` rounds of the three (after one warm-up of each), interleaved so
-/// that a slow stretch of the machine hits all three alike: the median of
-/// each, and the median of the rounds' threads / rayon ratios (this
-/// machine's rayon baseline alone varied 2x between runs of this bench).
+/// `runs` rounds (after one warm-up of each part), interleaved so that a
+/// slow stretch of the machine hits every part alike: `graph` built,
+/// computed on Sync and on `threads`, and dropped; `graph`'s compute alone
+/// on `threads`; and `rayon`. The medians of each, and of the rounds'
+/// ratios to rayon (this machine's rayon baseline alone varied 2x between
+/// runs of this bench).
 #[allow(clippy::too_many_arguments)]
 fn row(
     shape: &'static str,
@@ -109,39 +111,52 @@ fn row(
     tasks: u64,
     runs: usize,
     expect: u64,
-    mut sync: impl FnMut() -> u64,
-    mut threads: impl FnMut() -> u64,
+    graph: impl Fn() -> Delayed<u64>,
+    threads: &Scheduler,
     mut rayon: impl FnMut() -> u64,
 ) -> Row {
-    for f in [
-        &mut sync as &mut dyn FnMut() -> u64,
-        &mut threads,
-        &mut rayon,
-    ] {
+    let mut sync = || graph().compute_with(&Scheduler::Sync).unwrap();
+    let mut whole = || graph().compute_with(threads).unwrap();
+    let compute = || {
+        let g = graph();
+        let t = Instant::now();
+        assert_eq!(g.compute_with(threads).unwrap(), expect);
+        let d = t.elapsed();
+        drop(g);
+        d
+    };
+    for f in [&mut sync as &mut dyn FnMut() -> u64, &mut whole, &mut rayon] {
         assert_eq!(f(), expect, "warm-up result");
     }
-    let rounds: Vec<(Duration, Duration, Duration)> = (0..runs)
+    compute();
+    let rounds: Vec<[Duration; 4]> = (0..runs)
         .map(|_| {
-            (
+            [
                 time(expect, &mut sync),
-                time(expect, &mut threads),
+                time(expect, &mut whole),
+                compute(),
                 time(expect, &mut rayon),
-            )
+            ]
         })
         .collect();
+    let median = |i: usize| median_of(rounds.iter().map(|r| r[i]).collect());
+    let ratio = |i: usize| {
+        median_of(
+            rounds
+                .iter()
+                .map(|r| r[i].as_secs_f64() / r[3].as_secs_f64())
+                .collect(),
+        )
+    };
     Row {
         shape,
         n,
         tasks,
-        sync: median_of(rounds.iter().map(|r| r.0).collect()),
-        threads: median_of(rounds.iter().map(|r| r.1).collect()),
-        rayon: median_of(rounds.iter().map(|r| r.2).collect()),
-        ratio: median_of(
-            rounds
-                .iter()
-                .map(|r| r.1.as_secs_f64() / r.2.as_secs_f64())
-                .collect(),
-        ),
+        sync: median(0),
+        threads: median(1),
+        rayon: median(3),
+        ratio: ratio(1),
+        compute_ratio: ratio(2),
     }
 }
 
@@ -154,6 +169,9 @@ struct Row {
     rayon: Duration,
     /// The median of the rounds' threads / rayon ratios.
     ratio: f64,
+    /// The same for the compute alone (the graph built and dropped
+    /// outside the timing).
+    compute_ratio: f64,
 }
 
 fn main() {
@@ -174,15 +192,14 @@ fn main() {
 
     if wanted("flat") {
         let n = 20_000u64;
-        let graph = || total((0..n).map(inc).collect::<Vec<_>>());
         rows.push(row(
             "flat",
             n,
             n + 1,
             runs,
             n * (n + 1) / 2,
-            || graph().compute_with(&Scheduler::Sync).unwrap(),
-            || graph().compute_with(&threads).unwrap(),
+            || total((0..n).map(inc).collect::<Vec<_>>()),
+            &threads,
             || {
                 pool.install(|| {
                     (0..n)
@@ -195,44 +212,41 @@ fn main() {
     }
     if wanted("chain") {
         let n = 20_000u64;
-        let graph = || (1..n).fold(inc(0), |x, _| inc(x));
         rows.push(row(
             "chain",
             n,
             n,
             runs,
             n,
-            || graph().compute_with(&Scheduler::Sync).unwrap(),
-            || graph().compute_with(&threads).unwrap(),
+            || (1..n).fold(inc(0), |x, _| inc(x)),
+            &threads,
             // A chain has no parallelism: the baseline is the plain loop.
             || (0..n).fold(0, |x, _| std::hint::black_box(x) + 1),
         ));
     }
     if wanted("tree") {
         let n = 16_384u64;
-        let graph = || pairwise((0..n).map(leaf).collect());
         rows.push(row(
             "tree",
             n,
             2 * n - 1,
             runs,
             n * (n - 1) / 2,
-            || graph().compute_with(&Scheduler::Sync).unwrap(),
-            || graph().compute_with(&threads).unwrap(),
+            || pairwise((0..n).map(leaf).collect()),
+            &threads,
             || pool.install(|| rayon_tree(0, n)),
         ));
     }
     if wanted("cpu") {
         let n = 32u64;
-        let graph = || wsum((0..n).map(burn).collect::<Vec<_>>());
         rows.push(row(
             "cpu",
             n,
             n + 1,
             runs,
             (0..n).fold(0u64, |a, i| a.wrapping_add(spin(i, 200_000))),
-            || graph().compute_with(&Scheduler::Sync).unwrap(),
-            || graph().compute_with(&threads).unwrap(),
+            || wsum((0..n).map(burn).collect::<Vec<_>>()),
+            &threads,
             || {
                 pool.install(|| {
                     (0..n)
@@ -245,12 +259,20 @@ fn main() {
     }
 
     println!(
-        "{:<6} {:>7} {:>7} {:>12} {:>12} {:>12} {:>14} {:>12}",
-        "shape", "n", "tasks", "sync", "threads(2)", "rayon(2)", "threads/rayon", "ns/task(2)"
+        "{:<6} {:>7} {:>7} {:>12} {:>12} {:>12} {:>14} {:>15} {:>12}",
+        "shape",
+        "n",
+        "tasks",
+        "sync",
+        "threads(2)",
+        "rayon(2)",
+        "threads/rayon",
+        "compute/rayon",
+        "ns/task(2)"
     );
     for r in &rows {
         println!(
-            "{:<6} {:>7} {:>7} {:>12.3?} {:>12.3?} {:>12.3?} {:>13.1}x {:>12.0}",
+            "{:<6} {:>7} {:>7} {:>12.3?} {:>12.3?} {:>12.3?} {:>13.1}x {:>14.1}x {:>12.0}",
             r.shape,
             r.n,
             r.tasks,
@@ -258,11 +280,13 @@ fn main() {
             r.threads,
             r.rayon,
             r.ratio,
+            r.compute_ratio,
             r.threads.as_secs_f64() * 1e9 / r.tasks as f64,
         );
     }
     println!(
-        "(medians of {runs} interleaved rounds, and of their threads/rayon ratios; rdask times \
-         include building the graph with #[delayed] calls and dropping it)"
+        "(medians of {runs} interleaved rounds, and of their ratios to rayon; rdask's times \
+         include building the graph with #[delayed] calls and dropping it, except \
+         compute/rayon's)"
     );
 }
