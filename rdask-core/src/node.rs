@@ -309,10 +309,32 @@ impl Drop for Node {
         while let Some(node) = stack.pop() {
             // The last reference empties the node in place (no move out of
             // its slot) before it is dropped, so that drop does not recurse.
-            NodeRef::drop_with(node, &mut frees, |node| {
-                take_children(&mut node.args, &mut stack)
-            });
+            // SAFETY: the node is dropped whole (its inputs moved out, then
+            // the rest), once.
+            unsafe {
+                NodeRef::drop_with(node, &mut frees, |node| {
+                    take_children(&mut node.args, &mut stack);
+                    node.drop_rest();
+                })
+            };
         }
+    }
+}
+
+impl Node {
+    /// Drops what is left of a node whose inputs were taken out, in place,
+    /// without its `Drop` (whose only work, taking the inputs, is done):
+    /// ~30 instructions a node less than `drop_in_place`. Every field with a
+    /// destructor is dropped here.
+    ///
+    /// SAFETY: `args` is empty, and the node is not used (or dropped) again.
+    unsafe fn drop_rest(&mut self) {
+        debug_assert!(self.args.is_empty());
+        std::ptr::drop_in_place(&mut self.key);
+        std::ptr::drop_in_place(&mut self.op);
+        std::ptr::drop_in_place(&mut self.args);
+        // `clone`, `by_key`, `depth`, `size`: nothing to drop.
+        const _: () = assert!(!std::mem::needs_drop::<Option<CloneFn>>());
     }
 }
 
@@ -471,5 +493,52 @@ mod tests {
         assert!(std::mem::size_of::<Op>() <= 24);
         assert!(std::mem::size_of::<Arg>() <= 40);
         assert!(std::mem::size_of::<Node>() <= 152);
+    }
+
+    /// Dropping a graph drops everything its nodes hold exactly once:
+    /// constants, closures, keys, inline and spilled argument lists, lists
+    /// of nodes, and a node two consumers share.
+    #[test]
+    fn dropping_a_graph_drops_what_it_holds_once() {
+        let held = std::sync::Arc::new(());
+        let constant = |k: &str| {
+            NodeRef::new(Node::new(
+                Key::from(k),
+                Op::Const(Value::new(held.clone())),
+                [],
+                None,
+                false,
+            ))
+        };
+        let node = |src: NodeRef| Arg::new(Src::Node(src, None), false, None);
+        let shared = constant("shared");
+        let keep = held.clone();
+        let closure = dyn_run("f", move |_| Ok(Value::new(keep.clone())));
+        let wide = NodeRef::new(Node::new(
+            Key::from("wide"),
+            Op::Dyn(closure),
+            (0..5).map(|i| node(constant(&format!("c{i}")))),
+            None,
+            false,
+        ));
+        let list = Arg::new(
+            Src::Nodes {
+                items: vec![constant("l0"), shared.clone()].into_boxed_slice(),
+                build: |_| Err("unused"),
+            },
+            false,
+            None,
+        );
+        let root = NodeRef::new(Node::new(
+            Key::from("root"),
+            Op::Alias,
+            [node(wide), node(shared), list],
+            None,
+            false,
+        ));
+        // 5 + 1 + 1 constants, and the closure.
+        assert_eq!(std::sync::Arc::strong_count(&held), 1 + 8);
+        drop(root);
+        assert_eq!(std::sync::Arc::strong_count(&held), 1);
     }
 }

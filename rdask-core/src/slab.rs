@@ -324,13 +324,20 @@ impl NodeRef {
         this.slot().strong.load(Ordering::Acquire)
     }
 
-    /// Drops this reference. When it is the last one, `take` gets the node
-    /// first (to move its inputs out), then the node is dropped and its slot
-    /// goes to `frees`. For dropping many nodes at once: the last reference
+    /// Drops this reference. When it is the last one, `dismantle` drops the
+    /// node in place (moving its inputs out first), and its slot goes to
+    /// `frees`. For dropping many nodes at once: the last reference
     /// is known by a load alone (no other can be made or dropped meanwhile),
     /// and slots go back to their chunk in batches, so most nodes cost no
     /// atomic read-modify-write at all instead of two.
-    pub(crate) fn drop_with(this: NodeRef, frees: &mut Frees, take: impl FnOnce(&mut Node)) {
+    ///
+    /// SAFETY: `dismantle` drops the node in place, whole, and does not
+    /// use it after.
+    pub(crate) unsafe fn drop_with(
+        this: NodeRef,
+        frees: &mut Frees,
+        dismantle: impl FnOnce(&mut Node),
+    ) {
         let slot = this.0.as_ptr();
         std::mem::forget(this);
         // SAFETY: we hold one reference; when it is the last, nothing else
@@ -343,8 +350,6 @@ impl NodeRef {
                 }
                 fence(Ordering::Acquire);
             }
-            let node = &mut (*slot).node;
-            take(node);
             /// Frees the slot even if the node's drop panics.
             struct Free<'a>(&'a mut Frees, NonNull<Chunk>);
             impl Drop for Free<'_> {
@@ -353,7 +358,7 @@ impl NodeRef {
                 }
             }
             let _free = Free(frees, (*slot).chunk);
-            ptr::drop_in_place(node);
+            dismantle(&mut (*slot).node);
         }
     }
 
