@@ -315,7 +315,11 @@ impl<'a> Counts<'a> {
         Counts {
             nodes: room.vec(tasks),
             edges: room.vec(tasks),
-            edge_start: room.vec(tasks + 1),
+            edge_start: {
+                let mut starts = room.vec(tasks + 1);
+                starts.push(0);
+                starts
+            },
             tasks: room.vec(tasks),
             first_dep: room.vec(tasks),
             initial: room.vec(hint.ready.min(tasks)),
@@ -351,9 +355,6 @@ impl<'a> Counts<'a> {
     /// `chain`, −44 on `flat`).
     #[inline(always)]
     fn push(&mut self, node: &'a Node, kids: &[Kid<'a>]) {
-        if self.edge_start.is_empty() {
-            self.edge_start.push(0);
-        }
         let t = self.nodes.len() as u32;
         let mut waits = 0;
         let mut copied = false;
@@ -404,7 +405,7 @@ impl<'a> Counts<'a> {
         let Counts {
             nodes,
             edges,
-            mut edge_start,
+            edge_start,
             mut tasks,
             first_dep,
             mut more_deps,
@@ -412,9 +413,6 @@ impl<'a> Counts<'a> {
             mut borrowed,
             initial,
         } = self;
-        if edge_start.is_empty() {
-            edge_start.push(0);
-        }
         for &o in &outputs {
             *tasks[o as usize].uses.get_mut() += 1;
         }

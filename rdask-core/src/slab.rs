@@ -257,6 +257,15 @@ fn lone_slot() -> (NonNull<Chunk>, *mut Slot) {
     (chunk, first)
 }
 
+/// An unused slot of this thread's chunk (or of a chunk of its own), and
+/// the chunk: ours alone.
+#[inline(always)]
+fn fresh_slot() -> (NonNull<Chunk>, *mut Slot) {
+    FILLER
+        .try_with(Filler::take)
+        .unwrap_or_else(|_| lone_slot())
+}
+
 /// Most references one node may have (as `Arc`: beyond, abort).
 const MAX_REFS: usize = isize::MAX as usize;
 
@@ -264,9 +273,7 @@ impl NodeRef {
     /// Stores `node` in this thread's chunk.
     #[inline]
     pub fn new(node: Node) -> NodeRef {
-        let (chunk, slot) = FILLER
-            .try_with(Filler::take)
-            .unwrap_or_else(|_| lone_slot());
+        let (chunk, slot) = fresh_slot();
         // SAFETY: `slot` is an unused slot of `chunk`, ours alone.
         unsafe {
             slot.write(Slot {
@@ -290,9 +297,7 @@ impl NodeRef {
         clone: Option<CloneFn>,
         by_key: bool,
     ) -> NodeRef {
-        let (chunk, slot) = FILLER
-            .try_with(Filler::take)
-            .unwrap_or_else(|_| lone_slot());
+        let (chunk, slot) = fresh_slot();
         // SAFETY: `slot` is an unused slot of `chunk`, ours alone; every
         // field is written before the node is handed out. (Should `args`
         // panic, the slot is left unused: its chunk is never freed, a leak
@@ -362,17 +367,6 @@ impl NodeRef {
         }
     }
 
-    /// The node, mutably, when this is its only reference.
-    pub fn get_mut(this: &mut NodeRef) -> Option<&mut Node> {
-        if this.slot().strong.load(Ordering::Acquire) == 1 {
-            // SAFETY: no other reference exists, and none can be made
-            // without this one.
-            Some(unsafe { &mut (*this.0.as_ptr()).node })
-        } else {
-            None
-        }
-    }
-
     /// The node's address (its identity).
     pub fn as_ptr(this: &NodeRef) -> *const Node {
         &this.slot().node
@@ -435,12 +429,11 @@ mod tests {
     fn counts_and_identity() {
         let a = NodeRef::new(node());
         assert_eq!(NodeRef::strong_count(&a), 1);
-        let mut b = a.clone();
+        let b = a.clone();
         assert_eq!(NodeRef::strong_count(&a), 2);
-        assert!(NodeRef::get_mut(&mut b).is_none());
         assert_eq!(NodeRef::as_ptr(&a), NodeRef::as_ptr(&b));
         drop(a);
-        assert!(NodeRef::get_mut(&mut b).is_some());
+        assert_eq!(NodeRef::strong_count(&b), 1);
         assert_eq!(b.key(), &Key::from("n"));
     }
 
