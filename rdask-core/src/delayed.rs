@@ -148,8 +148,7 @@ fn compute_nodes_with(
     scheduler: &Scheduler,
     callbacks: &[Arc<dyn Callback>],
 ) -> Result<Vec<Value>> {
-    let plan = crate::plan::Plan::build(roots, None)?;
-    scheduler.run(&plan, callbacks)
+    scheduler.compute(roots, None, callbacks)
 }
 
 /// One computation, configured: which outputs, which scheduler, which

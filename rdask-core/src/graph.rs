@@ -6,7 +6,6 @@
 //! both faces share one planner and one executor.
 
 use crate::node::{dyn_run, Arg, DynRunFn, Leaf, MaybeKey, Node, Op, Src};
-use crate::plan::Plan;
 use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, register_clone, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
@@ -472,6 +471,5 @@ fn run_graph(graph: &Graph, keys: &[Key], scheduler: &Scheduler) -> Result<Vec<V
         .iter()
         .map(|k| graph.root(k))
         .collect::<Result<Vec<_>>>()?;
-    let plan = Plan::build(&roots, Some(graph.nodes()))?;
-    scheduler.run(&plan, &[])
+    scheduler.compute(&roots, Some(graph.nodes()), &[])
 }

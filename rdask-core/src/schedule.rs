@@ -8,14 +8,15 @@
 
 use crate::callbacks::{self, Callback};
 use crate::exec::{run_sync, run_threads, Exec};
-use crate::plan::Plan;
+use crate::plan::{Lookup, Plan};
+use crate::slab::NodeRef;
 use crate::value::Value;
 use crate::{Error, ErrorKind, Result};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 /// Where a computation's tasks run.
 ///
@@ -91,10 +92,48 @@ impl Scheduler {
         })
     }
 
-    /// Runs a plan and returns the values of its outputs, with the
-    /// callbacks attached to it (`extra`) and those active here.
-    pub(crate) fn run(&self, plan: &Plan<'_>, extra: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
+    /// Plans the computation of `roots` (raw keys resolved in `graph`) and
+    /// runs it, with the callbacks attached to it (`extra`) and those active
+    /// here. On a pool, both happen inside it: the planner may fork there,
+    /// and the workers are awake for the run.
+    pub(crate) fn compute(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        extra: &[Arc<dyn Callback>],
+    ) -> Result<Vec<Value>> {
+        // Read here, on the caller's thread, where they are set.
         let callbacks = callbacks::active(extra);
+        let work = || {
+            let plan = Plan::build(roots, graph)?;
+            self.run(&plan, &callbacks)
+        };
+        match self.rayon_pool()? {
+            None => work(),
+            Some(pool) => {
+                pool.remember();
+                pool.install(work)
+            }
+        }
+    }
+
+    /// The rayon pool this scheduler's tasks (or, on processes, its
+    /// driving threads) run on; `None` on `Sync`.
+    fn rayon_pool(&self) -> Result<Option<RayonPool>> {
+        Ok(Some(match self {
+            Scheduler::Sync => return Ok(None),
+            Scheduler::Threads(t) => match (&t.pool, t.workers) {
+                (Some(pool), _) => RayonPool::Own(pool.clone()),
+                (None, 0) => RayonPool::Global,
+                (None, n) => RayonPool::Own(sized_pool(n)?),
+            },
+            // The parent drives on as many threads as there are workers.
+            Scheduler::Processes(p) => RayonPool::Own(sized_pool(p.workers())?),
+        }))
+    }
+
+    /// Runs a plan, with `callbacks`, and returns the values of its outputs.
+    fn run(&self, plan: &Plan<'_>, callbacks: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
         if callbacks.is_empty() {
             return self.execute(plan, &[]);
         }
@@ -107,29 +146,102 @@ impl Scheduler {
                 }
             }
         }
-        let mut guard = Finish(&callbacks, false);
-        let result = callbacks::each(&callbacks, "start", |c| c.start(plan.len()))
-            .and_then(|()| self.execute(plan, &callbacks));
+        let mut guard = Finish(callbacks, false);
+        let result = callbacks::each(callbacks, "start", |c| c.start(plan.len()))
+            .and_then(|()| self.execute(plan, callbacks));
         guard.1 = true;
-        let finished = callbacks::each(&callbacks, "finish", |c| c.finish(result.is_ok()));
+        let finished = callbacks::each(callbacks, "finish", |c| c.finish(result.is_ok()));
         let values = result?;
         finished.map(|()| values)
     }
 
     fn execute(&self, plan: &Plan<'_>, callbacks: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
         let exec = Exec::new(plan, self, callbacks);
-        match self {
-            Scheduler::Sync => run_sync(&exec),
-            Scheduler::Threads(t) => match (&t.pool, t.workers) {
-                (Some(pool), _) => run_threads(&exec, Some(pool)),
-                (None, 0) => run_threads(&exec, None),
-                (None, n) => run_threads(&exec, Some(&*sized_pool(n)?)),
-            },
-            // The parent drives on as many threads as there are workers.
-            Scheduler::Processes(p) => run_threads(&exec, Some(&*sized_pool(p.workers())?)),
+        match self.rayon_pool()? {
+            None => run_sync(&exec),
+            Some(RayonPool::Global) => run_threads(&exec, None),
+            Some(RayonPool::Own(pool)) => run_threads(&exec, Some(&pool)),
         }
         exec.finish()
     }
+}
+
+/// A scheduler's rayon pool.
+pub(crate) enum RayonPool {
+    /// Rayon's global pool.
+    Global,
+    Own(Arc<rayon::ThreadPool>),
+}
+
+impl RayonPool {
+    /// Runs `f` inside the pool (at once, when already on one of its
+    /// threads).
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match self {
+            RayonPool::Global => match rayon::current_thread_index() {
+                // Already on a thread of some pool: rayon's free functions
+                // then use that pool, which the tasks would run on anyway.
+                Some(_) => f(),
+                None => rayon::scope(|_| f()),
+            },
+            RayonPool::Own(pool) => pool.install(f),
+        }
+    }
+
+    /// Runs `a` and `b` in parallel in the pool, and waits for both.
+    pub(crate) fn join(&self, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+        self.install(|| rayon::join(a, b));
+    }
+
+    /// Makes this the pool the calling thread last computed on (see
+    /// [`last_pool`]).
+    fn remember(&self) {
+        LAST_POOL.with(|last| {
+            let mut last = last.borrow_mut();
+            let same = match (&*last, self) {
+                (Last::Global, RayonPool::Global) => true,
+                (Last::Own(w), RayonPool::Own(p)) => std::ptr::eq(w.as_ptr(), Arc::as_ptr(p)),
+                _ => false,
+            };
+            if !same {
+                *last = match self {
+                    RayonPool::Global => Last::Global,
+                    RayonPool::Own(p) => Last::Own(Arc::downgrade(p)),
+                };
+            }
+        });
+    }
+}
+
+/// The pool a thread last computed on.
+enum Last {
+    None,
+    Global,
+    /// Weak: remembering a pool must not keep its threads alive.
+    Own(Weak<rayon::ThreadPool>),
+}
+
+thread_local! {
+    static LAST_POOL: RefCell<Last> = const { RefCell::new(Last::None) };
+}
+
+/// The pool this thread last computed on, if it has more than one thread:
+/// where work the caller would otherwise do alone can be shared (it is
+/// likely awake, and it is the user's choice of threads).
+pub(crate) fn last_pool() -> Option<RayonPool> {
+    let pool = LAST_POOL
+        .try_with(|last| match &*last.borrow() {
+            Last::None => None,
+            Last::Global => Some(RayonPool::Global),
+            Last::Own(w) => w.upgrade().map(RayonPool::Own),
+        })
+        .ok()
+        .flatten()?;
+    let threads = match &pool {
+        RayonPool::Global => rayon::current_num_threads(),
+        RayonPool::Own(p) => p.current_num_threads(),
+    };
+    (threads > 1).then_some(pool)
 }
 
 /// The shared pool of `n` workers.

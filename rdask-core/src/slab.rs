@@ -146,36 +146,50 @@ unsafe fn release(chunk: NonNull<Chunk>, n: usize) {
     }
 }
 
-/// Freed slots not yet given back to their chunk: consecutive nodes of a
-/// graph are mostly in one chunk, so one subtraction per run of them does
-/// (see [`NodeRef::drop_with`]). Dropping this gives back the rest.
+/// Freed slots not yet given back to their chunk: a graph's nodes lie in a
+/// few chunks, so one subtraction per chunk does (see
+/// [`NodeRef::drop_with`]), instead of one per node. Several chunks are
+/// counted at once: a tree built level by level and dropped depth-first
+/// goes from one level's chunk to another's at nearly every node, and two
+/// threads dropping halves of it would otherwise fight over the chunks'
+/// counters. Dropping this gives back the rest.
 #[derive(Default)]
 pub(crate) struct Frees {
-    chunk: Option<NonNull<Chunk>>,
-    n: usize,
+    pending: [(Option<NonNull<Chunk>>, usize); FREES],
+    /// The entry a chunk not yet counted replaces.
+    next: usize,
 }
 
+/// Chunks one [`Frees`] counts at once.
+const FREES: usize = 4;
+
 impl Frees {
+    #[inline]
     fn add(&mut self, chunk: NonNull<Chunk>) {
-        if self.chunk != Some(chunk) {
-            self.flush();
-            self.chunk = Some(chunk);
+        for (c, n) in &mut self.pending {
+            if *c == Some(chunk) {
+                *n += 1;
+                return;
+            }
         }
-        self.n += 1;
+        let i = self.next;
+        self.next = (i + 1) % FREES;
+        Self::give_back(&mut self.pending[i]);
+        self.pending[i] = (Some(chunk), 1);
     }
 
-    fn flush(&mut self) {
-        if let Some(chunk) = self.chunk.take() {
-            // SAFETY: the `n` slots freed into this batch own that much of
+    fn give_back(entry: &mut (Option<NonNull<Chunk>>, usize)) {
+        if let (Some(chunk), n) = std::mem::take(entry) {
+            // SAFETY: the `n` slots freed into this entry own that much of
             // the chunk's `live` count.
-            unsafe { release(chunk, std::mem::take(&mut self.n)) };
+            unsafe { release(chunk, n) };
         }
     }
 }
 
 impl Drop for Frees {
     fn drop(&mut self) {
-        self.flush();
+        self.pending.iter_mut().for_each(Self::give_back);
     }
 }
 

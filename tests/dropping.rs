@@ -1,0 +1,135 @@
+//! Dropping a big graph: every value it holds is dropped once, on the pool
+//! the dropping thread last computed on when the graph splits in big
+//! halves, and a panicking `Drop` still lets the rest go.
+
+use rdask::prelude::*;
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A leaf's constant input, which records its drop: how many, on which
+/// pool threads (`None`: a thread outside any pool), and whether it panics.
+#[derive(Clone)]
+struct Tracked {
+    log: Arc<Log>,
+    panics: bool,
+}
+
+#[derive(Default)]
+struct Log {
+    drops: AtomicUsize,
+    threads: Mutex<HashSet<Option<usize>>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.log.drops.fetch_add(1, Ordering::Relaxed);
+        self.log
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(rayon::current_thread_index());
+        if self.panics {
+            panic!("a value that panics when dropped");
+        }
+    }
+}
+
+#[delayed]
+fn weigh(t: Tracked) -> u64 {
+    u64::from(!t.panics)
+}
+
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A pairwise sum over `n` leaves, each holding a `Tracked` (the one at
+/// `panics_at` panics when dropped).
+fn tree(n: usize, log: &Arc<Log>, panics_at: Option<usize>) -> Delayed<u64> {
+    let mut level: Vec<Delayed<u64>> = (0..n)
+        .map(|i| {
+            weigh(Tracked {
+                log: log.clone(),
+                panics: panics_at == Some(i),
+            })
+        })
+        .collect();
+    while level.len() > 1 {
+        let mut items = level.into_iter();
+        let mut next = Vec::new();
+        while let Some(a) = items.next() {
+            next.push(match items.next() {
+                Some(b) => add(a, b),
+                None => a,
+            });
+        }
+        level = next;
+    }
+    level.pop().expect("one root")
+}
+
+#[test]
+fn a_big_tree_is_dropped_once_on_the_pool_it_was_computed_on() {
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a pool"),
+    );
+    let log = Arc::new(Log::default());
+    let n = 20_000;
+    let g = tree(n, &log, None);
+    let sum = g.compute_with(&Scheduler::pool(pool.clone())).unwrap();
+    assert_eq!(sum, n as u64);
+    // Each task dropped its own copy of its input.
+    assert_eq!(log.drops.load(Ordering::Relaxed), n);
+    log.threads.lock().unwrap().clear();
+    drop(g);
+    assert_eq!(log.drops.load(Ordering::Relaxed), 2 * n);
+    let threads = log.threads.lock().unwrap().clone();
+    assert!(
+        threads.iter().all(Option::is_some),
+        "every value was dropped on a pool thread: {threads:?}"
+    );
+}
+
+#[test]
+fn a_thread_that_never_computed_drops_its_graph_itself() {
+    let log = Arc::new(Log::default());
+    let n = 20_000;
+    // A fresh thread: it has no pool to share the drop with.
+    let drops = std::thread::spawn({
+        let log = log.clone();
+        move || {
+            drop(tree(n, &log, None));
+            log.threads.lock().unwrap().clone()
+        }
+    })
+    .join()
+    .expect("the dropping thread");
+    assert_eq!(log.drops.load(Ordering::Relaxed), n);
+    assert_eq!(drops, HashSet::from([None]));
+}
+
+#[test]
+fn a_panicking_drop_reaches_the_dropper_and_the_rest_is_still_dropped() {
+    let log = Arc::new(Log::default());
+    let n = 20_000;
+    let g = tree(n, &log, Some(n / 3));
+    assert_eq!(
+        g.compute_with(&Scheduler::threads(2))
+            .map_err(|e| e.to_string().contains("panicked")),
+        Err(true),
+        "the computed leaf's copy panics when the engine drops it"
+    );
+    let before = log.drops.load(Ordering::Relaxed);
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(g)));
+    assert!(
+        dropped.is_err(),
+        "the panic reaches the thread dropping the graph"
+    );
+    assert_eq!(log.drops.load(Ordering::Relaxed) - before, n);
+}
