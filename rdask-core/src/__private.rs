@@ -184,6 +184,12 @@ pub fn arg(a: impl Into<GraphArg>) -> GraphArg {
 /// Asserts at compile time that `T` can be a task's value.
 pub fn assert_value<T: Send + Sync + 'static>() {}
 
+/// How many computations this thread has run through a plan; a tree runs
+/// without one (tests of which graphs take which path).
+pub fn planned() -> usize {
+    crate::schedule::planned()
+}
+
 /// How many node-slab chunks exist right now (tests of the slab's
 /// accounting).
 pub fn slab_chunks() -> usize {

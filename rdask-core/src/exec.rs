@@ -22,13 +22,13 @@
 
 use crate::callbacks::{each, Callback, InTask};
 use crate::error::BoxError;
-use crate::node::{Args, EngineError, FnInfo, MaybeKey, Op, Src};
+use crate::node::{Args, EngineError, FnInfo, MaybeKey, Node, Op, Src};
 use crate::plan::{Plan, NONE};
 use crate::process::remote::RemoteFns;
 use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
-use crate::value::{clone_registered, DynList, Encoded, ListFn, Value};
-use crate::{Error, ErrorKind};
+use crate::value::{clone_registered, CloneFn, DynList, Encoded, ListFn, Value};
+use crate::{Error, ErrorKind, Key};
 use smallvec::SmallVec;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -85,7 +85,7 @@ pub(crate) struct Exec<'p> {
 }
 
 /// Arguments of one task, inline when few.
-type Vals = SmallVec<[Option<Value>; 4]>;
+pub(crate) type Vals = SmallVec<[Option<Value>; 4]>;
 
 impl<'p> Exec<'p> {
     pub fn new(
@@ -241,26 +241,7 @@ impl<'p> Exec<'p> {
         run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
     ) -> Result<Value, Error> {
         let node = self.plan.nodes[t as usize];
-        // Copying an argument runs the user's `Clone`, so it is inside the
-        // unwind guard too.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut vals = Vals::new();
-            self.gather(t, &mut vals)
-                .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
-            let mut args = Args {
-                key: &node.key,
-                vals: &mut vals,
-            };
-            run(&mut args)
-        }));
-        match outcome {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => match e.downcast::<EngineError>() {
-                Ok(engine) => Err(engine.0),
-                Err(user) => Err(Error::task(node.key.clone(), user)),
-            },
-            Err(payload) => Err(Error::panic(node.key.clone(), &*payload)),
-        }
+        invoke(node, |vals| self.gather(t, vals), run)
     }
 
     fn internal(&self, t: u32) -> Error {
@@ -297,11 +278,7 @@ impl<'p> Exec<'p> {
     fn source(&self, t: u32, src: &Src, by_ref: bool, e: &mut usize) -> Result<Value, Error> {
         match src {
             Src::Const { value, clone } => {
-                if by_ref {
-                    Ok(value.clone())
-                } else {
-                    clone(value).ok_or_else(|| self.internal(t))
-                }
+                constant(value, *clone, by_ref).ok_or_else(|| self.internal(t))
             }
             Src::List { items, build: None } => {
                 let mut elems = Vec::with_capacity(items.len());
@@ -513,30 +490,19 @@ impl<'p> Exec<'p> {
         let bytes = by
             .filter(|&c| self.runs_remotely(c))
             .and_then(|_| Encoded::copy(&v));
-        let copy = match (bytes, self.plan.clone_of(p)) {
-            (Some(copy), _) => Some(copy),
-            (None, Some(f)) => f(&v),
-            (None, None) => clone_registered(&v),
-        };
-        match copy {
-            Some(copy) => Ok(copy),
-            None => {
-                let key = &self.plan.nodes[p as usize].key;
-                let by = match by {
-                    Some(c) => format!("task `{}`", self.plan.nodes[c as usize].key),
-                    None => "the output".to_string(),
-                };
-                Err(Error::new(
-                    ErrorKind::NotClone,
-                    Some(key.clone()),
-                    format!(
-                        "{by} needs its own copy of the value of `{key}` (type `{}`), which is \
-                         still in use elsewhere, but that type is not known to be Clone",
-                        v.type_name()
-                    ),
-                ))
-            }
+        if let Some(copy) = bytes {
+            return Ok(copy);
         }
+        let by = || match by {
+            Some(c) => format!("task `{}`", self.plan.nodes[c as usize].key),
+            None => "the output".to_string(),
+        };
+        copy_of(
+            &v,
+            self.plan.clone_of(p),
+            &self.plan.nodes[p as usize].key,
+            by,
+        )
     }
 
     fn release_borrows(&self, t: u32, ready: &mut impl FnMut(u32)) {
@@ -654,12 +620,78 @@ impl<'p> Exec<'p> {
     }
 }
 
+/// Runs `node`'s task: `gather` collects its arguments, then `run` runs
+/// it. Both are under the unwind guard (copying an argument runs the user's
+/// `Clone`, and the arguments not taken are dropped in it), and an error or
+/// a panic becomes the task's error.
+#[inline(always)]
+pub(crate) fn invoke(
+    node: &Node,
+    gather: impl FnOnce(&mut Vals) -> Result<(), Error>,
+    run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+) -> Result<Value, Error> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut vals = Vals::new();
+        gather(&mut vals).map_err(|e| Box::new(EngineError(e)) as BoxError)?;
+        let mut args = Args {
+            key: &node.key,
+            vals: &mut vals,
+        };
+        run(&mut args)
+    }));
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => match e.downcast::<EngineError>() {
+            Ok(engine) => Err(engine.0),
+            Err(user) => Err(Error::task(node.key.clone(), user)),
+        },
+        Err(payload) => Err(Error::panic(node.key.clone(), &*payload)),
+    }
+}
+
+/// A constant argument's value for its task: the node's own, shared, where
+/// the task borrows it or copies it itself, else a copy.
+#[inline(always)]
+pub(crate) fn constant(value: &Value, clone: CloneFn, shared: bool) -> Option<Value> {
+    match shared {
+        true => Some(value.clone()),
+        false => clone(value),
+    }
+}
+
+/// A copy of `v`, the value of `producer`, for a by-value use (`by` names
+/// it) that cannot move it: by `clone` (the producer's or the consumer's
+/// copy function), else by the type registry.
+pub(crate) fn copy_of(
+    v: &Value,
+    clone: Option<CloneFn>,
+    producer: &Key,
+    by: impl FnOnce() -> String,
+) -> Result<Value, Error> {
+    let copy = match clone {
+        Some(f) => f(v),
+        None => clone_registered(v),
+    };
+    copy.ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotClone,
+            Some(producer.clone()),
+            format!(
+                "{} needs its own copy of the value of `{producer}` (type `{}`), which is \
+                 still in use elsewhere, but that type is not known to be Clone",
+                by(),
+                v.type_name()
+            ),
+        )
+    })
+}
+
 /// A list's elements, taken from their sources one by one (`None` after
 /// the first that fails).
-struct Elems<I, F> {
-    items: I,
-    take: F,
-    done: bool,
+pub(crate) struct Elems<I, F> {
+    pub(crate) items: I,
+    pub(crate) take: F,
+    pub(crate) done: bool,
 }
 
 impl<I: Iterator, F: FnMut(I::Item) -> Option<Value>> Iterator for Elems<I, F> {

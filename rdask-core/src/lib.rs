@@ -7,7 +7,9 @@
 //! one allocation each); `compute` turns the nodes that the
 //! outputs reach into one plan (deduplicated, in flat arrays, in depth-first
 //! order); a [`Scheduler`] runs the plan through the one executor and hands
-//! back typed values or an [`Error`] naming the task. Raw [`Graph`]s are the
+//! back typed values or an [`Error`] naming the task. A graph that is a tree
+//! (every node the input of one other) needs no plan, and runs straight
+//! from its nodes. Raw [`Graph`]s are the
 //! same nodes held by key.
 
 #![warn(missing_docs)]
@@ -29,6 +31,7 @@ mod plan;
 pub mod process;
 mod schedule;
 mod slab;
+mod tree;
 #[allow(missing_docs)]
 pub mod value;
 

@@ -178,21 +178,29 @@ pub type ArgList = smallvec::SmallVec<[Arg; 2]>;
 /// each argument passes, lets the compiler see which kind each one is (a
 /// pass over the list afterwards cost ~40 instructions a call).
 #[inline(always)]
-pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Arg>) -> (u16, u32) {
+pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Arg>) -> Guess {
     let args = args.into_iter();
-    let (mut depth, mut size) = (0_u16, 1_u32);
+    let (mut depth, mut size, mut tree) = (0_u16, 1_u32, true);
+    // Held here alone, and a tree itself: then it stays so (a node's
+    // inputs never change), and nothing else can reach into it.
+    let sole = |n: &NodeRef| n.tree && NodeRef::is_sole(n);
     let mut guess = |a: &Arg| match &a.src {
         Src::Node(n, _) => {
             depth = depth.max(n.depth);
             size = size.saturating_add(n.size);
+            tree &= sole(n);
         }
-        // Lists are not read through (that would touch every element
-        // again): their items count as one task each.
-        Src::Nodes { items, .. } if !items.is_empty() => {
-            depth = depth.max(1);
-            size = size.saturating_add(items.len().try_into().unwrap_or(u32::MAX));
+        // Lists are not read through for their sizes (that would touch
+        // every element twice): their items count as one task each.
+        Src::Nodes { items, .. } => {
+            if !items.is_empty() {
+                depth = depth.max(1);
+                size = size.saturating_add(items.len().try_into().unwrap_or(u32::MAX));
+            }
+            tree &= items.iter().all(sole);
         }
-        _ => {}
+        Src::Const { .. } => {}
+        Src::Key(_) | Src::MaybeKey(_) | Src::List { .. } => tree = false,
     };
     if let Some(n) = args.size_hint().1.filter(|&n| n > list.inline_size()) {
         list.reserve_exact(n);
@@ -201,7 +209,19 @@ pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Ar
         guess(&a);
         list.push(a);
     }
-    (depth.saturating_add(1), size)
+    Guess {
+        depth: depth.saturating_add(1),
+        size,
+        tree,
+    }
+}
+
+/// A node's guesses at the graph below it (see [`Node::depth`]).
+pub(crate) struct Guess {
+    pub(crate) depth: u16,
+    pub(crate) size: u32,
+    /// Every node below is an input of one node only (see [`Node::tree`]).
+    pub(crate) tree: bool,
 }
 
 /// One task: its key, what it runs and on what.
@@ -223,6 +243,12 @@ pub struct Node {
     pub(crate) depth: u16,
     /// The nodes: exact for a tree, more where inputs are shared.
     pub(crate) size: u32,
+    /// Every node below this one is the input of exactly one node, once,
+    /// and none deduplicates by key: the graph is a tree, which runs
+    /// without a plan (see `crate::tree`). Known as the node is built (its
+    /// inputs then held by it alone) and true for good, since a node's
+    /// inputs never change.
+    pub(crate) tree: bool,
 }
 
 impl Node {
@@ -236,7 +262,7 @@ impl Node {
         by_key: bool,
     ) -> Node {
         let mut list = ArgList::new();
-        let (depth, size) = collect_args(&mut list, args);
+        let Guess { depth, size, tree } = collect_args(&mut list, args);
         Node {
             key,
             op,
@@ -245,6 +271,7 @@ impl Node {
             by_key,
             depth,
             size,
+            tree: tree && !by_key,
         }
     }
 
@@ -382,7 +409,7 @@ impl Node {
         std::ptr::drop_in_place(&mut self.key);
         std::ptr::drop_in_place(&mut self.op);
         std::ptr::drop_in_place(&mut self.args);
-        // `clone`, `by_key`, `depth`, `size`: nothing to drop.
+        // `clone`, `by_key`, `depth`, `size`, `tree`: nothing to drop.
         const _: () = assert!(!std::mem::needs_drop::<Option<CloneFn>>());
     }
 }

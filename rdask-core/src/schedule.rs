@@ -104,9 +104,31 @@ impl Scheduler {
     ) -> Result<Vec<Value>> {
         // Read here, on the caller's thread, where they are set.
         let callbacks = callbacks::active(extra);
-        let work = || {
-            let plan = Plan::build(roots, graph)?;
-            self.run(&plan, &callbacks)
+        // One tree, nothing watching, in this process: no plan needed (see
+        // `crate::tree`).
+        let tree = match roots {
+            [root]
+                if root.tree
+                    && graph.is_none()
+                    && callbacks.is_empty()
+                    && !matches!(self, Scheduler::Processes(_)) =>
+            {
+                Some(&**root)
+            }
+            _ => None,
+        };
+        if tree.is_none() {
+            PLANNED.with(|n| n.set(n.get() + 1));
+        }
+        let work = || match tree {
+            Some(root) => {
+                let parallel = !matches!(self, Scheduler::Sync);
+                crate::tree::run(root, self, parallel).map(|v| vec![v])
+            }
+            None => {
+                let plan = Plan::build(roots, graph)?;
+                self.run(&plan, &callbacks)
+            }
         };
         match self.rayon_pool()? {
             None => work(),
@@ -223,6 +245,14 @@ enum Last {
 
 thread_local! {
     static LAST_POOL: RefCell<Last> = const { RefCell::new(Last::None) };
+    /// Computations this thread ran through a plan (for tests).
+    static PLANNED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many computations this thread has run through a plan (the rest were
+/// trees, which need none).
+pub(crate) fn planned() -> usize {
+    PLANNED.with(Cell::get)
 }
 
 /// The pool this thread last computed on, if it has more than one thread:

@@ -1,0 +1,457 @@
+//! Trees: a `Delayed` graph in which every node is the input of one node
+//! only runs without a plan.
+//!
+//! A plan's arrays exist to find shared nodes once, to count each value's
+//! uses and each task's inputs, and to hand ready tasks to workers. A tree
+//! ([`Node::tree`], known as it is built) needs none of that:
+//!
+//! * its shape is the order: depth-first post-order, the order a plan's
+//!   numbers give, so it finishes one branch before opening the next;
+//! * each value has one use, its consumer, which takes it (moved, or
+//!   borrowed and then dropped) as soon as that consumer runs;
+//! * two inputs of a node share nothing, so big ones run in parallel the way
+//!   `rayon::join` splits a recursion, and each part runs depth-first on one
+//!   thread with a stack of frames (iterative: a chain of any length).
+//!
+//! The rules are the executor's: a task's `Err` or panic becomes the
+//! computation's first error, after which no task starts; a nested
+//! `compute` in a task uses this scheduler; an argument that cannot be
+//! moved is copied by the same rules ([`copy_of`]). Computations with
+//! callbacks, on processes, or of several outputs take the plan.
+
+use crate::callbacks::InTask;
+use crate::exec::{constant, copy_of, invoke, Elems, Vals};
+use crate::node::{Arg, Node, Op, Src};
+use crate::schedule::{CurrentGuard, Scheduler};
+use crate::slab::NodeRef;
+use crate::value::{CloneFn, Value};
+use crate::{Error, ErrorKind};
+use smallvec::SmallVec;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Inputs are run in parallel only where both parts have at least this
+/// many nodes: a fork costs about a microsecond, a task ~50 ns.
+const GRAIN: u32 = 1024;
+
+/// At most this many forks nest, so that the recursion stays shallow
+/// whatever the tree's shape (2^24 parts is far more than any pool).
+const MAX_FORKS: u32 = 24;
+
+/// Runs the tree below `root` (a node with [`Node::tree`]) and gives its
+/// value; on a pool (`parallel`, called inside it), big inputs in parallel.
+pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<Value, Error> {
+    let tree = Tree {
+        scheduler,
+        parallel: parallel && rayon::current_num_threads() > 1,
+        failed: AtomicBool::new(false),
+        error: Mutex::new(None),
+    };
+    let value = tree.eval(root, 0);
+    let error = tree.error.into_inner().unwrap_or_else(|e| e.into_inner());
+    match (value, error) {
+        // The output is the caller's own (a constant's is copied).
+        (Some(mut v), None) => match v.is_unique() {
+            true => Ok(v),
+            false => copy_of(&v, root.clone, &root.key, || "the output".into()),
+        },
+        (v, e) => {
+            drop_quietly(v);
+            Err(e.unwrap_or_else(|| internal(root)))
+        }
+    }
+}
+
+struct Tree<'s> {
+    scheduler: &'s Scheduler,
+    parallel: bool,
+    /// Set with the first error: no task starts after it.
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+}
+
+/// A node being run: its inputs are the values on top of the stack once
+/// its argument `arg` (and item `item` of a list) is past the last.
+struct Frame<'a> {
+    node: &'a Node,
+    arg: usize,
+    item: usize,
+}
+
+impl<'a> Frame<'a> {
+    fn new(node: &'a Node) -> Frame<'a> {
+        Frame {
+            node,
+            arg: 0,
+            item: 0,
+        }
+    }
+
+    /// The next input node, in argument order.
+    #[inline]
+    fn next_input(&mut self) -> Option<&'a Node> {
+        let args = &self.node.args;
+        while let Some(arg) = args.get(self.arg) {
+            match &arg.src {
+                Src::Node(n, _) => {
+                    self.arg += 1;
+                    return Some(n);
+                }
+                Src::Nodes { items, .. } if self.item < items.len() => {
+                    self.item += 1;
+                    return Some(&items[self.item - 1]);
+                }
+                _ => {
+                    self.arg += 1;
+                    self.item = 0;
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Tree<'_> {
+    fn fail(&self, e: Error) {
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The value of `node`, its inputs run in parallel when there is a
+    /// pool and they are big enough (`None`: the computation failed).
+    fn eval(&self, node: &Node, forks: u32) -> Option<Value> {
+        if self.parallel && forks < MAX_FORKS && node.size >= 2 * GRAIN {
+            let inputs = inputs(node);
+            if let Some(cut) = halves(&inputs) {
+                // Each part fills its share of the input values in place.
+                let mut values: Vec<Option<Value>> = Vec::new();
+                values.resize_with(inputs.len(), || None);
+                if !self.eval_halves(&inputs, &mut values, cut, forks) {
+                    drop_quietly(values);
+                    return None;
+                }
+                let _running = self.enter();
+                return self.run_task(node, values.into_iter().flatten());
+            }
+        }
+        self.eval_here(node)
+    }
+
+    /// Fills `out` with the values of `inputs` (in order), its two parts at
+    /// `cut` in parallel, each part split again where it can be (`false`:
+    /// the computation failed).
+    fn eval_halves(
+        &self,
+        inputs: &[&Node],
+        out: &mut [Option<Value>],
+        cut: usize,
+        forks: u32,
+    ) -> bool {
+        let part = |inputs: &[&Node], out: &mut [Option<Value>]| match halves(inputs)
+            .filter(|_| forks + 1 < MAX_FORKS)
+        {
+            Some(cut) => self.eval_halves(inputs, out, cut, forks + 1),
+            None => self.eval_each(inputs, out, forks + 1),
+        };
+        let (left, right) = inputs.split_at(cut);
+        let (left_out, right_out) = out.split_at_mut(cut);
+        let (a, b) = rayon::join(|| part(left, left_out), || part(right, right_out));
+        a && b
+    }
+
+    /// Fills `out` with the values of `nodes`, in order: each big one by
+    /// [`eval`](Self::eval), the rest on this thread.
+    fn eval_each(&self, nodes: &[&Node], out: &mut [Option<Value>], forks: u32) -> bool {
+        let _running = self.enter();
+        let mut stack = Vec::new();
+        let mut frames = Vec::new();
+        for (n, slot) in nodes.iter().zip(out) {
+            *slot = match n.size >= 2 * GRAIN {
+                true => self.eval(n, forks),
+                false => match self.run_here(n, &mut frames, &mut stack) {
+                    true => stack.pop(),
+                    false => None,
+                },
+            };
+            if slot.is_none() {
+                drop_quietly(stack);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Runs the tree below `node` on this thread, depth-first.
+    fn eval_here(&self, node: &Node) -> Option<Value> {
+        let _running = self.enter();
+        let mut values = Vec::new();
+        if self.run_here(node, &mut Vec::new(), &mut values) {
+            return values.pop();
+        }
+        drop_quietly(values);
+        None
+    }
+
+    /// Runs the tree below `root` on this thread, depth-first, and pushes
+    /// its value on `values`, the stack that also holds each node's input
+    /// values until it runs (`false`: the computation failed). `frames`
+    /// is empty, and left so.
+    fn run_here<'a>(
+        &self,
+        root: &'a Node,
+        frames: &mut Vec<Frame<'a>>,
+        values: &mut Vec<Value>,
+    ) -> bool {
+        frames.push(Frame::new(root));
+        while let Some(top) = frames.last_mut() {
+            let ok = match top.next_input() {
+                // A node of constants only (a leaf) runs at once.
+                Some(input) if input.args.iter().all(Arg::is_const) => {
+                    self.task(input, values).map(|v| values.push(v)).is_some()
+                }
+                Some(input) => {
+                    frames.push(Frame::new(input));
+                    true
+                }
+                None => {
+                    let Frame { node, .. } = frames.pop().expect("a frame is on top");
+                    self.task(node, values).map(|v| values.push(v)).is_some()
+                }
+            };
+            if !ok {
+                frames.clear();
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Marks this thread as running this computation's tasks (see
+    /// `Exec::enter`).
+    fn enter(&self) -> (CurrentGuard, InTask) {
+        (CurrentGuard::set(self.scheduler), InTask::enter())
+    }
+
+    /// Runs `node`, whose input values are the last ones of `values`
+    /// (taken off there).
+    fn task(&self, node: &Node, values: &mut Vec<Value>) -> Option<Value> {
+        match values.len().checked_sub(inputs_of(node)) {
+            Some(first) => self.run_task(node, values.drain(first..)),
+            None => {
+                self.fail(internal(node));
+                None
+            }
+        }
+    }
+
+    /// Runs `node` on its input values, in order.
+    fn run_task(&self, node: &Node, inputs: impl Iterator<Item = Value>) -> Option<Value> {
+        if self.failed.load(Ordering::Relaxed) {
+            drop_quietly(inputs);
+            return None;
+        }
+        // The inputs go into the unwind guard, where those not taken are
+        // dropped.
+        let result = match &node.op {
+            Op::Fn { run, .. } => invoke(node, |vals| gather(node, inputs, vals), run),
+            Op::Dyn(task) => invoke(node, |vals| gather(node, inputs, vals), &task.run),
+            Op::Const(v) => {
+                drop_quietly(inputs);
+                Ok(v.clone())
+            }
+            Op::Alias => Err(internal(node)),
+        };
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+}
+
+/// `node`'s input nodes, in order (list items included).
+fn inputs(node: &Node) -> SmallVec<[&Node; 4]> {
+    let mut inputs = SmallVec::new();
+    let mut frame = Frame::new(node);
+    while let Some(n) = frame.next_input() {
+        inputs.push(n);
+    }
+    inputs
+}
+
+/// Where to cut `inputs` in two parts of about equal size (in nodes), if
+/// both are worth a thread of their own.
+fn halves(inputs: &[&Node]) -> Option<usize> {
+    let size = |n: &&Node| u64::from(n.size);
+    let total: u64 = inputs.iter().map(size).sum();
+    if inputs.len() < 2 || total < 2 * u64::from(GRAIN) {
+        return None;
+    }
+    let (mut cut, mut first) = (0, 0);
+    while cut < inputs.len() - 1 && 2 * first < total {
+        first += size(&inputs[cut]);
+        cut += 1;
+    }
+    let cut = cut.max(1);
+    let first: u64 = inputs[..cut].iter().map(size).sum();
+    let grain = u64::from(GRAIN);
+    (first >= grain && total - first >= grain).then_some(cut)
+}
+
+/// How many input values `node` takes.
+fn inputs_of(node: &Node) -> usize {
+    node.args
+        .iter()
+        .map(|a| match &a.src {
+            Src::Node(..) => 1,
+            Src::Nodes { items, .. } => items.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Collects `node`'s arguments into `vals`: constants as the executor
+/// gives them, inputs from `inputs`, in order (moved: each is its
+/// consumer's alone, unless it is a constant node's own value, which is
+/// copied).
+fn gather(
+    node: &Node,
+    mut inputs: impl Iterator<Item = Value>,
+    vals: &mut Vals,
+) -> Result<(), Error> {
+    let mut next = |producer: &Node, clone: Option<CloneFn>, by_ref: bool| {
+        let v = inputs.next().ok_or_else(|| internal(node))?;
+        owned(v, producer, clone, by_ref, node)
+    };
+    vals.reserve_exact(node.args.len());
+    for arg in node.args.iter() {
+        let v = match &arg.src {
+            Src::Const { value, clone } => {
+                constant(value, *clone, arg.copies || arg.by_ref).ok_or_else(|| internal(node))?
+            }
+            Src::Node(n, clone) => next(n, *clone, arg.by_ref)?,
+            Src::Nodes { items, build } => {
+                let mut failed = None;
+                let built = build(&mut Elems {
+                    items: items.iter(),
+                    take: |n: &NodeRef| match next(n, None, false) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    },
+                    done: false,
+                });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                built.map_err(|found| {
+                    Error::type_mismatch(&node.key, "a list", "elements of one type", found)
+                })?
+            }
+            _ => return Err(internal(node)),
+        };
+        vals.push(Some(v));
+    }
+    Ok(())
+}
+
+/// Input `v` of `consumer`, from `producer`, as its use needs it: shared
+/// when borrowed, else owned (a constant node's value is shared with the
+/// node, so copied).
+fn owned(
+    mut v: Value,
+    producer: &Node,
+    clone: Option<CloneFn>,
+    by_ref: bool,
+    consumer: &Node,
+) -> Result<Value, Error> {
+    if by_ref || v.is_unique() {
+        return Ok(v);
+    }
+    copy_of(&v, producer.clone.or(clone), &producer.key, || {
+        format!("task `{}`", consumer.key)
+    })
+}
+
+/// Drops values a failed computation left, a panic in a `Drop` caught
+/// (the first error is already recorded).
+fn drop_quietly<T>(values: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(values)));
+}
+
+fn internal(node: &Node) -> Error {
+    Error::new(
+        ErrorKind::Type,
+        Some(node.key.clone()),
+        "internal error: an argument went missing",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::node::{Arg, Node, Op, Src};
+    use crate::slab::NodeRef;
+    use crate::value::Value;
+    use crate::Key;
+
+    fn leaf() -> NodeRef {
+        NodeRef::new(Node::new(
+            Key::from("leaf"),
+            Op::Const(Value::new(1_u64)),
+            [],
+            None,
+            false,
+        ))
+    }
+
+    fn call(args: impl IntoIterator<Item = Arg>, by_key: bool) -> NodeRef {
+        NodeRef::new(Node::new(Key::from("f"), Op::Alias, args, None, by_key))
+    }
+
+    fn input(n: NodeRef) -> Arg {
+        Arg::new(Src::Node(n, None), false, None)
+    }
+
+    /// A node is a tree when each input is held by it alone and is a tree,
+    /// lists included; a shared input, a key, or deduplication by key makes
+    /// it not one, and so its consumers.
+    #[test]
+    fn a_node_is_a_tree_when_its_inputs_are_its_own_trees() {
+        let t = call([input(leaf()), input(leaf())], false);
+        assert!(t.tree);
+        let kept = leaf();
+        let shared = call([input(kept.clone()), input(leaf())], false);
+        assert!(!shared.tree, "an input also held outside");
+        drop(kept);
+        assert!(!shared.tree, "decided as it was built, for good");
+        assert!(
+            !call([input(shared.clone())], false).tree,
+            "above a shared input"
+        );
+        assert!(!call([input(leaf())], true).tree, "deduplicated by key");
+        let list = |items: Vec<NodeRef>| {
+            let src = Src::Nodes {
+                items: items.into(),
+                build: crate::value::typed_list::<u64>,
+            };
+            Arg::new(src, false, None)
+        };
+        assert!(call([list(vec![leaf(), leaf()])], false).tree);
+        let one = leaf();
+        assert!(
+            !call([list(vec![one.clone(), one])], false).tree,
+            "an item twice"
+        );
+        let key = Arg::new(Src::Key(Box::new(Key::from("a"))), false, None);
+        assert!(!call([key], false).tree, "a raw graph's key");
+        assert!(call([input(t)], false).tree);
+    }
+}

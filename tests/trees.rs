@@ -1,0 +1,263 @@
+//! Trees (every node the input of one other) run without a plan, with the
+//! executor's rules: same values, a failure stops them and names its task,
+//! a panic is an error, nested computes use the same scheduler, borrowed
+//! inputs are dropped once used, shared constants are copied. Graphs that
+//! share a node, and computations with callbacks, take the plan.
+
+use rdask::prelude::*;
+use rdask::{Callback, ErrorKind, Key};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i
+}
+
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+#[delayed]
+fn checked(i: u64, bad: u64) -> Result<u64, String> {
+    match i == bad {
+        true => Err(format!("leaf {i} is bad")),
+        false => Ok(i),
+    }
+}
+
+#[delayed]
+fn explode(i: u64, bad: u64) -> u64 {
+    assert!(i != bad, "leaf {i} exploded");
+    i
+}
+
+/// A pairwise sum over `leaves`, moved into the calls.
+fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
+    while level.len() > 1 {
+        let mut items = level.into_iter();
+        let mut next = Vec::new();
+        while let Some(a) = items.next() {
+            next.push(match items.next() {
+                Some(b) => add(a, b),
+                None => a,
+            });
+        }
+        level = next;
+    }
+    level.pop().expect("one root")
+}
+
+static SHARED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[delayed]
+fn counted(i: u64) -> u64 {
+    SHARED_RUNS.fetch_add(1, Ordering::SeqCst);
+    i
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[delayed]
+fn step(x: u64) -> u64 {
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    x + 1
+}
+
+fn schedulers() -> Vec<Scheduler> {
+    vec![
+        Scheduler::Sync,
+        Scheduler::threads(2),
+        Scheduler::threads(4),
+    ]
+}
+
+/// Runs `f` and tells whether it ran a computation through a plan.
+fn planned<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    let before = rdask::__private::planned();
+    let r = f();
+    (r, rdask::__private::planned() > before)
+}
+
+#[test]
+fn trees_run_without_a_plan_and_shared_graphs_with_one() {
+    for s in schedulers() {
+        let tree = pairwise((0..5000).map(leaf).collect());
+        let (sum, with_plan) = planned(|| tree.compute_with(&s).unwrap());
+        assert_eq!((sum, with_plan), (5000 * 4999 / 2, false), "{s}");
+
+        // A chain, and a list of calls, are trees too.
+        let chain = (0..3000).fold(leaf(1), |x, _| add(x, leaf(1)));
+        assert_eq!(planned(|| chain.compute_with(&s).unwrap()), (3001, false));
+
+        // An input used twice, or also held outside, makes a graph that
+        // needs the plan (the shared task runs once).
+        let before = SHARED_RUNS.load(Ordering::SeqCst);
+        let shared = counted(2);
+        let twice = add(shared.clone(), shared);
+        assert_eq!(planned(|| twice.compute_with(&s).unwrap()), (4, true));
+        assert_eq!(SHARED_RUNS.load(Ordering::SeqCst), before + 1);
+        let kept = leaf(3);
+        let uses_kept = add(kept.clone(), leaf(4));
+        assert_eq!(planned(|| uses_kept.compute_with(&s).unwrap()), (7, true));
+        drop(kept);
+        // ... for good: the node was built while its input was shared.
+        assert_eq!(planned(|| uses_kept.compute_with(&s).unwrap()), (7, true));
+    }
+}
+
+#[test]
+fn a_tree_gives_the_values_the_plan_gives() {
+    /// Counts tasks started, which forces the plan.
+    struct Count(AtomicUsize);
+    impl Callback for Count {
+        fn pretask(&self, _key: &Key, _worker: usize) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    for n in [1, 2, 3, 1000, 4097, 20_000] {
+        let expect = n * (n - 1) / 2;
+        for s in schedulers() {
+            let g = pairwise((0..n).map(leaf).collect());
+            let (tree, with_plan) = planned(|| g.compute_with(&s).unwrap());
+            assert_eq!((tree, with_plan), (expect, false), "n={n} on {s}");
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let (plan, with_plan) = planned(|| {
+                rdask::Compute::new(std::slice::from_ref(&g))
+                    .scheduler(s.clone())
+                    .callback(count.clone())
+                    .run()
+                    .unwrap()
+            });
+            assert_eq!((plan, with_plan), (vec![expect], true));
+            assert_eq!(count.0.load(Ordering::Relaxed) as u64, 2 * n - 1);
+        }
+    }
+}
+
+#[test]
+fn a_failure_in_a_big_tree_stops_it_and_names_its_task() {
+    let n = 20_000;
+    for s in schedulers() {
+        let bad = n / 3;
+        let leaves: Vec<_> = (0..n).map(|i| checked(i, bad)).collect();
+        let bad_key = leaves[bad as usize].key().clone();
+        let e = pairwise(leaves).compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Task, "{s}: {e}");
+        assert_eq!(e.key(), Some(&bad_key));
+        assert!(e.to_string().contains("leaf 6666 is bad"), "{e}");
+
+        let leaves: Vec<_> = (0..n).map(|i| explode(i, bad)).collect();
+        let bad_key = leaves[bad as usize].key().clone();
+        let e = pairwise(leaves).compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{s}: {e}");
+        assert_eq!(e.key(), Some(&bad_key));
+    }
+}
+
+#[test]
+fn nothing_starts_after_a_failure_in_a_tree() {
+    // A chain: the first task fails, and none of the 999 after it run.
+    let chain = (0..999).fold(checked(0, 0), |x, _| step(x));
+    for s in schedulers() {
+        let (e, with_plan) = planned(|| chain.compute_with(&s).unwrap_err());
+        assert!(!with_plan);
+        assert!(e.to_string().contains("leaf 0 is bad"), "{e}");
+        assert_eq!(STARTED.load(Ordering::SeqCst), 0, "{s}");
+    }
+}
+
+#[test]
+fn a_task_of_a_tree_computes_nested_graphs_on_the_same_scheduler() {
+    #[delayed]
+    fn nested(i: u64) -> String {
+        let inner = rdask::value(i) + 1;
+        let here = rdask::current_scheduler().expect("a scheduler");
+        format!("{here} {}", inner.compute().expect("the nested graph"))
+    }
+    #[delayed]
+    fn both(a: String, b: String) -> String {
+        format!("{a}; {b}")
+    }
+    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+        let g = both(nested(1), nested(2));
+        let want = format!("{s} 2; {s} 3");
+        assert_eq!(planned(|| g.compute_with(&s).unwrap()).0, want);
+    }
+}
+
+/// A value that counts its drops.
+struct Tracked(Arc<AtomicUsize>, u64);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn borrowed_inputs_of_a_tree_are_dropped_once_used_and_owned_ones_move() {
+    #[delayed]
+    fn make(drops: Arc<AtomicUsize>, i: u64) -> Tracked {
+        Tracked(drops, i)
+    }
+    #[delayed]
+    fn peek(t: &Tracked) -> u64 {
+        t.1
+    }
+    // `Tracked` is not `Clone`: a tree moves it, never copies it.
+    #[delayed]
+    fn pair(a: Tracked, b: Tracked) -> Tracked {
+        Tracked(a.0.clone(), a.1 + b.1)
+    }
+    let n = 5000;
+    for s in schedulers() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let peeks: Vec<_> = (0..n).map(|i| peek(make(drops.clone(), i))).collect();
+        let (sum, with_plan) = planned(|| pairwise(peeks).compute_with(&s).unwrap());
+        assert_eq!((sum, with_plan), (n * (n - 1) / 2, false));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            n as usize,
+            "each dropped once, {s}"
+        );
+
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut level: Vec<_> = (0..64).map(|i| make(drops.clone(), i)).collect();
+        while level.len() > 1 {
+            let mut items = level.into_iter();
+            let mut next = Vec::new();
+            while let (Some(a), Some(b)) = (items.next(), items.next()) {
+                next.push(pair(a, b));
+            }
+            level = next;
+        }
+        let top = level.pop().unwrap();
+        let (t, with_plan) = planned(|| top.compute_with(&s).unwrap());
+        assert_eq!((t.1, with_plan), (64 * 63 / 2, false));
+        // The 63 pairs' inputs are dropped: 126 values.
+        assert_eq!(drops.load(Ordering::SeqCst), 126);
+    }
+}
+
+#[test]
+fn constants_of_a_tree_are_copied_for_whoever_takes_them() {
+    #[delayed]
+    fn grow(mut v: Vec<u64>) -> Vec<u64> {
+        v.push(v.len() as u64);
+        v
+    }
+    for s in schedulers() {
+        let base = rdask::value(vec![7_u64]);
+        // The output of a constant, and a constant taken by value: copies,
+        // the node keeps its own.
+        assert_eq!(base.compute_with(&s).unwrap(), vec![7]);
+        let g = grow(grow(base));
+        assert_eq!(
+            planned(|| g.compute_with(&s).unwrap()),
+            (vec![7, 1, 2], false)
+        );
+        assert_eq!(g.compute_with(&s).unwrap(), vec![7, 1, 2]);
+    }
+}
