@@ -143,6 +143,12 @@ impl<T> BigVec<T> {
         Some(unsafe { self.ptr.as_ptr().add(self.len).read() })
     }
 
+    /// Pushes every item of `items`, with room made once for all of them.
+    pub fn extend(&mut self, items: impl ExactSizeIterator<Item = T>) {
+        self.reserve_exact_total(self.len.saturating_add(items.len()), MAP_FROM);
+        items.for_each(|x| self.push(x));
+    }
+
     pub fn truncate(&mut self, len: usize) {
         if !std::mem::needs_drop::<T>() {
             self.len = self.len.min(len);

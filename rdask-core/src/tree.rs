@@ -19,6 +19,7 @@
 //! moved is copied by the same rules ([`copy_of`]). Computations with
 //! callbacks, on processes, or of several outputs take the plan.
 
+use crate::bigvec::BigVec;
 use crate::callbacks::InTask;
 use crate::exec::{constant, copy_of, invoke, Elems, Vals};
 use crate::node::{Arg, Node, Op, Src};
@@ -127,15 +128,16 @@ impl Tree<'_> {
         if self.parallel && forks < MAX_FORKS && node.size >= 2 * GRAIN {
             let inputs = inputs(node);
             if let Some(cut) = halves(&inputs) {
-                // Each part fills its share of the input values in place.
-                let mut values: Vec<Option<Value>> = Vec::new();
-                values.resize_with(inputs.len(), || None);
+                // Each part fills its share of the input values in place
+                // (a big array, as a plan's, to fault in few pages).
+                let mut values: BigVec<Option<Value>> = BigVec::with_capacity(inputs.len());
+                values.extend((0..inputs.len()).map(|_| None));
                 if !self.eval_halves(&inputs, &mut values, cut, forks) {
                     drop_quietly(values);
                     return None;
                 }
                 let _running = self.enter();
-                return self.run_task(node, values.into_iter().flatten());
+                return self.run_task(node, values.iter_mut().filter_map(Option::take));
             }
         }
         self.eval_here(node)
