@@ -261,3 +261,41 @@ fn constants_of_a_tree_are_copied_for_whoever_takes_them() {
         assert_eq!(g.compute_with(&s).unwrap(), vec![7, 1, 2]);
     }
 }
+
+/// Leaves that only finish once another one has started: run one after the
+/// other, the first would give up (after 10 s) instead.
+static ARRIVED: AtomicUsize = AtomicUsize::new(0);
+
+#[delayed]
+fn meet(round: usize) -> bool {
+    ARRIVED.fetch_add(1, Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    while ARRIVED.load(Ordering::SeqCst) < 2 * round {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    true
+}
+
+#[delayed]
+fn both(a: bool, b: bool) -> bool {
+    a && b
+}
+
+#[delayed]
+fn all(xs: Vec<bool>) -> bool {
+    xs.into_iter().all(|x| x)
+}
+
+#[test]
+fn a_tree_of_a_few_big_tasks_runs_them_in_parallel() {
+    let s = Scheduler::threads(2);
+    // Each round needs its two leaves at once: two inputs of one node, and
+    // two items of one list.
+    let pair = both(meet(1), meet(1));
+    assert_eq!(planned(|| pair.compute_with(&s).unwrap()), (true, false));
+    let list = all(vec![meet(2), meet(2)]);
+    assert_eq!(planned(|| list.compute_with(&s).unwrap()), (true, false));
+}

@@ -9,9 +9,11 @@
 //!   numbers give, so it finishes one branch before opening the next;
 //! * each value has one use, its consumer, which takes it (moved, or
 //!   borrowed and then dropped) as soon as that consumer runs;
-//! * two inputs of a node share nothing, so big ones run in parallel the way
-//!   `rayon::join` splits a recursion, and each part runs depth-first on one
-//!   thread with a stack of frames (iterative: a chain of any length).
+//! * two inputs of a node share nothing, so they run in parallel the way
+//!   `rayon::join` splits a recursion (as often as rayon's adaptive rule
+//!   says, see [`Split`]: a few forks per thread, more where work is
+//!   stolen), and each part runs depth-first on one thread with a stack of
+//!   frames (iterative: a chain of any length).
 //!
 //! The rules are the executor's: a task's `Err` or panic becomes the
 //! computation's first error, after which no task starts; a nested
@@ -32,24 +34,32 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// Inputs are run in parallel only where both parts have at least this
-/// many nodes: a fork costs about a microsecond, a task ~50 ns.
-const GRAIN: u32 = 1024;
+/// The walk's two stacks, on the thread's stack while the tree is no
+/// deeper than this: a tree of big values then runs with no allocation of
+/// the engine's between them, which could otherwise wedge a small block
+/// into the hole a freed big buffer left, and make the allocator grow its
+/// heap by one buffer (the `memory` workload's peak RSS: +16 MiB).
+type Frames<'a> = SmallVec<[Frame<'a>; 32]>;
+type Stack = SmallVec<[Value; 32]>;
+
+/// A split's input values are on the stack up to this many.
+const FEW: usize = 8;
 
 /// At most this many forks nest, so that the recursion stays shallow
 /// whatever the tree's shape (2^24 parts is far more than any pool).
 const MAX_FORKS: u32 = 24;
 
 /// Runs the tree below `root` (a node with [`Node::tree`]) and gives its
-/// value; on a pool (`parallel`, called inside it), big inputs in parallel.
+/// value; on a pool (`parallel`, called inside it), inputs in parallel.
 pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<Value, Error> {
+    let threads = rayon::current_num_threads() as u32;
     let tree = Tree {
         scheduler,
-        parallel: parallel && rayon::current_num_threads() > 1,
+        threads: if parallel && threads > 1 { threads } else { 0 },
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
     };
-    let value = tree.eval(root, 0);
+    let value = tree.eval(root, Split::new(tree.threads));
     let error = tree.error.into_inner().unwrap_or_else(|e| e.into_inner());
     match (value, error) {
         // The output is the caller's own (a constant's is copied).
@@ -66,7 +76,8 @@ pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<
 
 struct Tree<'s> {
     scheduler: &'s Scheduler,
-    parallel: bool,
+    /// The pool's threads (0: run on this thread alone).
+    threads: u32,
     /// Set with the first error: no task starts after it.
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
@@ -122,18 +133,31 @@ impl Tree<'_> {
         self.failed.store(true, Ordering::Release);
     }
 
-    /// The value of `node`, its inputs run in parallel when there is a
-    /// pool and they are big enough (`None`: the computation failed).
-    fn eval(&self, node: &Node, forks: u32) -> Option<Value> {
-        if self.parallel && forks < MAX_FORKS && node.size >= 2 * GRAIN {
+    /// The value of `node`, its inputs run in parallel while `split`
+    /// allows (`None`: the computation failed).
+    fn eval(&self, node: &Node, split: Split) -> Option<Value> {
+        if split.more() {
             let inputs = inputs(node);
             if let Some(cut) = halves(&inputs) {
-                // Each part fills its share of the input values in place
-                // (a big array, as a plan's, to fault in few pages).
-                let mut values: BigVec<Option<Value>> = BigVec::with_capacity(inputs.len());
-                values.extend((0..inputs.len()).map(|_| None));
-                if !self.eval_halves(&inputs, &mut values, cut, forks) {
-                    drop_quietly(values);
+                // Each part fills its share of the input values in place:
+                // on the stack when few (see `Frames`), else in a big array
+                // (as a plan's, to fault in few pages).
+                let n = inputs.len();
+                let mut few: SmallVec<[Option<Value>; FEW]> = SmallVec::new();
+                let mut many: BigVec<Option<Value>> = BigVec::default();
+                let values: &mut [Option<Value>] = match n <= FEW {
+                    true => {
+                        few.resize_with(n, || None);
+                        &mut few
+                    }
+                    false => {
+                        many = BigVec::with_capacity(n);
+                        many.extend((0..n).map(|_| None));
+                        &mut many
+                    }
+                };
+                if !self.eval_halves(&inputs, values, cut, split) {
+                    drop_quietly((few, many));
                     return None;
                 }
                 let _running = self.enter();
@@ -144,36 +168,41 @@ impl Tree<'_> {
     }
 
     /// Fills `out` with the values of `inputs` (in order), its two parts at
-    /// `cut` in parallel, each part split again where it can be (`false`:
-    /// the computation failed).
+    /// `cut` in parallel, each part split again while `split` allows
+    /// (`false`: the computation failed).
     fn eval_halves(
         &self,
         inputs: &[&Node],
         out: &mut [Option<Value>],
         cut: usize,
-        forks: u32,
+        split: Split,
     ) -> bool {
-        let part = |inputs: &[&Node], out: &mut [Option<Value>]| match halves(inputs)
-            .filter(|_| forks + 1 < MAX_FORKS)
-        {
-            Some(cut) => self.eval_halves(inputs, out, cut, forks + 1),
-            None => self.eval_each(inputs, out, forks + 1),
+        let split = split.halved();
+        let part = |inputs: &[&Node], out: &mut [Option<Value>], ctx: rayon::FnContext| {
+            let split = split.stolen(ctx.migrated(), self.threads);
+            match halves(inputs).filter(|_| split.more()) {
+                Some(cut) => self.eval_halves(inputs, out, cut, split),
+                None => self.eval_each(inputs, out, split),
+            }
         };
         let (left, right) = inputs.split_at(cut);
         let (left_out, right_out) = out.split_at_mut(cut);
-        let (a, b) = rayon::join(|| part(left, left_out), || part(right, right_out));
+        let (a, b) = rayon::join_context(
+            |ctx| part(left, left_out, ctx),
+            |ctx| part(right, right_out, ctx),
+        );
         a && b
     }
 
-    /// Fills `out` with the values of `nodes`, in order: each big one by
-    /// [`eval`](Self::eval), the rest on this thread.
-    fn eval_each(&self, nodes: &[&Node], out: &mut [Option<Value>], forks: u32) -> bool {
+    /// Fills `out` with the values of `nodes`, in order, each split further
+    /// while `split` allows.
+    fn eval_each(&self, nodes: &[&Node], out: &mut [Option<Value>], split: Split) -> bool {
         let _running = self.enter();
-        let mut stack = Vec::new();
-        let mut frames = Vec::new();
+        let mut stack = Stack::new();
+        let mut frames = Frames::new();
         for (n, slot) in nodes.iter().zip(out) {
-            *slot = match n.size >= 2 * GRAIN {
-                true => self.eval(n, forks),
+            *slot = match split.more() {
+                true => self.eval(n, split),
                 false => match self.run_here(n, &mut frames, &mut stack) {
                     true => stack.pop(),
                     false => None,
@@ -190,8 +219,8 @@ impl Tree<'_> {
     /// Runs the tree below `node` on this thread, depth-first.
     fn eval_here(&self, node: &Node) -> Option<Value> {
         let _running = self.enter();
-        let mut values = Vec::new();
-        if self.run_here(node, &mut Vec::new(), &mut values) {
+        let mut values = Stack::new();
+        if self.run_here(node, &mut Frames::new(), &mut values) {
             return values.pop();
         }
         drop_quietly(values);
@@ -202,12 +231,7 @@ impl Tree<'_> {
     /// its value on `values`, the stack that also holds each node's input
     /// values until it runs (`false`: the computation failed). `frames`
     /// is empty, and left so.
-    fn run_here<'a>(
-        &self,
-        root: &'a Node,
-        frames: &mut Vec<Frame<'a>>,
-        values: &mut Vec<Value>,
-    ) -> bool {
+    fn run_here<'a>(&self, root: &'a Node, frames: &mut Frames<'a>, values: &mut Stack) -> bool {
         frames.push(Frame::new(root));
         while let Some(top) = frames.last_mut() {
             let ok = match top.next_input() {
@@ -240,7 +264,7 @@ impl Tree<'_> {
 
     /// Runs `node`, whose input values are the last ones of `values`
     /// (taken off there).
-    fn task(&self, node: &Node, values: &mut Vec<Value>) -> Option<Value> {
+    fn task(&self, node: &Node, values: &mut Stack) -> Option<Value> {
         match values.len().checked_sub(inputs_of(node)) {
             Some(first) => self.run_task(node, values.drain(first..)),
             None => {
@@ -287,23 +311,62 @@ fn inputs(node: &Node) -> SmallVec<[&Node; 4]> {
     inputs
 }
 
-/// Where to cut `inputs` in two parts of about equal size (in nodes), if
-/// both are worth a thread of their own.
+/// Where to cut `inputs` (two or more) in two parts of about equal size,
+/// in nodes.
 fn halves(inputs: &[&Node]) -> Option<usize> {
-    let size = |n: &&Node| u64::from(n.size);
-    let total: u64 = inputs.iter().map(size).sum();
-    if inputs.len() < 2 || total < 2 * u64::from(GRAIN) {
+    if inputs.len() < 2 {
         return None;
     }
+    let size = |n: &&Node| u64::from(n.size);
+    let total: u64 = inputs.iter().map(size).sum();
     let (mut cut, mut first) = (0, 0);
     while cut < inputs.len() - 1 && 2 * first < total {
         first += size(&inputs[cut]);
         cut += 1;
     }
-    let cut = cut.max(1);
-    let first: u64 = inputs[..cut].iter().map(size).sum();
-    let grain = u64::from(GRAIN);
-    (first >= grain && total - first >= grain).then_some(cut)
+    Some(cut.max(1))
+}
+
+/// How much further a part of a tree may be split: rayon's adaptive rule.
+/// A tree starts with one split per thread, each fork halves what is
+/// left, and a part another thread stole starts again from one per thread
+/// (work is scarce there). So a tree of tiny tasks forks a few times per
+/// thread, not once per node, while a tree of big tasks (or a slow part of
+/// one) is split as finely as the threads need.
+#[derive(Clone, Copy)]
+struct Split {
+    left: u32,
+    forks: u32,
+}
+
+impl Split {
+    fn new(threads: u32) -> Split {
+        Split {
+            left: threads,
+            forks: 0,
+        }
+    }
+
+    fn more(self) -> bool {
+        self.left > 0 && self.forks < MAX_FORKS
+    }
+
+    fn halved(self) -> Split {
+        Split {
+            left: self.left / 2,
+            forks: self.forks + 1,
+        }
+    }
+
+    fn stolen(self, migrated: bool, threads: u32) -> Split {
+        match migrated {
+            true => Split {
+                left: self.left.max(threads),
+                ..self
+            },
+            false => self,
+        }
+    }
 }
 
 /// How many input values `node` takes.
