@@ -2,7 +2,12 @@
 //! the dropping thread last computed on when the graph splits in big
 //! halves, and a panicking `Drop` still lets the rest go.
 
+#[path = "common/shapes.rs"]
+#[allow(dead_code)]
+mod shapes;
+
 use rdask::prelude::*;
+use shapes::{add, pairwise};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,15 +46,10 @@ fn weigh(t: Tracked) -> u64 {
     u64::from(!t.panics)
 }
 
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a + b
-}
-
 /// A pairwise sum over `n` leaves, each holding a `Tracked` (the one at
 /// `panics_at` panics when dropped).
 fn tree(n: usize, log: &Arc<Log>, panics_at: Option<usize>) -> Delayed<u64> {
-    let mut level: Vec<Delayed<u64>> = (0..n)
+    let leaves = (0..n)
         .map(|i| {
             weigh(Tracked {
                 log: log.clone(),
@@ -57,18 +57,7 @@ fn tree(n: usize, log: &Arc<Log>, panics_at: Option<usize>) -> Delayed<u64> {
             })
         })
         .collect();
-    while level.len() > 1 {
-        let mut items = level.into_iter();
-        let mut next = Vec::new();
-        while let Some(a) = items.next() {
-            next.push(match items.next() {
-                Some(b) => add(a, b),
-                None => a,
-            });
-        }
-        level = next;
-    }
-    level.pop().expect("one root")
+    pairwise(leaves, add)
 }
 
 #[test]

@@ -5,6 +5,10 @@
 #[path = "common/shapes.rs"]
 mod shapes;
 
+// Two kinds of trees: handles borrowed into the calls (`pairwise` here: the
+// graph is planned), and moved into them (`moved`: it runs as a tree).
+use shapes::pairwise as moved;
+
 use rdask::prelude::*;
 use shapes::{add, inc, total};
 use std::sync::Arc;
@@ -76,6 +80,12 @@ fn shapes_agree_on_every_scheduler() {
                 n * (n - 1) / 2,
                 "tree {n} on {s}"
             );
+            let tree = moved((0..n).map(rdask::value).collect(), add);
+            assert_eq!(
+                tree.compute_with(&s).unwrap(),
+                n * (n - 1) / 2,
+                "moved tree {n} on {s}"
+            );
 
             let outputs: Vec<_> = (0..n).map(inc).collect();
             let got = rdask::compute_with(&outputs, &s).unwrap();
@@ -84,6 +94,14 @@ fn shapes_agree_on_every_scheduler() {
         let memory = pairwise((0..64).map(|i| score(clean(load(i)))).collect());
         let expect: u64 = (0..64u64).map(|i| 8 * ((i % 251 + 1) % 256)).sum();
         assert_eq!(memory.compute_with(&s).unwrap(), expect, "memory on {s}");
+        let memory = moved((0..64).map(|i| score(clean(load(i)))).collect(), |a, b| {
+            add(a, b)
+        });
+        assert_eq!(
+            memory.compute_with(&s).unwrap(),
+            expect,
+            "moved memory on {s}"
+        );
     }
 }
 

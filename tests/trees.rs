@@ -4,19 +4,19 @@
 //! inputs are dropped once used, shared constants are copied. Graphs that
 //! share a node, and computations with callbacks, take the plan.
 
+#[path = "common/shapes.rs"]
+#[allow(dead_code)]
+mod shapes;
+
 use rdask::prelude::*;
 use rdask::{Callback, ErrorKind, Key};
+use shapes::{add, pairwise};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[delayed]
 fn leaf(i: u64) -> u64 {
     i
-}
-
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a + b
 }
 
 #[delayed]
@@ -33,20 +33,9 @@ fn explode(i: u64, bad: u64) -> u64 {
     i
 }
 
-/// A pairwise sum over `leaves`, moved into the calls.
-fn pairwise(mut level: Vec<Delayed<u64>>) -> Delayed<u64> {
-    while level.len() > 1 {
-        let mut items = level.into_iter();
-        let mut next = Vec::new();
-        while let Some(a) = items.next() {
-            next.push(match items.next() {
-                Some(b) => add(a, b),
-                None => a,
-            });
-        }
-        level = next;
-    }
-    level.pop().expect("one root")
+/// A pairwise sum of `leaves`, moved into the calls.
+fn sum(leaves: Vec<Delayed<u64>>) -> Delayed<u64> {
+    pairwise(leaves, add)
 }
 
 static SHARED_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -83,7 +72,7 @@ fn planned<R>(f: impl FnOnce() -> R) -> (R, bool) {
 #[test]
 fn trees_run_without_a_plan_and_shared_graphs_with_one() {
     for s in schedulers() {
-        let tree = pairwise((0..5000).map(leaf).collect());
+        let tree = sum((0..5000).map(leaf).collect());
         let (sum, with_plan) = planned(|| tree.compute_with(&s).unwrap());
         assert_eq!((sum, with_plan), (5000 * 4999 / 2, false), "{s}");
 
@@ -119,7 +108,7 @@ fn a_tree_gives_the_values_the_plan_gives() {
     for n in [1, 2, 3, 1000, 4097, 20_000] {
         let expect = n * (n - 1) / 2;
         for s in schedulers() {
-            let g = pairwise((0..n).map(leaf).collect());
+            let g = sum((0..n).map(leaf).collect());
             let (tree, with_plan) = planned(|| g.compute_with(&s).unwrap());
             assert_eq!((tree, with_plan), (expect, false), "n={n} on {s}");
             let count = Arc::new(Count(AtomicUsize::new(0)));
@@ -143,14 +132,14 @@ fn a_failure_in_a_big_tree_stops_it_and_names_its_task() {
         let bad = n / 3;
         let leaves: Vec<_> = (0..n).map(|i| checked(i, bad)).collect();
         let bad_key = leaves[bad as usize].key().clone();
-        let e = pairwise(leaves).compute_with(&s).unwrap_err();
+        let e = sum(leaves).compute_with(&s).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Task, "{s}: {e}");
         assert_eq!(e.key(), Some(&bad_key));
         assert!(e.to_string().contains("leaf 6666 is bad"), "{e}");
 
         let leaves: Vec<_> = (0..n).map(|i| explode(i, bad)).collect();
         let bad_key = leaves[bad as usize].key().clone();
-        let e = pairwise(leaves).compute_with(&s).unwrap_err();
+        let e = sum(leaves).compute_with(&s).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Panic, "{s}: {e}");
         assert_eq!(e.key(), Some(&bad_key));
     }
@@ -215,7 +204,7 @@ fn borrowed_inputs_of_a_tree_are_dropped_once_used_and_owned_ones_move() {
     for s in schedulers() {
         let drops = Arc::new(AtomicUsize::new(0));
         let peeks: Vec<_> = (0..n).map(|i| peek(make(drops.clone(), i))).collect();
-        let (sum, with_plan) = planned(|| pairwise(peeks).compute_with(&s).unwrap());
+        let (sum, with_plan) = planned(|| sum(peeks).compute_with(&s).unwrap());
         assert_eq!((sum, with_plan), (n * (n - 1) / 2, false));
         assert_eq!(
             drops.load(Ordering::SeqCst),
@@ -224,16 +213,7 @@ fn borrowed_inputs_of_a_tree_are_dropped_once_used_and_owned_ones_move() {
         );
 
         let drops = Arc::new(AtomicUsize::new(0));
-        let mut level: Vec<_> = (0..64).map(|i| make(drops.clone(), i)).collect();
-        while level.len() > 1 {
-            let mut items = level.into_iter();
-            let mut next = Vec::new();
-            while let (Some(a), Some(b)) = (items.next(), items.next()) {
-                next.push(pair(a, b));
-            }
-            level = next;
-        }
-        let top = level.pop().unwrap();
+        let top = pairwise((0..64).map(|i| make(drops.clone(), i)).collect(), pair);
         let (t, with_plan) = planned(|| top.compute_with(&s).unwrap());
         assert_eq!((t.1, with_plan), (64 * 63 / 2, false));
         // The 63 pairs' inputs are dropped: 126 values.
