@@ -101,9 +101,11 @@ fn median_of<T: PartialOrd + Copy>(mut xs: Vec<T>) -> T {
 /// `runs` rounds (after one warm-up of each part), interleaved so that a
 /// slow stretch of the machine hits every part alike: `graph` built,
 /// computed on Sync and on `threads`, and dropped; `graph`'s compute alone
-/// on `threads`; and `rayon`. The medians of each, and of the rounds'
-/// ratios to rayon (this machine's rayon baseline alone varied 2x between
-/// runs of this bench).
+/// on `threads`; and `rayon`, right after that compute (its pool awake:
+/// rdask's drop now runs on it too) and again from an idle pool. The
+/// medians of each, and of the rounds' ratios to the awake rayon (the
+/// idle one costs up to 2x more on this machine, which is most of how the
+/// baseline varied between runs of earlier versions of this bench).
 #[allow(clippy::too_many_arguments)]
 fn row(
     shape: &'static str,
@@ -129,13 +131,19 @@ fn row(
         assert_eq!(f(), expect, "warm-up result");
     }
     compute();
-    let rounds: Vec<[Duration; 4]> = (0..runs)
+    let rounds: Vec<[Duration; 5]> = (0..runs)
         .map(|_| {
             [
                 time(expect, &mut sync),
                 time(expect, &mut whole),
                 compute(),
                 time(expect, &mut rayon),
+                {
+                    // The same from a pool gone idle (its threads asleep):
+                    // what a program pays that calls it now and then.
+                    std::thread::sleep(Duration::from_millis(5));
+                    time(expect, &mut rayon)
+                },
             ]
         })
         .collect();
@@ -155,6 +163,7 @@ fn row(
         sync: median(0),
         threads: median(1),
         rayon: median(3),
+        rayon_idle: median(4),
         ratio: ratio(1),
         compute_ratio: ratio(2),
     }
@@ -167,6 +176,8 @@ struct Row {
     sync: Duration,
     threads: Duration,
     rayon: Duration,
+    /// Rayon from an idle pool (5 ms after its last work).
+    rayon_idle: Duration,
     /// The median of the rounds' threads / rayon ratios.
     ratio: f64,
     /// The same for the compute alone (the graph built and dropped
@@ -259,26 +270,28 @@ fn main() {
     }
 
     println!(
-        "{:<6} {:>7} {:>7} {:>12} {:>12} {:>12} {:>14} {:>15} {:>12}",
+        "{:<6} {:>7} {:>7} {:>12} {:>12} {:>12} {:>12} {:>14} {:>15} {:>12}",
         "shape",
         "n",
         "tasks",
         "sync",
         "threads(2)",
         "rayon(2)",
+        "rayon idle",
         "threads/rayon",
         "compute/rayon",
         "ns/task(2)"
     );
     for r in &rows {
         println!(
-            "{:<6} {:>7} {:>7} {:>12.3?} {:>12.3?} {:>12.3?} {:>13.1}x {:>14.1}x {:>12.0}",
+            "{:<6} {:>7} {:>7} {:>12.3?} {:>12.3?} {:>12.3?} {:>12.3?} {:>13.1}x {:>14.1}x {:>12.0}",
             r.shape,
             r.n,
             r.tasks,
             r.sync,
             r.threads,
             r.rayon,
+            r.rayon_idle,
             r.ratio,
             r.compute_ratio,
             r.threads.as_secs_f64() * 1e9 / r.tasks as f64,
@@ -287,6 +300,7 @@ fn main() {
     println!(
         "(medians of {runs} interleaved rounds, and of their ratios to rayon; rdask's times \
          include building the graph with #[delayed] calls and dropping it, except \
-         compute/rayon's)"
+         compute/rayon's; rayon runs right after rdask's compute, its pool awake, and \
+         'rayon idle' 5 ms after its last work)"
     );
 }
