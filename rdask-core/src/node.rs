@@ -188,7 +188,7 @@ pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Ar
         Src::Node(n, _) => {
             depth = depth.max(n.depth);
             size = size.saturating_add(n.size);
-            tree &= sole(n);
+            tree &= n.tree & NodeRef::is_sole(n);
         }
         // Lists are not read through for their sizes (that would touch
         // every element twice): their items count as one task each.
