@@ -182,13 +182,14 @@ pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Ar
     let args = args.into_iter();
     let (mut depth, mut size, mut tree) = (0_u16, 1_u32, true);
     // Held here alone, and a tree itself: then it stays so (a node's
-    // inputs never change), and nothing else can reach into it.
-    let sole = |n: &NodeRef| n.tree && NodeRef::is_sole(n);
+    // inputs never change), and nothing else can reach into it. (`&`, not
+    // `&&`: no branch per input.)
+    let sole = |n: &NodeRef| n.tree & NodeRef::is_sole(n);
     let mut guess = |a: &Arg| match &a.src {
         Src::Node(n, _) => {
             depth = depth.max(n.depth);
             size = size.saturating_add(n.size);
-            tree &= n.tree & NodeRef::is_sole(n);
+            tree &= sole(n);
         }
         // Lists are not read through for their sizes (that would touch
         // every element twice): their items count as one task each.

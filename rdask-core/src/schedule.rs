@@ -94,8 +94,8 @@ impl Scheduler {
 
     /// Plans the computation of `roots` (raw keys resolved in `graph`) and
     /// runs it, with the callbacks attached to it (`extra`) and those active
-    /// here. On a pool, both happen inside it: the planner may fork there,
-    /// and the workers are awake for the run.
+    /// here; a single tree runs without a plan. On a pool, all of it happens
+    /// inside the pool, so that its workers wake once.
     pub(crate) fn compute(
         &self,
         roots: &[NodeRef],
