@@ -2,7 +2,7 @@
 
 use crate::args::IntoArg;
 use crate::callbacks::Callback;
-use crate::node::{dyn_run, Arg, Node, Op, Src};
+use crate::node::{dyn_run, Arg, Node, Op};
 use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
 use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
@@ -134,7 +134,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
     /// This value as an argument of another task.
     pub(crate) fn arg(&self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        Arg::new(Src::Node(self.node.clone(), None), by_ref, clone)
+        Arg::node(self.node.clone(), by_ref, clone)
     }
 }
 
@@ -353,7 +353,7 @@ splits! {
 // `Delayed<T>` is itself an argument for a `T` parameter.
 impl<T: Send + Sync + 'static> IntoArg<T> for Delayed<T> {
     fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        Arg::new(Src::Node(self.node, None), by_ref, clone)
+        Arg::node(self.node, by_ref, clone)
     }
 }
 

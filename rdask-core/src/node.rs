@@ -152,6 +152,18 @@ impl Arg {
         }
     }
 
+    /// Another node's output as an argument, `clone` copying it when its
+    /// producer does not know how: [`new`](Self::new) for a node source,
+    /// without its match (the one argument every `Delayed` input makes).
+    #[inline(always)]
+    pub(crate) fn node(n: NodeRef, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        Arg {
+            src: Src::Node(n, clone),
+            by_ref,
+            copies: false,
+        }
+    }
+
     /// Whether the argument is a constant (no input to wait for).
     pub(crate) fn is_const(&self) -> bool {
         matches!(self.src, Src::Const { .. })
