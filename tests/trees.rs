@@ -279,3 +279,38 @@ fn a_tree_of_a_few_big_tasks_runs_them_in_parallel() {
     let list = all(vec![meet(2), meet(2)]);
     assert_eq!(planned(|| list.compute_with(&s).unwrap()), (true, false));
 }
+
+/// A value whose drop panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("a value that panics when dropped");
+    }
+}
+
+#[delayed]
+fn bomb() -> Bomb {
+    Bomb
+}
+
+#[delayed]
+fn defuse(_b: Bomb, x: u64) -> u64 {
+    std::mem::forget(_b);
+    x
+}
+
+#[test]
+fn a_value_left_by_a_failure_is_dropped_without_the_panic_escaping() {
+    for s in schedulers() {
+        // The bomb is made, then its sibling fails: the bomb is dropped with
+        // the failed computation, and its panic stays inside `compute`.
+        let g = defuse(bomb(), checked(1, 1));
+        let (e, with_plan) = planned(|| g.compute_with(&s).unwrap_err());
+        assert!(!with_plan);
+        assert!(e.to_string().contains("leaf 1 is bad"), "{s}: {e}");
+        // And when nothing fails, the consumer takes it.
+        let g = defuse(bomb(), leaf(2));
+        assert_eq!(g.compute_with(&s).unwrap(), 2);
+    }
+}

@@ -161,7 +161,10 @@ impl Tree<'_> {
                     return None;
                 }
                 let _running = self.enter();
-                return self.run_task(node, values.iter_mut().filter_map(Option::take));
+                let v = self.run_task(node, values.iter_mut().filter_map(Option::take));
+                // Values a failed task left (a panic in their drop stays in).
+                drop_quietly((few, many));
+                return v;
             }
         }
         self.eval_here(node)
