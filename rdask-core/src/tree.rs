@@ -87,8 +87,10 @@ struct Tree<'s> {
 /// its argument `arg` (and item `item` of a list) is past the last.
 struct Frame<'a> {
     node: &'a Node,
-    arg: usize,
-    item: usize,
+    arg: u32,
+    item: u32,
+    /// The inputs met so far (so the task need not count them again).
+    inputs: u32,
 }
 
 impl<'a> Frame<'a> {
@@ -97,6 +99,7 @@ impl<'a> Frame<'a> {
             node,
             arg: 0,
             item: 0,
+            inputs: 0,
         }
     }
 
@@ -104,21 +107,24 @@ impl<'a> Frame<'a> {
     #[inline]
     fn next_input(&mut self) -> Option<&'a Node> {
         let args = &self.node.args;
-        while let Some(arg) = args.get(self.arg) {
-            match &arg.src {
+        while let Some(arg) = args.get(self.arg as usize) {
+            let input = match &arg.src {
                 Src::Node(n, _) => {
                     self.arg += 1;
-                    return Some(n);
+                    &**n
                 }
-                Src::Nodes { items, .. } if self.item < items.len() => {
+                Src::Nodes { items, .. } if (self.item as usize) < items.len() => {
                     self.item += 1;
-                    return Some(&items[self.item - 1]);
+                    &items[self.item as usize - 1]
                 }
                 _ => {
                     self.arg += 1;
                     self.item = 0;
+                    continue;
                 }
-            }
+            };
+            self.inputs += 1;
+            return Some(input);
         }
         None
     }
@@ -239,16 +245,19 @@ impl Tree<'_> {
         while let Some(top) = frames.last_mut() {
             let ok = match top.next_input() {
                 // A node of constants only (a leaf) runs at once.
-                Some(input) if input.args.iter().all(Arg::is_const) => {
-                    self.task(input, values).map(|v| values.push(v)).is_some()
-                }
+                Some(input) if input.args.iter().all(Arg::is_const) => self
+                    .task(input, 0, values)
+                    .map(|v| values.push(v))
+                    .is_some(),
                 Some(input) => {
                     frames.push(Frame::new(input));
                     true
                 }
                 None => {
-                    let Frame { node, .. } = frames.pop().expect("a frame is on top");
-                    self.task(node, values).map(|v| values.push(v)).is_some()
+                    let Frame { node, inputs, .. } = frames.pop().expect("a frame is on top");
+                    self.task(node, inputs as usize, values)
+                        .map(|v| values.push(v))
+                        .is_some()
                 }
             };
             if !ok {
@@ -265,10 +274,10 @@ impl Tree<'_> {
         (CurrentGuard::set(self.scheduler), InTask::enter())
     }
 
-    /// Runs `node`, whose input values are the last ones of `values`
-    /// (taken off there).
-    fn task(&self, node: &Node, values: &mut Stack) -> Option<Value> {
-        match values.len().checked_sub(inputs_of(node)) {
+    /// Runs `node`, whose `inputs` input values are the last ones of
+    /// `values` (taken off there).
+    fn task(&self, node: &Node, inputs: usize, values: &mut Stack) -> Option<Value> {
+        match values.len().checked_sub(inputs) {
             Some(first) => self.run_task(node, values.drain(first..)),
             None => {
                 self.fail(internal(node));
@@ -370,18 +379,6 @@ impl Split {
             false => self,
         }
     }
-}
-
-/// How many input values `node` takes.
-fn inputs_of(node: &Node) -> usize {
-    node.args
-        .iter()
-        .map(|a| match &a.src {
-            Src::Node(..) => 1,
-            Src::Nodes { items, .. } => items.len(),
-            _ => 0,
-        })
-        .sum()
 }
 
 /// Collects `node`'s arguments into `vals`: constants as the executor
