@@ -80,8 +80,52 @@ pub(crate) struct Exec<'p> {
     callbacks: &'p [Arc<dyn Callback>],
     /// The plan's task states (a plan runs once).
     tasks: &'p [TaskState],
+    failure: Failure,
+}
+
+/// A computation's first error, and whether there is one (read before
+/// every task starts, so an atomic beside the lock).
+#[derive(Default)]
+pub(crate) struct Failure {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
+}
+
+impl Failure {
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Records `e` unless an error came first; no task starts after this.
+    pub(crate) fn fail(&self, e: Error) {
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The first error, taken.
+    pub(crate) fn take(&self) -> Option<Error> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Marks this thread as running tasks of a computation on `scheduler` (the
+/// scheduler a nested `compute` uses, and that its callbacks stay quiet)
+/// until dropped. Set once per scheduling loop, not per task: the two
+/// thread-locals cost ~25 instructions a task.
+pub(crate) fn running(scheduler: &Scheduler) -> (CurrentGuard, InTask) {
+    (CurrentGuard::set(scheduler), InTask::enter())
+}
+
+/// The error for an argument the engine should have had ready.
+pub(crate) fn missing_argument(key: &Key) -> Error {
+    Error::new(
+        ErrorKind::Type,
+        Some(key.clone()),
+        "internal error: an argument went missing",
+    )
 }
 
 /// Arguments of one task, inline when few.
@@ -104,8 +148,7 @@ impl<'p> Exec<'p> {
             remote,
             callbacks,
             tasks,
-            failed: AtomicBool::new(false),
-            error: Mutex::new(None),
+            failure: Failure::default(),
         }
     }
 
@@ -120,15 +163,11 @@ impl<'p> Exec<'p> {
     }
 
     pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
+        self.failure.failed()
     }
 
     fn fail(&self, e: Error) {
-        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        self.failed.store(true, Ordering::Release);
+        self.failure.fail(e)
     }
 
     fn notify(&self, t: u32, ready: &mut impl FnMut(u32)) {
@@ -227,12 +266,10 @@ impl<'p> Exec<'p> {
         }
     }
 
-    /// Marks this thread as running this computation's tasks (the
-    /// scheduler a nested `compute` uses, and that its callbacks stay
-    /// quiet) until dropped. Set once per scheduling loop, not per task: the
-    /// two thread-locals cost ~25 instructions a task.
+    /// Marks this thread as running this computation's tasks (see
+    /// [`running`]).
     fn enter(&self) -> (CurrentGuard, InTask) {
-        (CurrentGuard::set(self.scheduler), InTask::enter())
+        running(self.scheduler)
     }
 
     fn call(
@@ -245,11 +282,7 @@ impl<'p> Exec<'p> {
     }
 
     fn internal(&self, t: u32) -> Error {
-        Error::new(
-            ErrorKind::Type,
-            Some(self.plan.nodes[t as usize].key.clone()),
-            "internal error: an argument went missing",
-        )
+        missing_argument(&self.plan.nodes[t as usize].key)
     }
 
     /// Collects task `t`'s arguments into `vals` (empty, in place, so the
@@ -565,17 +598,14 @@ impl<'p> Exec<'p> {
             let v = unsafe { (*self.tasks[p].slot.get()).take() };
             self.drop_value(p as u32, v);
         }
-        match (
-            result,
-            self.error.lock().unwrap_or_else(|e| e.into_inner()).take(),
-        ) {
+        match (result, self.failure.take()) {
             (_, Some(e)) => Err(e),
             (result, None) => result,
         }
     }
 
     fn outputs(&self) -> Result<Vec<Value>, Error> {
-        if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(e) = self.failure.take() {
             return Err(e);
         }
         // Without a failure every ready task ran, so a task still waiting

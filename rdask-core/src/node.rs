@@ -7,7 +7,7 @@
 //! Dropping a long chain of nodes is iterative (see `Drop for Node`).
 
 use crate::error::BoxError;
-use crate::schedule::last_pool;
+use crate::schedule::{last_pool, RayonPool};
 use crate::slab::{Frees, NodeRef};
 use crate::value::{CloneFn, ListFn, Value};
 use crate::Key;
@@ -372,23 +372,18 @@ fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
     let mut frees = Frees::default();
     while let Some(node) = stack.pop() {
         if forks < MAX_FORKS && both_big(&node, &stack) {
-            let pool = match forks {
-                0 if rayon::current_thread_index().is_some() => None,
-                0 => last_pool(),
-                _ => None,
-            };
-            if forks > 0 || pool.is_some() {
-                let rest = std::mem::take(&mut stack);
-                let mine = move || dismantle(vec![node], forks + 1);
-                let theirs = move || dismantle(rest, forks + 1);
-                match pool {
-                    Some(pool) => pool.join(mine, theirs),
-                    None => drop(rayon::join(mine, theirs)),
+            match fork_pool(forks) {
+                Some(pool) => {
+                    let rest = std::mem::take(&mut stack);
+                    pool.join(
+                        move || dismantle(vec![node], forks + 1),
+                        move || dismantle(rest, forks + 1),
+                    );
+                    return;
                 }
-                return;
+                // Nowhere to fork to: this thread does it all.
+                None => forks = MAX_FORKS,
             }
-            // Nowhere to fork to: this thread does it all.
-            forks = MAX_FORKS;
         }
         // The last reference empties the node in place (no move out of
         // its slot) before it is dropped, so that drop does not recurse.
@@ -400,6 +395,17 @@ fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
                 node.drop_rest();
             })
         };
+    }
+}
+
+/// Where a drop forks: in its own jobs, the pool they run on (rayon's free
+/// functions, `Global`, use the current thread's pool); at the top, the
+/// pool this thread last computed on, from outside any pool only.
+fn fork_pool(forks: u32) -> Option<RayonPool> {
+    match forks {
+        0 if rayon::current_thread_index().is_some() => None,
+        0 => last_pool(),
+        _ => Some(RayonPool::Global),
     }
 }
 

@@ -120,6 +120,7 @@ impl Scheduler {
         if tree.is_none() {
             PLANNED.with(|n| n.set(n.get() + 1));
         }
+        let pool = self.rayon_pool()?;
         let work = || match tree {
             Some(root) => {
                 let parallel = !matches!(self, Scheduler::Sync);
@@ -127,10 +128,10 @@ impl Scheduler {
             }
             None => {
                 let plan = Plan::build(roots, graph)?;
-                self.run(&plan, &callbacks)
+                self.run(&plan, &callbacks, pool.as_ref())
             }
         };
-        match self.rayon_pool()? {
+        match &pool {
             None => work(),
             Some(pool) => {
                 pool.remember();
@@ -154,10 +155,16 @@ impl Scheduler {
         }))
     }
 
-    /// Runs a plan, with `callbacks`, and returns the values of its outputs.
-    fn run(&self, plan: &Plan<'_>, callbacks: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
+    /// Runs a plan on `pool` (`None`: this thread), with `callbacks`, and
+    /// returns the values of its outputs.
+    fn run(
+        &self,
+        plan: &Plan<'_>,
+        callbacks: &[Arc<dyn Callback>],
+        pool: Option<&RayonPool>,
+    ) -> Result<Vec<Value>> {
         if callbacks.is_empty() {
-            return self.execute(plan, &[]);
+            return self.execute(plan, &[], pool);
         }
         // `finish` runs however the computation ends, even on a panic.
         struct Finish<'c>(&'c [Arc<dyn Callback>], bool);
@@ -170,19 +177,24 @@ impl Scheduler {
         }
         let mut guard = Finish(callbacks, false);
         let result = callbacks::each(callbacks, "start", |c| c.start(plan.len()))
-            .and_then(|()| self.execute(plan, callbacks));
+            .and_then(|()| self.execute(plan, callbacks, pool));
         guard.1 = true;
         let finished = callbacks::each(callbacks, "finish", |c| c.finish(result.is_ok()));
         let values = result?;
         finished.map(|()| values)
     }
 
-    fn execute(&self, plan: &Plan<'_>, callbacks: &[Arc<dyn Callback>]) -> Result<Vec<Value>> {
+    fn execute(
+        &self,
+        plan: &Plan<'_>,
+        callbacks: &[Arc<dyn Callback>],
+        pool: Option<&RayonPool>,
+    ) -> Result<Vec<Value>> {
         let exec = Exec::new(plan, self, callbacks);
-        match self.rayon_pool()? {
+        match pool {
             None => run_sync(&exec),
             Some(RayonPool::Global) => run_threads(&exec, None),
-            Some(RayonPool::Own(pool)) => run_threads(&exec, Some(&pool)),
+            Some(RayonPool::Own(pool)) => run_threads(&exec, Some(pool)),
         }
         exec.finish()
     }

@@ -23,16 +23,14 @@
 
 use crate::bigvec::BigVec;
 use crate::callbacks::InTask;
-use crate::exec::{constant, copy_of, invoke, Elems, Vals};
+use crate::exec::{constant, copy_of, invoke, missing_argument, running, Elems, Failure, Vals};
 use crate::node::{Arg, Node, Op, Src};
 use crate::schedule::{CurrentGuard, Scheduler};
 use crate::slab::NodeRef;
 use crate::value::{CloneFn, Value};
-use crate::{Error, ErrorKind};
+use crate::Error;
 use smallvec::SmallVec;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 /// The walk's two stacks, on the thread's stack while the tree is no
 /// deeper than this: a tree of big values then runs with no allocation of
@@ -56,12 +54,10 @@ pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<
     let tree = Tree {
         scheduler,
         threads: if parallel && threads > 1 { threads } else { 0 },
-        failed: AtomicBool::new(false),
-        error: Mutex::new(None),
+        failure: Failure::default(),
     };
     let value = tree.eval(root, Split::new(tree.threads));
-    let error = tree.error.into_inner().unwrap_or_else(|e| e.into_inner());
-    match (value, error) {
+    match (value, tree.failure.take()) {
         // The output is the caller's own (a constant's is copied).
         (Some(mut v), None) => match v.is_unique() {
             true => Ok(v),
@@ -78,9 +74,7 @@ struct Tree<'s> {
     scheduler: &'s Scheduler,
     /// The pool's threads (0: run on this thread alone).
     threads: u32,
-    /// Set with the first error: no task starts after it.
-    failed: AtomicBool,
-    error: Mutex<Option<Error>>,
+    failure: Failure,
 }
 
 /// A node being run: its inputs are the values on top of the stack once
@@ -131,14 +125,6 @@ impl<'a> Frame<'a> {
 }
 
 impl Tree<'_> {
-    fn fail(&self, e: Error) {
-        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        self.failed.store(true, Ordering::Release);
-    }
-
     /// The value of `node`, its inputs run in parallel while `split`
     /// allows (`None`: the computation failed).
     fn eval(&self, node: &Node, split: Split) -> Option<Value> {
@@ -268,10 +254,9 @@ impl Tree<'_> {
         true
     }
 
-    /// Marks this thread as running this computation's tasks (see
-    /// `Exec::enter`).
+    /// Marks this thread as running this computation's tasks.
     fn enter(&self) -> (CurrentGuard, InTask) {
-        (CurrentGuard::set(self.scheduler), InTask::enter())
+        running(self.scheduler)
     }
 
     /// Runs `node`, whose `inputs` input values are the last ones of
@@ -280,7 +265,7 @@ impl Tree<'_> {
         match values.len().checked_sub(inputs) {
             Some(first) => self.run_task(node, values.drain(first..)),
             None => {
-                self.fail(internal(node));
+                self.failure.fail(internal(node));
                 None
             }
         }
@@ -288,7 +273,7 @@ impl Tree<'_> {
 
     /// Runs `node` on its input values, in order.
     fn run_task(&self, node: &Node, inputs: impl Iterator<Item = Value>) -> Option<Value> {
-        if self.failed.load(Ordering::Relaxed) {
+        if self.failure.failed() {
             drop_quietly(inputs);
             return None;
         }
@@ -306,7 +291,7 @@ impl Tree<'_> {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                self.fail(e);
+                self.failure.fail(e);
                 None
             }
         }
@@ -453,11 +438,7 @@ fn drop_quietly<T>(values: T) {
 }
 
 fn internal(node: &Node) -> Error {
-    Error::new(
-        ErrorKind::Type,
-        Some(node.key.clone()),
-        "internal error: an argument went missing",
-    )
+    missing_argument(&node.key)
 }
 
 #[cfg(test)]
