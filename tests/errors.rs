@@ -431,6 +431,27 @@ fn a_panicking_clone_is_a_panic_error() {
     }
 }
 
+/// Copying an output runs the user's `Clone` outside every task: a
+/// constant's value is the node's own (so the output is a copy), and an
+/// output asked for twice is copied once.
+#[test]
+fn a_panicking_clone_of_an_output_is_a_panic_error() {
+    for s in schedulers() {
+        let v = rdask::value(PanicClone(7));
+        let e = v.compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{s}: {e}");
+        assert_eq!(e.key(), Some(v.key()), "{s}: {e}");
+        assert!(e.to_string().contains("clone of 7 panicked"), "{s}: {e}");
+
+        let c = make_panic_clone(8);
+        let e = rdask::compute_with(&[c.clone(), c.clone()], &s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{s}: {e}");
+        assert_eq!(e.key(), Some(c.key()), "{s}: {e}");
+        assert!(e.to_string().contains("clone of 8 panicked"), "{s}: {e}");
+        assert_eq!(inc(1).compute_with(&s).unwrap(), 2);
+    }
+}
+
 struct PanicDrop(i64);
 
 impl Drop for PanicDrop {

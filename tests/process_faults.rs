@@ -217,6 +217,43 @@ fn take_undecodable(_x: Undecodable) -> i64 {
     1
 }
 
+/// Encodes fine; decoding it panics.
+#[derive(Debug)]
+struct PanicsDecoding(Vec<u8>);
+
+impl serde::Serialize for PanicsDecoding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PanicsDecoding {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("decoding panicked")
+    }
+}
+
+#[delayed]
+fn panics_decoding(n: u64) -> PanicsDecoding {
+    PanicsDecoding(vec![1; n as usize])
+}
+
+/// A worker's result is decoded in the parent, a small one at once and a
+/// big one only when the output is taken: a panic in the user's
+/// `Deserialize` is an error naming the task either way, never a panic
+/// out of `compute`.
+#[test]
+fn a_panic_decoding_an_output_is_a_panic_error() {
+    for n in [10, 100_000] {
+        let d = panics_decoding(n);
+        let e = d.compute_with(&procs()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{n}: {e}");
+        assert_eq!(e.key(), Some(d.key()), "{n}: {e}");
+        assert!(e.to_string().contains("decoding panicked"), "{n}: {e}");
+    }
+    assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     // A value that fails to decode in the worker.

@@ -205,9 +205,14 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
     }
 }
 
-/// Moves a computed output out as a `T`.
+/// Moves a computed output out as a `T` (decoding one a worker process
+/// sent runs the user's `Deserialize`: a panic there is an error too).
 pub(crate) fn extract<T: Send + Sync + 'static>(v: Option<Value>, key: &Key) -> Result<T> {
     let v = v.ok_or_else(|| Error::missing(key, None))?;
+    crate::exec::guarded("reading output", key, || unwrap_output(v, key))
+}
+
+fn unwrap_output<T: Send + Sync + 'static>(v: Value, key: &Key) -> Result<T> {
     unwrap_value::<T>(v).map_err(|e| match e {
         Unwrap::WrongType(found) => Error::new(
             ErrorKind::Type,

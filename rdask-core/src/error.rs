@@ -79,6 +79,17 @@ impl Error {
         )
     }
 
+    /// A panic in the user's code that the engine ran on the value of
+    /// `key` outside its task (`what`: copying or reading an output).
+    pub(crate) fn panic_in(what: &str, key: &Key, payload: &(dyn std::any::Any + Send)) -> Error {
+        let msg = panic_message(payload);
+        Error::new(
+            ErrorKind::Panic,
+            Some(key.clone()),
+            format!("{what} `{key}` panicked: {msg}"),
+        )
+    }
+
     pub(crate) fn missing(key: &Key, needed_by: Option<&Key>) -> Error {
         let message = match needed_by {
             Some(by) => format!("key `{key}` (needed by `{by}`) is not in the graph"),

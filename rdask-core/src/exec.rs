@@ -119,6 +119,18 @@ pub(crate) fn running(scheduler: &Scheduler) -> (CurrentGuard, InTask) {
     (CurrentGuard::set(scheduler), InTask::enter())
 }
 
+/// Runs `f`, the user's code on the value of `key` outside any task (its
+/// `Clone` copying an output, its `Deserialize` reading one), a panic
+/// becoming the error (`what` names the step): no panic escapes `compute`.
+pub(crate) fn guarded<T>(
+    what: &str,
+    key: &Key,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(Error::panic_in(what, key, &*payload)))
+}
+
 /// The error for an argument the engine should have had ready.
 pub(crate) fn missing_argument(key: &Key) -> Error {
     Error::new(
@@ -621,8 +633,12 @@ impl<'p> Exec<'p> {
         let outputs = &self.plan.outputs;
         outputs
             .iter()
-            // SAFETY: every task is done and the scheduler has joined.
-            .map(|&o| self.take(o, unsafe { self.read(o) }, None))
+            .map(|&o| {
+                guarded("copying output", &self.plan.nodes[o as usize].key, || {
+                    // SAFETY: every task is done and the scheduler has joined.
+                    self.take(o, unsafe { self.read(o) }, None)
+                })
+            })
             .collect()
     }
 

@@ -23,7 +23,9 @@
 
 use crate::bigvec::BigVec;
 use crate::callbacks::InTask;
-use crate::exec::{constant, copy_of, invoke, missing_argument, running, Elems, Failure, Vals};
+use crate::exec::{
+    constant, copy_of, guarded, invoke, missing_argument, running, Elems, Failure, Vals,
+};
 use crate::node::{Arg, Node, Op, Src};
 use crate::schedule::{CurrentGuard, Scheduler};
 use crate::slab::NodeRef;
@@ -61,7 +63,9 @@ pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<
         // The output is the caller's own (a constant's is copied).
         (Some(mut v), None) => match v.is_unique() {
             true => Ok(v),
-            false => copy_of(&v, root.clone, &root.key, || "the output".into()),
+            false => guarded("copying output", &root.key, || {
+                copy_of(&v, root.clone, &root.key, || "the output".into())
+            }),
         },
         (v, e) => {
             drop_quietly(v);
