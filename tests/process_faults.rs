@@ -108,6 +108,85 @@ fn a_worker_killed_from_outside_is_retried() {
     assert_eq!(ok(2).compute_with(&procs()).unwrap(), 3);
 }
 
+/// Workers that die while idle (killed from outside, the OOM killer) are
+/// noticed when next wanted: the task runs on a live worker, and is not
+/// reported lost for a death that happened before it was sent.
+#[test]
+fn workers_that_died_idle_are_replaced() {
+    // A pool of its own: other tests share `processes(2)`'s.
+    let s = Scheduler::processes(3);
+    let Scheduler::Processes(p) = &s else {
+        unreachable!()
+    };
+    p.warm_up().unwrap();
+    let dead = p.worker_pids();
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    for pid in &dead {
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dead.iter().all(|pid| zombies().contains(pid)) {
+        assert!(Instant::now() < deadline, "the workers did not die");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+    let live = p.worker_pids();
+    assert!(live.iter().all(|pid| !dead.contains(pid)), "{live:?}");
+    assert!(
+        dead.iter().all(|pid| !zombies().contains(pid)),
+        "not reaped"
+    );
+}
+
+/// A string (encoded in one piece, so quick to encode in a debug build).
+#[delayed]
+fn text_of(n: u64) -> String {
+    "x".repeat(n as usize)
+}
+
+#[delayed]
+fn len_of(s: String) -> u64 {
+    s.len() as u64
+}
+
+/// An argument or a result too big for a message to a worker (over 1
+/// GiB) is a clear error naming the task: not a lost worker, not a task
+/// run twice, and the pool's workers live on.
+#[test]
+fn values_too_big_for_a_worker_are_a_clear_error() {
+    let s = procs();
+    let Scheduler::Processes(p) = &s else {
+        unreachable!()
+    };
+    let big = (1_u64 << 30) + 1;
+    let made = text_of(big);
+    let e = len_of(&made).compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Scheduler, "{e}");
+    assert_eq!(e.key(), Some(made.key()), "{e}");
+    assert!(e.to_string().contains("its result: 1073741"), "{e}");
+    assert!(e.to_string().contains("1024 MiB"), "{e}");
+
+    // An argument made here, by a closure task (it runs in this process).
+    p.warm_up().unwrap();
+    let before = p.worker_pids();
+    let local = rdask::value(big).map(|n| "y".repeat(n as usize));
+    let used = len_of(local);
+    let e = used.compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Scheduler, "{e}");
+    assert_eq!(e.key(), Some(used.key()), "{e}");
+    assert!(e.to_string().contains("its arguments: 1073741"), "{e}");
+    let after = p.worker_pids();
+    assert!(
+        before.iter().all(|pid| after.contains(pid)),
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+}
+
 /// Children of this process in state Z.
 fn zombies() -> Vec<u32> {
     let me = std::process::id();

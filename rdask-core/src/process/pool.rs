@@ -163,12 +163,29 @@ impl Pool {
             .clone()
     }
 
+    /// An idle worker that is still alive, else a new one. One that died
+    /// while idle (killed from outside, the OOM killer) is reaped here.
     fn checkout(&self) -> Result<Worker, String> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match idle {
-            Some(w) => Ok(w),
-            None => self.spawn(),
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some(mut w) = idle else {
+                return self.spawn();
+            };
+            match w.child.try_wait() {
+                Ok(None) => return Ok(w),
+                _ => self.forget(w),
+            }
         }
+    }
+
+    /// Kills and reaps `w`, which is no longer live.
+    fn forget(&self, w: Worker) {
+        let pid = w.pid();
+        drop(w);
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&p| p != pid);
     }
 
     fn spawn(&self) -> Result<Worker, String> {
@@ -203,24 +220,24 @@ impl Pool {
     }
 
     /// Runs `name(args)` on a worker. A worker that dies mid-call is
-    /// replaced and the call retried once on a fresh one.
+    /// replaced and the call retried once on a fresh one (not another idle
+    /// one, which may have died the same way).
     pub(crate) fn call(&self, name: &str, args: &[&[u8]]) -> Result<(u8, Vec<u8>), Lost> {
         let mut last = String::new();
-        for _attempt in 0..2 {
-            let mut w = self.checkout().map_err(Lost::Start)?;
+        for attempt in 0..2 {
+            let mut w = match attempt {
+                0 => self.checkout(),
+                _ => self.spawn(),
+            }
+            .map_err(Lost::Start)?;
             match w.call(name, args) {
                 Ok(reply) => {
                     self.give_back(w);
                     return Ok(reply);
                 }
                 Err(e) => {
-                    let pid = w.pid();
-                    drop(w); // kill and reap
-                    self.live
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .retain(|&p| p != pid);
-                    last = format!("worker {pid} was lost: {e}");
+                    last = format!("worker {} was lost: {e}", w.pid());
+                    self.forget(w);
                 }
             }
         }

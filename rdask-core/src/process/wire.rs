@@ -24,13 +24,29 @@ pub mod kind {
     pub const HELLO: u8 = 6;
     /// Worker -> parent: the arguments could not be decoded.
     pub const DECODE_ERR: u8 = 7;
+    /// Worker -> parent: the result is too big for a frame (message).
+    pub const TOO_BIG: u8 = 8;
+}
+
+/// Whether a frame of `len` bytes may be sent.
+pub fn fits(len: usize) -> bool {
+    len <= MAX_FRAME
+}
+
+/// What a refused frame of `len` bytes is told with.
+pub fn too_big(what: &str, len: usize) -> String {
+    format!(
+        "{what}: {len} bytes encoded, more than the {} MiB that one message between \
+         rdask and a worker process may hold",
+        MAX_FRAME >> 20
+    )
 }
 
 pub fn write_frame(w: &mut impl Write, kind: u8, parts: &[&[u8]]) -> io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let len = u32::try_from(len)
         .ok()
-        .filter(|&l| (l as usize) <= MAX_FRAME)
+        .filter(|&l| fits(l as usize))
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
     let mut head = [0u8; 5];
     head[0] = kind;
@@ -46,7 +62,7 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];
     r.read_exact(&mut head)?;
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if len > MAX_FRAME || !(kind::RUN..=kind::DECODE_ERR).contains(&head[0]) {
+    if !fits(len) || !(kind::RUN..=kind::TOO_BIG).contains(&head[0]) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("corrupt frame (kind {}, length {len})", head[0]),

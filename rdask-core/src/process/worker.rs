@@ -7,7 +7,7 @@
 //! the parent dies, says hello, and serves `RUN` frames until stdin closes.
 
 use super::remote::{registry, Failure};
-use super::wire::{kind, read_frame, write_frame};
+use super::wire::{fits, kind, read_frame, too_big, write_frame};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::os::fd::FromRawFd;
@@ -72,6 +72,13 @@ fn serve() -> ! {
             }
         };
         let written = match reply {
+            // Said, not sent: the parent would take a refused frame for a
+            // lost worker, and run the task again.
+            Ok(bytes) if !fits(bytes.len()) => write_frame(
+                &mut out,
+                kind::TOO_BIG,
+                &[too_big("its result", bytes.len()).as_bytes()],
+            ),
             Ok(bytes) => write_frame(&mut out, kind::OK, &[&bytes]),
             Err((k, msg)) => write_frame(&mut out, k, &[msg.as_bytes()]),
         };
