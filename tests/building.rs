@@ -536,6 +536,40 @@ fn pure_keys_depend_on_arguments_only() {
     assert_eq!(pure_add(1, 2).key().prefix(), "pure_add");
 }
 
+#[delayed(pure)]
+fn pure_ident<T: Clone + Send + Sync + 'static>(x: T) -> T {
+    x
+}
+
+#[delayed(pure)]
+fn pure_type_of<T: Send + Sync + 'static>(_x: T) -> String {
+    std::any::type_name::<T>().to_string()
+}
+
+#[delayed(pure)]
+fn pure_nth<const N: usize>(x: u8) -> usize {
+    N + usize::from(x)
+}
+
+/// Instances of a generic pure function are different functions, even on
+/// arguments of the same bytes; calls of one instance still dedupe.
+#[test]
+fn pure_keys_of_generic_functions_name_the_instance() {
+    assert_ne!(pure_ident(1_u32).key(), pure_ident(1_i32).key());
+    assert_ne!(pure_ident(1.0_f32).key(), pure_ident(0x3f80_0000_u32).key());
+    assert_ne!(
+        pure_ident("ab".to_string()).key(),
+        pure_ident(vec![b'a', b'b']).key()
+    );
+    assert_eq!(pure_ident(1_u32).key(), pure_ident(1_u32).key());
+    assert_ne!(pure_nth::<1>(0).key(), pure_nth::<2>(0).key());
+    let (a, b) = compute!(pure_type_of(true), pure_type_of(1_u8)).unwrap();
+    assert_eq!((a.as_str(), b.as_str()), ("bool", "u8"));
+    let (x, y) = compute!(pure_ident(1_u32), pure_ident(1_i32)).unwrap();
+    assert_eq!((x, y), (1_u32, 1_i32));
+    assert_eq!(compute!(pure_nth::<1>(1), pure_nth::<5>(1)).unwrap(), (2, 6));
+}
+
 #[test]
 fn equal_pure_calls_are_one_task() {
     for s in schedulers() {

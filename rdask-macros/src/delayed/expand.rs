@@ -146,9 +146,23 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         let s = &p.stored;
         quote_spanned!(s.span()=> #rt::IntoPureArg::<#s>::token(&#a, &mut __rdask_hasher);)
     });
+    // A generic function's instances are different functions: the
+    // instance's name (its type arguments) goes into the key too, or
+    // `f(1_u32)` and `f(1_i32)` (equal bytes) would be one task.
+    let instance = if turbofish_args.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            ::core::hash::Hasher::write(
+                &mut __rdask_hasher,
+                ::core::any::type_name_of_val(&__rdask_run #turbofish).as_bytes(),
+            );
+        }
+    };
     let call = if opts.pure {
         quote! {
             let mut __rdask_hasher = #rt::pure_hasher(&__RDASK_INFO);
+            #instance
             #(#tokens)*
             let __rdask_token = ::core::hash::Hasher::finish(&__rdask_hasher);
             let __rdask_args = [#(#args),*];
