@@ -567,7 +567,10 @@ fn pure_keys_of_generic_functions_name_the_instance() {
     assert_eq!((a.as_str(), b.as_str()), ("bool", "u8"));
     let (x, y) = compute!(pure_ident(1_u32), pure_ident(1_i32)).unwrap();
     assert_eq!((x, y), (1_u32, 1_i32));
-    assert_eq!(compute!(pure_nth::<1>(1), pure_nth::<5>(1)).unwrap(), (2, 6));
+    assert_eq!(
+        compute!(pure_nth::<1>(1), pure_nth::<5>(1)).unwrap(),
+        (2, 6)
+    );
 }
 
 #[test]

@@ -260,3 +260,26 @@ fn a_delayed_graph_is_a_raw_graph() {
     // The string form of a generated key finds it too.
     assert_eq!(rdask::get::<i64>(&g, b.key().to_string()).unwrap(), 3);
 }
+
+/// The number in a fresh generated key: where the key counter is now.
+fn counter_now() -> u64 {
+    let k = Key::unique(&"probe").to_string();
+    k.rsplit('-').next().unwrap().parse().unwrap()
+}
+
+/// A nested task `(f, args...)` has no key of its own (as in dask): a key
+/// of the graph spelled like the one shown for it (`task-N`) must not
+/// stand in for it.
+#[test]
+fn a_nested_task_is_not_replaced_by_a_key_spelled_like_it() {
+    let before = counter_now();
+    let mut g = graph! { "x" => 1_i64, "z" => (add, (inc, "x"), "x") };
+    let after = counter_now();
+    for n in before..=after {
+        g.insert_value(format!("task-{n}"), 100_i64);
+    }
+    assert_eq!(g.dependencies("z"), vec![Key::from("x")]);
+    for s in schedulers() {
+        assert_eq!(rdask::get_with::<i64>(&g, "z", &s).unwrap(), 3, "{s}");
+    }
+}

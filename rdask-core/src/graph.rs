@@ -77,7 +77,7 @@ impl GraphArg {
 
     /// A nested task `(f, args...)` inside another task's arguments.
     pub fn task<M, F: TaskFn<M>>(f: F, args: impl TaskArgs<M>) -> GraphArg {
-        let node = task_node(Key::unique(&"task"), f, args);
+        let node = task_node(Key::nested(), f, args);
         GraphArg(Src::Node(NodeRef::new(node), None))
     }
 }
@@ -265,20 +265,22 @@ impl Graph {
         self.nodes.contains_key(&k.into())
     }
 
-    /// The keys whose values the task at `k` uses, in argument order
-    /// (empty for values and unknown keys). A string that is not a key of
-    /// the graph is a literal, not a dependency.
+    /// The keys whose values the task at `k` uses, each once, in the order
+    /// of their first use in its arguments (empty for values and unknown
+    /// keys). A string that is not a key of the graph is a literal, not a
+    /// dependency.
     pub fn dependencies(&self, k: impl Into<Key>) -> Vec<Key> {
-        let mut deps = Vec::new();
+        let mut deps = indexmap::IndexSet::new();
         if let Some(node) = self.nodes.get(&k.into()) {
             self.each_dependency(node, |dep| {
-                deps.push(match dep {
-                    Ok(i) => self.nodes.get_index(i).map(|(k, _)| k.clone()),
-                    Err(missing) => Some(missing.clone()),
-                })
+                let key = match dep {
+                    Ok(i) => self.nodes.get_index(i).map(|(k, _)| k),
+                    Err(missing) => Some(missing),
+                };
+                deps.extend(key.cloned());
             });
         }
-        deps.into_iter().flatten().collect()
+        deps.into_iter().collect()
     }
 
     /// Calls `f` with the position (in `nodes`) of each key `node` depends

@@ -29,6 +29,11 @@ enum Repr {
     Hashed(&'static &'static str, u64),
     /// A dask-style tuple key: a name and integer indices.
     Tuple(Arc<(Arc<str>, Box<[i64]>)>),
+    /// `task-<decimal>`: a raw graph's nested task `(f, args...)`, which
+    /// dask leaves without a key. Shown like a generated key, but equal
+    /// to no other kind of key: a user's own key spelled `task-2` must
+    /// not stand in for it.
+    Nested(u64),
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
@@ -41,6 +46,12 @@ impl Key {
             prefix,
             COUNTER.fetch_add(1, Ordering::Relaxed),
         ))
+    }
+
+    /// A fresh key for a raw graph's nested task, equal to no key a user
+    /// can write.
+    pub(crate) fn nested() -> Key {
+        Key(Repr::Nested(COUNTER.fetch_add(1, Ordering::Relaxed)))
     }
 
     /// A key `prefix-<hash>` named by a content hash (pure calls).
@@ -67,6 +78,7 @@ impl Key {
             Repr::Counter(p, _) => p,
             Repr::Hashed(p, _) => p,
             Repr::Tuple(t) => &t.0,
+            Repr::Nested(_) => "task",
         }
     }
 
@@ -131,6 +143,8 @@ impl PartialEq for Key {
             (Repr::Hashed(pa, a), Repr::Hashed(pb, b)) => a == b && **pa == **pb,
             (Repr::Tuple(a), Repr::Tuple(b)) => a == b,
             (Repr::Tuple(_), _) | (_, Repr::Tuple(_)) => false,
+            (Repr::Nested(a), Repr::Nested(b)) => a == b,
+            (Repr::Nested(_), _) | (_, Repr::Nested(_)) => false,
             _ => self
                 .with_str(|a| other.with_str(|b| a == b))
                 .flatten()
@@ -162,6 +176,7 @@ impl fmt::Display for Key {
             Repr::Str(s) => f.write_str(s),
             Repr::Counter(p, n) => write!(f, "{p}-{n}"),
             Repr::Hashed(p, h) => write!(f, "{p}-{h:016x}"),
+            Repr::Nested(n) => write!(f, "task-{n}"),
             Repr::Tuple(t) => {
                 write!(f, "('{}'", t.0)?;
                 for i in t.1.iter() {
@@ -274,6 +289,19 @@ mod tests {
         assert_ne!(k, Key::from("('x', 0, 1)"));
         assert_eq!(k.prefix(), "x");
         assert_eq!(Key::from(("z",)).to_string(), "('z',)");
+    }
+
+    /// A nested task's key shows like a generated one, and equals none
+    /// but itself.
+    #[test]
+    fn nested_task_keys_equal_no_written_key() {
+        let k = Key::nested();
+        assert!(k.to_string().starts_with("task-"));
+        assert_eq!(k.prefix(), "task");
+        assert_eq!(k, k.clone());
+        assert_ne!(k, Key::from(k.to_string()));
+        assert_ne!(Key::from(k.to_string()), k);
+        assert_ne!(k, Key::nested());
     }
 
     #[test]
