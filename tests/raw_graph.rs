@@ -3,7 +3,7 @@
 
 use rdask::graph::{key, lit};
 use rdask::prelude::*;
-use rdask::{ErrorKind, Graph, Key};
+use rdask::{ErrorKind, Graph, GraphArg, Key};
 
 fn add(a: i64, b: i64) -> i64 {
     a + b
@@ -282,4 +282,51 @@ fn a_nested_task_is_not_replaced_by_a_key_spelled_like_it() {
     for s in schedulers() {
         assert_eq!(rdask::get_with::<i64>(&g, "z", &s).unwrap(), 3, "{s}");
     }
+}
+
+fn sum3(v: Vec<Vec<Vec<i64>>>) -> i64 {
+    v.iter().flatten().flatten().sum()
+}
+
+fn sum4(v: Vec<Vec<Vec<Vec<i64>>>>) -> i64 {
+    v.iter().flatten().flatten().flatten().sum()
+}
+
+/// Lists nest as in dask's spec, up to four deep for a `Vec<Vec<Vec<Vec<T>>>>`.
+#[test]
+fn lists_nest_up_to_four_deep() {
+    let g = graph! {
+        "a" => 1_i64,
+        "b" => 2_i64,
+        "three" => (sum3, [[["a"]], [["b", "a"]]]),
+        "four" => (sum4, [[[["a", "b"]]], [[["b"]], [["a"]]]]),
+    };
+    for s in schedulers() {
+        assert_eq!(rdask::get_with::<i64>(&g, "three", &s).unwrap(), 4, "{s}");
+        assert_eq!(rdask::get_with::<i64>(&g, "four", &s).unwrap(), 6, "{s}");
+    }
+}
+
+/// A list nested deeper than any parameter takes is a clear error, however
+/// deep (no recursion that deep), and such lists drop without recursion,
+/// in a graph or on their own.
+#[test]
+fn lists_nested_too_deep_are_an_error_not_a_stack_overflow() {
+    let nest = |depth: usize| {
+        let mut a: GraphArg = key("x");
+        for _ in 0..depth {
+            a = GraphArg::from(vec![a]);
+        }
+        a
+    };
+    for depth in [5, 100_000] {
+        let mut g = Graph::new();
+        g.insert_value("x", 0_i64);
+        g.insert_task("y", sum, (nest(depth),));
+        let e = rdask::get::<i64>(&g, "y").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Type, "{depth}: {e}");
+        assert_eq!(e.key(), Some(&Key::from("y")), "{depth}: {e}");
+        assert!(e.to_string().contains("more than 4 deep"), "{depth}: {e}");
+    }
+    drop(nest(1_000_000));
 }

@@ -27,7 +27,7 @@ use crate::plan::{Plan, NONE};
 use crate::process::remote::RemoteFns;
 use crate::process::{count_local, remote_of, run_remote, Pool};
 use crate::schedule::{CurrentGuard, Scheduler};
-use crate::value::{clone_registered, CloneFn, DynList, Encoded, ListFn, Value};
+use crate::value::{clone_registered, CloneFn, DynList, Encoded, ListFn, Value, LIST_DEPTH};
 use crate::{Error, ErrorKind, Key};
 use smallvec::SmallVec;
 use std::cell::UnsafeCell;
@@ -312,23 +312,42 @@ impl<'p> Exec<'p> {
                 Src::Const { value, .. } if arg.copies => value.clone(),
                 // The common case first, without `source`'s dispatch.
                 Src::Node(..) => self.leaf_inline(t, None, arg.by_ref, &mut e)?,
-                src => self.source(t, src, arg.by_ref, &mut e)?,
+                src => self.source(t, src, arg.by_ref, &mut e, 0)?,
             };
             vals.push(Some(v));
         }
         Ok(())
     }
 
-    /// The value of one source; `by_ref`: shared rather than owned.
-    fn source(&self, t: u32, src: &Src, by_ref: bool, e: &mut usize) -> Result<Value, Error> {
+    /// The value of one source, inside `lists` lists of the argument;
+    /// `by_ref`: shared rather than owned.
+    fn source(
+        &self,
+        t: u32,
+        src: &Src,
+        by_ref: bool,
+        e: &mut usize,
+        lists: usize,
+    ) -> Result<Value, Error> {
         match src {
             Src::Const { value, clone } => {
                 constant(value, *clone, by_ref).ok_or_else(|| self.internal(t))
             }
+            // No parameter takes a list nested deeper (and the recursion
+            // stays shallow however deep the user nested it).
+            Src::List { .. } if lists == LIST_DEPTH => Err(Error::new(
+                ErrorKind::Type,
+                Some(self.plan.nodes[t as usize].key.clone()),
+                format!(
+                    "task `{}`: an argument nests lists more than {LIST_DEPTH} deep (raw graph \
+                     lists become `Vec` parameters up to `Vec<Vec<Vec<Vec<T>>>>`)",
+                    self.plan.nodes[t as usize].key
+                ),
+            )),
             Src::List { items, build: None } => {
                 let mut elems = Vec::with_capacity(items.len());
                 for item in items.iter() {
-                    elems.push(self.source(t, item, false, e)?);
+                    elems.push(self.source(t, item, false, e, lists + 1)?);
                 }
                 Ok(Value::new(DynList(elems)))
             }
@@ -339,7 +358,7 @@ impl<'p> Exec<'p> {
                 t,
                 *build,
                 items.iter(),
-                |x, e| self.source(t, x, false, e),
+                |x, e| self.source(t, x, false, e, lists + 1),
                 e,
             ),
             Src::Nodes { items, build } => {

@@ -57,13 +57,40 @@ impl From<Vec<GraphArg>> for GraphArg {
     /// A list argument (for a `Vec` parameter); elements may nest.
     fn from(items: Vec<GraphArg>) -> GraphArg {
         GraphArg(Src::List {
-            items: items.into_iter().map(|a| a.0).collect(),
+            items: items.into_iter().map(GraphArg::into_src).collect(),
             build: None,
         })
     }
 }
 
+impl Drop for GraphArg {
+    /// Iterative: lists may nest as deep as the user's loop made them.
+    /// (Inside a node, its own drop takes lists apart the same way.)
+    fn drop(&mut self) {
+        let Src::List { items, .. } = &mut self.0 else {
+            return;
+        };
+        let mut lists = vec![std::mem::take(items)];
+        while let Some(items) = lists.pop() {
+            for mut item in items.into_vec() {
+                if let Src::List { items, .. } = &mut item {
+                    lists.push(std::mem::take(items));
+                }
+            }
+        }
+    }
+}
+
 impl GraphArg {
+    /// The source, moved out (an empty list is left to drop).
+    fn into_src(mut self) -> Src {
+        let empty = Src::List {
+            items: Box::default(),
+            build: None,
+        };
+        std::mem::replace(&mut self.0, empty)
+    }
+
     /// dask's rule for a string or tuple in a task: the value of that key if
     /// the graph has it when computed, else the literal itself.
     pub fn key_or_lit<T: Clone + Send + Sync + 'static>(k: impl Into<Key>, literal: T) -> GraphArg {
@@ -156,7 +183,7 @@ fn task_node<M, F: TaskFn<M>>(k: Key, f: F, args: impl TaskArgs<M>) -> Node {
     let args = args
         .into_args()
         .into_iter()
-        .map(|a| Arg::new(a.0, false, None));
+        .map(|a| Arg::new(a.into_src(), false, None));
     Node::new(k, Op::Dyn(run), args, Some(clone), false)
 }
 

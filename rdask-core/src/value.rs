@@ -206,13 +206,17 @@ pub struct DynList(pub Vec<Value>);
 /// intermediate list of boxed values), or names the wrong type found.
 pub type ListFn = fn(&mut dyn ExactSizeIterator<Item = Value>) -> Result<Value, &'static str>;
 
-/// The list builders for `Vec<T>` and `Vec<Vec<T>>`, by `TypeId` of the
-/// `Vec`, for every `T` that a raw graph produces. Filled while graphs are
-/// built (not per task), read when a task's `Vec` parameter meets a list.
+/// The list builders for `Vec<T>` to `Vec<Vec<Vec<Vec<T>>>>` (lists nested
+/// up to [`LIST_DEPTH`] deep), by `TypeId` of the `Vec`, for every `T` that
+/// a raw graph produces. Filled while graphs are built (not per task), read
+/// when a task's `Vec` parameter meets a list.
 static LISTS: RwLock<Option<HashMap<TypeId, ListFn>>> = RwLock::new(None);
 
-/// Lets raw-graph lists of `T` (and lists of such lists) become `Vec<T>`
-/// (and `Vec<Vec<T>>`) parameters.
+/// How deep raw-graph lists may nest and still become a parameter.
+pub(crate) const LIST_DEPTH: usize = 4;
+
+/// Lets raw-graph lists of `T`, nested up to [`LIST_DEPTH`] deep, become
+/// `Vec<T>`, `Vec<Vec<T>>`, ... parameters.
 pub fn register_lists<T: Send + Sync + 'static>() {
     // (Also the place raw graphs record their value types' copy functions:
     // see `register_clone`, called next to this.)
@@ -227,6 +231,11 @@ pub fn register_lists<T: Send + Sync + 'static>() {
         let map = map.get_or_insert_with(HashMap::new);
         map.insert(id, typed_list::<T>);
         map.insert(TypeId::of::<Vec<Vec<T>>>(), typed_list::<Vec<T>>);
+        map.insert(TypeId::of::<Vec<Vec<Vec<T>>>>(), typed_list::<Vec<Vec<T>>>);
+        map.insert(
+            TypeId::of::<Vec<Vec<Vec<Vec<T>>>>>(),
+            typed_list::<Vec<Vec<Vec<T>>>>,
+        );
     }
 }
 
