@@ -265,6 +265,9 @@ pub fn expand(f: DelayedFn) -> TokenStream {
 
     quote! {
         #(#outer_attrs)*
+        // The value bounds rdask adds sit in a where clause, whichever way
+        // the user wrote theirs.
+        #[allow(clippy::multiple_bound_locations)]
         #vis fn #name #impl_generics (#(#wrapper_inputs),*) -> ::rdask::Delayed<#output_ty> #where_clause {
             #[allow(unused_imports)]
             use #rt::{
@@ -276,7 +279,7 @@ pub fn expand(f: DelayedFn) -> TokenStream {
             #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
             #inner_sig #block
 
-            #[allow(unused_variables)]
+            #[allow(unused_variables, clippy::multiple_bound_locations)]
             fn __rdask_run #impl_generics (
                 __rdask_args: &mut #rt::Args<'_>,
             ) -> ::core::result::Result<#rt::Value, #rt::BoxError> #where_clause {
