@@ -296,6 +296,42 @@ fn take_undecodable(_x: Undecodable) -> i64 {
     1
 }
 
+/// Its `Serialize` fails (`false`) or panics (`true`).
+#[derive(Debug, serde::Deserialize)]
+struct Unencodable(bool);
+
+impl serde::Serialize for Unencodable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        if self.0 {
+            panic!("encoding panicked");
+        }
+        Err(serde::ser::Error::custom("this value never encodes"))
+    }
+}
+
+#[delayed]
+fn unencodable(panics: bool) -> Unencodable {
+    Unencodable(panics)
+}
+
+/// A result the worker cannot encode is a clear error naming the task:
+/// `Type` when its `Serialize` fails, `Panic` when it panics (not a lost
+/// worker, whose task would run again).
+#[test]
+fn a_result_that_does_not_encode_is_a_clear_error() {
+    let d = unencodable(false);
+    let e = d.compute_with(&procs()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert_eq!(e.key(), Some(d.key()), "{e}");
+    assert!(e.to_string().contains("cannot encode its result"), "{e}");
+    let d = unencodable(true);
+    let e = d.compute_with(&procs()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Panic, "{e}");
+    assert_eq!(e.key(), Some(d.key()), "{e}");
+    assert!(e.to_string().contains("encoding panicked"), "{e}");
+    assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
+}
+
 /// Encodes fine; decoding it panics.
 #[derive(Debug)]
 struct PanicsDecoding(Vec<u8>);

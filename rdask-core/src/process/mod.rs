@@ -176,6 +176,14 @@ pub(crate) fn run_remote(
                 text()
             ),
         ))),
+        kind::ENCODE_ERR => Err(engine(Error::new(
+            ErrorKind::Type,
+            Some(key.clone()),
+            format!(
+                "task `{key}`: the worker cannot encode its result: {}",
+                text()
+            ),
+        ))),
         kind::TOO_BIG => Err(engine(Error::new(
             ErrorKind::Scheduler,
             Some(key.clone()),

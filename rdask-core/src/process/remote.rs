@@ -117,6 +117,8 @@ pub enum Failure {
     Panic(String),
     /// The arguments could not be decoded.
     Decode(String),
+    /// The result could not be encoded (its `Serialize` failed).
+    Encode(String),
 }
 
 /// The three halves of a remote call.
@@ -139,10 +141,13 @@ where
 {
     let params: F::Params =
         postcard::from_bytes(bytes).map_err(|e| Failure::Decode(e.to_string()))?;
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| F::apply(params)))
-        .map_err(|p| Failure::Panic(crate::error::panic_message(&*p)))?
-        .map_err(|e| Failure::Task(e.to_string()))?;
-    postcard::to_allocvec(&out).map_err(|e| Failure::Task(format!("cannot encode the result: {e}")))
+    // Encoding runs the user's `Serialize`: under the guard too (a panic
+    // out of here would end the worker, and the task would run again).
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let out = F::apply(params).map_err(|e| Failure::Task(e.to_string()))?;
+        postcard::to_allocvec(&out).map_err(|e| Failure::Encode(e.to_string()))
+    }))
+    .map_err(|p| Failure::Panic(crate::error::panic_message(&*p)))?
 }
 
 fn decode<F: Apply>(bytes: &[u8]) -> Result<Value, BoxError>

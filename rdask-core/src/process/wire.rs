@@ -26,6 +26,8 @@ pub mod kind {
     pub const DECODE_ERR: u8 = 7;
     /// Worker -> parent: the result is too big for a frame (message).
     pub const TOO_BIG: u8 = 8;
+    /// Worker -> parent: the result could not be encoded (message).
+    pub const ENCODE_ERR: u8 = 9;
 }
 
 /// Whether a frame of `len` bytes may be sent.
@@ -62,7 +64,7 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];
     r.read_exact(&mut head)?;
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if !fits(len) || !(kind::RUN..=kind::TOO_BIG).contains(&head[0]) {
+    if !fits(len) || !(kind::RUN..=kind::ENCODE_ERR).contains(&head[0]) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("corrupt frame (kind {}, length {len})", head[0]),

@@ -66,6 +66,7 @@ fn serve() -> ! {
                             Failure::Task(m) => (kind::TASK_ERR, m),
                             Failure::Panic(m) => (kind::PANIC, m),
                             Failure::Decode(m) => (kind::DECODE_ERR, m),
+                            Failure::Encode(m) => (kind::ENCODE_ERR, m),
                         }),
                     }
                 }
