@@ -91,6 +91,9 @@ fn tuple_keys_like_dask_arrays() {
         dsk.dependencies(("y",)),
         vec![Key::from(("x", 0)), Key::from(("x", 1))]
     );
+    // Negative indices are indices too.
+    let dsk = graph! { ("x", -1) => 1_i64, "y" => (inc, ("x", -1)) };
+    assert_eq!(rdask::get::<i64>(&dsk, "y").unwrap(), 2);
 }
 
 #[test]

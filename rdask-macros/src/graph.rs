@@ -101,7 +101,12 @@ fn task_arg(e: &&Expr) -> TokenStream {
     if let Expr::Tuple(t) = e {
         let mut it = t.elems.iter();
         let named = matches!(it.next(), Some(Expr::Lit(l)) if matches!(l.lit, Lit::Str(_)));
-        let indices = it.all(|x| matches!(x, Expr::Lit(l) if matches!(l.lit, Lit::Int(_))));
+        let int = |x: &Expr| matches!(x, Expr::Lit(l) if matches!(l.lit, Lit::Int(_)));
+        let indices = it.all(|x| match x {
+            // `-1`: a negative index.
+            Expr::Unary(u) => matches!(u.op, syn::UnOp::Neg(_)) && int(&u.expr),
+            x => int(x),
+        });
         if named && indices && t.elems.len() <= 5 {
             return quote_spanned!(e.span()=> #rt::maybe_key_tuple(#e));
         }
