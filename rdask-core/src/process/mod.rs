@@ -168,36 +168,19 @@ pub(crate) fn run_remote(
             ))
         }),
         kind::TASK_ERR => Err(text().into()),
-        kind::DECODE_ERR => Err(engine(Error::new(
-            ErrorKind::Type,
-            Some(key.clone()),
-            format!(
-                "task `{key}`: the worker cannot decode its arguments: {}",
-                text()
-            ),
-        ))),
-        kind::ENCODE_ERR => Err(engine(Error::new(
-            ErrorKind::Type,
-            Some(key.clone()),
-            format!(
-                "task `{key}`: the worker cannot encode its result: {}",
-                text()
-            ),
-        ))),
-        kind::TOO_BIG => Err(engine(Error::new(
-            ErrorKind::Scheduler,
-            Some(key.clone()),
-            format!("task `{key}`: {}", text()),
-        ))),
-        kind::PANIC => Err(engine(Error::new(
-            ErrorKind::Panic,
-            Some(key.clone()),
-            format!("task `{key}` panicked in a worker: {}", text()),
-        ))),
-        _ => Err(engine(Error::new(
-            ErrorKind::Scheduler,
-            Some(key.clone()),
-            format!("task `{key}`: the worker refused it: {}", text()),
-        ))),
+        k => {
+            let (error, what) = match k {
+                kind::DECODE_ERR => (ErrorKind::Type, ": the worker cannot decode its arguments"),
+                kind::ENCODE_ERR => (ErrorKind::Type, ": the worker cannot encode its result"),
+                kind::TOO_BIG => (ErrorKind::Scheduler, ""),
+                kind::PANIC => (ErrorKind::Panic, " panicked in a worker"),
+                _ => (ErrorKind::Scheduler, ": the worker refused it"),
+            };
+            Err(engine(Error::new(
+                error,
+                Some(key.clone()),
+                format!("task `{key}`{what}: {}", text()),
+            )))
+        }
     }
 }
