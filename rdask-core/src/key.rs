@@ -224,22 +224,39 @@ impl From<&Key> for Key {
     }
 }
 
+/// An integer usable as a tuple key's index: every primitive integer up
+/// to 64 bits (a loop's `usize` included). Stored as an `i64`; a `u64` or
+/// `usize` above `i64::MAX` wraps, so distinct indices stay distinct keys.
+pub trait KeyIndex: Copy {
+    /// The index as stored.
+    fn index(self) -> i64;
+}
+
+macro_rules! key_index {
+    ($($t:ty),*) => {$(
+        impl KeyIndex for $t {
+            #[inline]
+            fn index(self) -> i64 {
+                self as i64
+            }
+        }
+    )*};
+}
+
+key_index!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
 macro_rules! tuple_keys {
     ($($i:ident),+) => {
-        impl<S: AsRef<str>> From<(S, $($i),+)> for Key {
+        impl<S: AsRef<str>, $($i: KeyIndex),+> From<(S, $($i),+)> for Key {
             #[allow(non_snake_case)]
             fn from((name, $($i),+): (S, $($i),+)) -> Key {
-                Key::tuple(name.as_ref(), vec![$($i as i64),+])
+                Key::tuple(name.as_ref(), vec![$($i.index()),+])
             }
         }
     };
 }
 
-// Integer literals in tuple keys default to i32: `("x", 0, 1)`.
-type A = i32;
-type B = i32;
-type C = i32;
-type D = i32;
+// Unsuffixed integer literals still default to i32: `("x", 0, 1)`.
 tuple_keys!(A);
 tuple_keys!(A, B);
 tuple_keys!(A, B, C);
@@ -302,6 +319,17 @@ mod tests {
         assert_ne!(k, Key::from(k.to_string()));
         assert_ne!(Key::from(k.to_string()), k);
         assert_ne!(k, Key::nested());
+    }
+
+    /// Tuple keys take any integer type for their indices, so a loop's
+    /// `usize` works, and equal numbers are equal keys whatever the type.
+    #[test]
+    fn tuple_key_indices_of_any_integer_type() {
+        let i: usize = 3;
+        assert_eq!(Key::from(("x", i)), Key::from(("x", 3)));
+        assert_eq!(Key::from(("x", 0_i64, 1_u32)), Key::tuple("x", vec![0, 1]));
+        assert_eq!(Key::from(("x", -1_i8)).to_string(), "('x', -1)");
+        assert_ne!(Key::from(("x", u64::MAX)), Key::from(("x", u64::MAX - 1)));
     }
 
     #[test]

@@ -45,6 +45,6 @@ pub use delayed::{compute, compute_with, value, Compute, ComputeTuple, Delayed, 
 pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
-pub use key::Key;
+pub use key::{Key, KeyIndex};
 pub use process::Processes;
 pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};
