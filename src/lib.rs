@@ -32,6 +32,18 @@ pub mod prelude {
 /// ```
 #[macro_export]
 macro_rules! compute {
+    () => {
+        ::core::compile_error!(
+            "compute! needs at least one Delayed: `compute!(a, b)`; for a list, `rdask::compute(&list)`"
+        )
+    };
+    ($a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $f:expr, $g:expr, $h:expr, $i:expr, $j:expr,
+     $k:expr, $l:expr, $m:expr $(, $rest:expr)* $(,)?) => {
+        ::core::compile_error!(
+            "compute! takes at most 12 Delayeds; for more, compute a list of one type with \
+             `rdask::compute(&list)`"
+        )
+    };
     ($($e:expr),+ $(,)?) => {
         $crate::__private::compute_tuple(($(
             // The output types are known here: record their copy functions

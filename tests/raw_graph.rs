@@ -105,6 +105,10 @@ fn strings_that_are_not_keys_are_literals() {
         "d" => key("b"),
     };
     assert_eq!(rdask::get::<String>(&dsk, "b").unwrap(), "hello world");
+    // `lit(..)` as an entry's value is that value.
+    let g = graph! { "v" => lit("xyz"), "n" => lit(5_i64) };
+    assert_eq!(rdask::get::<String>(&g, "v").unwrap(), "xyz");
+    assert_eq!(rdask::get::<i64>(&g, "n").unwrap(), 5);
     assert_eq!(rdask::get::<String>(&dsk, "c").unwrap(), "ahello");
     assert_eq!(rdask::get::<String>(&dsk, "d").unwrap(), "hello world");
     assert_eq!(dsk.dependencies("b"), vec![Key::from("a")]);

@@ -75,11 +75,11 @@ pub fn ret<R: Send + Sync + 'static>(r: R) -> Result<Value, BoxError> {
 pub fn ret_fallible<R, E>(r: Result<R, E>) -> Result<Value, BoxError>
 where
     R: Send + Sync + 'static,
-    E: Into<BoxError>,
+    E: TaskError,
 {
     match r {
         Ok(v) => Ok(Value::new(v)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e.into_box()),
     }
 }
 
@@ -183,6 +183,28 @@ pub fn arg(a: impl Into<GraphArg>) -> GraphArg {
 
 /// Asserts at compile time that `T` can be a task's value.
 pub fn assert_value<T: Send + Sync + 'static>() {}
+
+/// Asserts at compile time that `E` can be a fallible task's error.
+pub fn assert_error<E: TaskError>() {}
+
+/// An error type a fallible `#[delayed]` function may return.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a #[delayed] function",
+    label = "this error type does not convert into `Box<dyn Error + Send + Sync>`",
+    note = "a task's error crosses threads: use `Box<dyn std::error::Error + Send + Sync>` \
+            (or `anyhow::Error`, or an error type that is `Send + Sync`)"
+)]
+pub trait TaskError {
+    /// The error, boxed for the computation's `Error::source`.
+    fn into_box(self) -> BoxError;
+}
+
+impl<E: Into<BoxError>> TaskError for E {
+    #[inline]
+    fn into_box(self) -> BoxError {
+        self.into()
+    }
+}
 
 /// How many computations this thread has run through a plan; a tree runs
 /// without one (tests of which graphs take which path).

@@ -40,6 +40,9 @@ pub fn graph(input: TokenStream) -> TokenStream {
             quote_spanned!(value.span()=> __rdask_graph.insert_task(#k, #f, (#(#args,)*));)
         } else if let Some(target) = explicit_call(value, "key") {
             quote_spanned!(value.span()=> __rdask_graph.insert_alias(#k, #target);)
+        } else if let Some(v) = explicit_call(value, "lit") {
+            // A value, as it is (a value is never taken for a key anyway).
+            quote_spanned!(value.span()=> __rdask_graph.insert_value(#k, #v);)
         } else {
             quote_spanned!(value.span()=> __rdask_graph.insert_value(#k, #value);)
         }

@@ -7,13 +7,15 @@
 //! ```text
 //! fn mean(xs: impl IntoArg<Vec<f64>>, k: impl IntoArg<usize>) -> Delayed<f64> {
 //!     fn __rdask_inner(xs: &Vec<f64>, k: usize) -> f64 { BODY }      // the original
-//!     fn __rdask_run(args: &mut Args) -> Result<Value, BoxError> {   // the adapter
-//!         let k = args.take::<usize>(1)?;                            // owned first,
-//!         let xs = args.get::<Vec<f64>>(0)?;                         // then borrowed
-//!         ret(__rdask_inner(xs, k))
+//!     {   // out of BODY's sight: it sees the names it would without the attribute
+//!         fn __rdask_run(args: &mut Args) -> Result<Value, BoxError> {   // the adapter
+//!             let k = args.take::<usize>(1)?;                            // owned first,
+//!             let xs = args.get::<Vec<f64>>(0)?;                         // then borrowed
+//!             ret(__rdask_inner(xs, k))
+//!         }
+//!         static INFO: FnInfo = FnInfo { name: "mean", prefix: "mean", path: "crate::mean" };
+//!         call(&INFO, [xs.into_arg(by_ref = true, ..), k.into_arg(..)], __rdask_run, clone_fn)
 //!     }
-//!     static INFO: FnInfo = FnInfo { name: "mean", prefix: "mean", path: "crate::mean" };
-//!     call(&INFO, [xs.into_arg(by_ref = true, ..), k.into_arg(..)], __rdask_run, clone_fn)
 //! }
 //! ```
 //! Calling `mean` runs nothing: it builds one node and returns its handle.
@@ -31,6 +33,7 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         params,
         output,
         fallible,
+        error,
     } = f;
     let ItemFn {
         attrs,
@@ -47,17 +50,32 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         .unwrap_or_else(|| name_str.clone());
     let rt = quote!(::rdask::__private);
 
-    // Docs, cfg and lint levels describe the wrapper too; the rest stays on
-    // the original.
+    // Docs, cfg and lint levels describe the wrapper too, and what its
+    // callers are told (`deprecated`, `must_use`) the wrapper alone; the
+    // rest stays on the original.
+    let is = |a: &&syn::Attribute, names: &[&str]| names.iter().any(|n| a.path().is_ident(n));
     let outer_attrs: Vec<_> = attrs
         .iter()
         .filter(|a| {
-            ["doc", "cfg", "allow", "warn", "deny", "expect"]
-                .iter()
-                .any(|n| a.path().is_ident(n))
+            is(
+                a,
+                &[
+                    "doc",
+                    "cfg",
+                    "allow",
+                    "warn",
+                    "deny",
+                    "expect",
+                    "deprecated",
+                    "must_use",
+                ],
+            )
         })
         .collect();
-    let inner_attrs: Vec<_> = attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
+    let inner_attrs: Vec<_> = attrs
+        .iter()
+        .filter(|a| !is(a, &["doc", "deprecated", "must_use"]))
+        .collect();
 
     // The wrapper's generics: the type and const parameters (lifetimes only
     // ever qualify borrowed parameters, which the graph stores owned).
@@ -129,7 +147,10 @@ pub fn expand(f: DelayedFn) -> TokenStream {
     // Spanned on the return type, so that an error about it (not `Send`,
     // ...) points there and not at the attribute.
     let ret = if fallible {
-        quote_spanned!(output.span()=> #rt::ret_fallible::<#output, _>)
+        // On the error type where it is spelled (the value type is checked
+        // on its own, above).
+        let span = error.as_ref().map_or_else(|| output.span(), |e| e.span());
+        quote_spanned!(span=> #rt::ret_fallible::<#output, _>)
     } else {
         quote_spanned!(output.span()=> #rt::ret::<#output>)
     };
@@ -183,7 +204,13 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         .iter()
         .map(|p| &p.stored)
         .chain(std::iter::once(&output))
-        .map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();));
+        .map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();))
+        // The error type must convert into a `BoxError`: said on it.
+        .chain(
+            error
+                .iter()
+                .map(|e| quote_spanned!(e.span()=> #rt::assert_error::<#e>();)),
+        );
 
     // Worker processes: a non-generic function registers itself by path,
     // and runs remotely when its types turn out to be serde.
@@ -200,7 +227,10 @@ pub fn expand(f: DelayedFn) -> TokenStream {
                 },
             );
         let result = if fallible {
-            quote!(__rdask_inner(#(#call_args),*).map_err(::core::convert::Into::into))
+            // Spanned on the error type where it is spelled: an error about
+            // it points there.
+            let span = error.as_ref().map_or_else(Span::call_site, |e| e.span());
+            quote_spanned!(span=> __rdask_inner(#(#call_args),*).map_err(#rt::TaskError::into_box))
         } else {
             quote!(::core::result::Result::Ok(__rdask_inner(#(#call_args),*)))
         };
@@ -269,15 +299,19 @@ pub fn expand(f: DelayedFn) -> TokenStream {
         // the user wrote theirs.
         #[allow(clippy::multiple_bound_locations)]
         #vis fn #name #impl_generics (#(#wrapper_inputs),*) -> ::rdask::Delayed<#output_ty> #where_clause {
+            // The original, alone in this block: its body sees the names it
+            // would see without the attribute (what rdask adds is in the
+            // inner block below, out of its sight).
+            #(#inner_attrs)*
+            #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+            #inner_sig #block
+
+            {
             #[allow(unused_imports)]
             use #rt::{
                 ProbeClone as _, ProbeNoClone as _, ProbeTakeClone as _, ProbeTakeNone as _,
                 ProbeTakeOwned as _,
             };
-
-            #(#inner_attrs)*
-            #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
-            #inner_sig #block
 
             #[allow(unused_variables, clippy::multiple_bound_locations)]
             fn __rdask_run #impl_generics (
@@ -305,6 +339,7 @@ pub fn expand(f: DelayedFn) -> TokenStream {
             let __rdask_clone = (&&#rt::probe::<#output_ty>()).clone_fn();
             #register
             #call
+            }
         }
     }
 }

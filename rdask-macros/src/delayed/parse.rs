@@ -149,6 +149,8 @@ pub struct DelayedFn {
     pub output: Type,
     /// An `Err` fails the computation.
     pub fallible: bool,
+    /// The error type, where the return type spells it (`Result<T, E>`).
+    pub error: Option<Type>,
 }
 
 impl DelayedFn {
@@ -232,11 +234,11 @@ impl DelayedFn {
                 }
             }
         }
-        let (output, fallible) = match output(&opts, &sig.output) {
+        let (output, fallible, error) = match output(&opts, &sig.output) {
             Ok(o) => o,
             Err(e) => {
                 errors.push(e);
-                (syn::parse_quote!(()), false)
+                (syn::parse_quote!(()), false, None)
             }
         };
         if let Some(e) = combine(errors) {
@@ -248,6 +250,7 @@ impl DelayedFn {
             params,
             output,
             fallible,
+            error,
         })
     }
 }
@@ -292,6 +295,7 @@ fn receiver_error(r: &syn::Receiver) -> String {
 fn param(ty: &Type) -> syn::Result<Param> {
     match ty {
         Type::Reference(r) => {
+            no_impl_trait(&r.elem)?;
             if let Some(m) = &r.mutability {
                 let and = &r.and_token;
                 return Err(Error::new_spanned(
@@ -372,17 +376,29 @@ fn no_borrow(ty: &Type, msg: &str) -> syn::Result<()> {
 }
 
 fn no_impl_trait(ty: &Type) -> syn::Result<()> {
+    const MSG: &str = "#[delayed] parameters cannot be `impl Trait`: the graph stores \
+                       arguments, so their type must be named; use a generic parameter or a \
+                       concrete type";
     if let Type::ImplTrait(t) = ty {
-        return Err(Error::new_spanned(
-            t,
-            "#[delayed] parameters cannot be `impl Trait`: the graph stores arguments, so their \
-             type must be named; use a generic parameter or a concrete type",
-        ));
+        return Err(Error::new_spanned(t, MSG));
     }
-    Ok(())
+    match find_impl(ty.to_token_stream()) {
+        Some(span) => Err(Error::new(span, MSG)),
+        None => Ok(()),
+    }
 }
 
-fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool)> {
+/// The first `impl` inside a type (`Vec<impl Display>`), at any depth:
+/// in a type the keyword only ever starts an `impl Trait`.
+fn find_impl(tokens: TokenStream) -> Option<Span> {
+    tokens.into_iter().find_map(|tt| match tt {
+        TokenTree::Ident(id) if id == "impl" => Some(id.span()),
+        TokenTree::Group(g) => find_impl(g.stream()),
+        _ => None,
+    })
+}
+
+fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool, Option<Type>)> {
     let ty = match ret {
         ReturnType::Default => {
             if let Some(span) = opts.fallible {
@@ -391,15 +407,23 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool)> {
                     "`fallible` needs a function that returns a `Result`",
                 ));
             }
-            return Ok((syn::parse_quote!(()), false));
+            return Ok((syn::parse_quote!(()), false, None));
         }
         ReturnType::Type(_, ty) => &**ty,
     };
+    const IMPL: &str = "#[delayed] functions cannot return `impl Trait`: the result is stored \
+                        in the graph, so its type must be named";
     if let Type::ImplTrait(t) = ty {
+        return Err(Error::new_spanned(t, IMPL));
+    }
+    if let Some(span) = find_impl(ty.to_token_stream()) {
+        return Err(Error::new(span, IMPL));
+    }
+    if let Type::Never(t) = ty {
         return Err(Error::new_spanned(
             t,
-            "#[delayed] functions cannot return `impl Trait`: the result is stored in the graph, \
-             so its type must be named",
+            "#[delayed] functions must return a value: a task that never returns has no result \
+             for the graph to store; return `()` (or a `Result`) and panic inside",
         ));
     }
     no_borrow(ty, RETURN_BORROW)?;
@@ -410,17 +434,28 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool)> {
     let spelled_result = last.is_some_and(|s| s.ident == "Result");
     let fallible = opts.infallible.is_none() && (spelled_result || opts.fallible.is_some());
     if !fallible {
-        return Ok((ty.clone(), false));
+        return Ok((ty.clone(), false, None));
     }
-    let first_type = last.and_then(|seg| match &seg.arguments {
-        PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
-            GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        }),
+    let types: Vec<Type> = last
+        .map(|seg| match &seg.arguments {
+            PathArguments::AngleBracketed(a) => a
+                .args
+                .iter()
+                .filter_map(|g| match g {
+                    GenericArgument::Type(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    // `Result<T, E>` spelled out names its error type (an alias may not).
+    let error = match (spelled_result, &types[..]) {
+        (true, [_, e]) => Some(e.clone()),
         _ => None,
-    });
-    match first_type {
-        Some(t) => Ok((t, true)),
+    };
+    match types.into_iter().next() {
+        Some(t) => Ok((t, true, error)),
         None if spelled_result => Err(Error::new_spanned(
             ty,
             "cannot find the value type of this `Result`: a fallible #[delayed] function must \

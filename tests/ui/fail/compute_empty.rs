@@ -1,0 +1,5 @@
+use rdask::prelude::*;
+
+fn main() {
+    let _ = compute!();
+}
