@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 /// assert_eq!(b.compute()?, 42);
 /// # Ok::<(), rdask::Error>(())
 /// ```
+#[must_use = "a Delayed runs nothing until it is computed"]
 pub struct Delayed<T> {
     pub(crate) node: NodeRef,
     _type: PhantomData<fn() -> T>,
