@@ -215,7 +215,7 @@ static LISTS: RwLock<Option<HashMap<TypeId, ListFn>>> = RwLock::new(None);
 /// How deep raw-graph lists may nest and still become a parameter.
 pub(crate) const LIST_DEPTH: usize = 4;
 
-/// Lets raw-graph lists of `T`, nested up to [`LIST_DEPTH`] deep, become
+/// Lets raw-graph lists of `T`, nested up to four deep (`LIST_DEPTH`), become
 /// `Vec<T>`, `Vec<Vec<T>>`, ... parameters.
 pub fn register_lists<T: Send + Sync + 'static>() {
     // (Also the place raw graphs record their value types' copy functions:
