@@ -181,8 +181,26 @@ impl DelayedFn {
         if let Some(abi) = &sig.abi {
             errors.push(Error::new(
                 abi.span(),
-                "#[delayed] cannot be used on an `extern` function",
+                "#[delayed] cannot be used on an `extern` function: a task is a plain Rust \
+                 function; annotate a plain function and call it from the `extern` one",
             ));
+        }
+        // The symbol would be the generated inner function's, not the
+        // lazy wrapper's the user calls.
+        for a in &item.attrs {
+            let p = a.path();
+            let names = |n: &str| {
+                p.is_ident(n)
+                    // Edition 2024's `#[unsafe(no_mangle)]`.
+                    || (p.is_ident("unsafe") && a.meta.to_token_stream().to_string().contains(n))
+            };
+            if names("no_mangle") || names("export_name") {
+                errors.push(Error::new_spanned(
+                    a,
+                    "#[delayed] functions cannot set their symbol name: the lazy wrapper is \
+                     not the function whose body you wrote; export a plain function instead",
+                ));
+            }
         }
         if let Some(v) = &sig.variadic {
             errors.push(Error::new(
