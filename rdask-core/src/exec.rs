@@ -335,15 +335,17 @@ impl<'p> Exec<'p> {
             }
             // No parameter takes a list nested deeper (and the recursion
             // stays shallow however deep the user nested it).
-            Src::List { .. } if lists == LIST_DEPTH => Err(Error::new(
-                ErrorKind::Type,
-                Some(self.plan.nodes[t as usize].key.clone()),
-                format!(
-                    "task `{}`: an argument nests lists more than {LIST_DEPTH} deep (raw graph \
-                     lists become `Vec` parameters up to `Vec<Vec<Vec<Vec<T>>>>`)",
-                    self.plan.nodes[t as usize].key
-                ),
-            )),
+            Src::List { .. } if lists == LIST_DEPTH => {
+                let key = &self.plan.nodes[t as usize].key;
+                Err(Error::new(
+                    ErrorKind::Type,
+                    Some(key.clone()),
+                    format!(
+                        "task `{key}`: an argument nests lists more than {LIST_DEPTH} deep (raw \
+                         graph lists become `Vec` parameters up to `Vec<Vec<Vec<Vec<T>>>>`)"
+                    ),
+                ))
+            }
             Src::List { items, build: None } => {
                 let mut elems = Vec::with_capacity(items.len());
                 for item in items.iter() {

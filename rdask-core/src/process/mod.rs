@@ -36,7 +36,7 @@ pub(crate) use pool::Pool;
 use remote::RemoteFns;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use wire::{fits, kind, too_big};
+use wire::kind;
 
 /// The configuration of [`Scheduler::Processes`](crate::Scheduler::Processes).
 #[derive(Clone, Debug)]
@@ -135,23 +135,21 @@ pub(crate) fn run_remote(
             format!("task `{key}`: cannot encode its arguments for a worker: {e}"),
         ))
     })?;
-    let slices = bytes.slices();
-    let len = slices.iter().map(|s| s.len()).sum::<usize>() + info.path.len() + 1;
-    if !fits(len) {
-        return Err(engine(Error::new(
-            ErrorKind::Scheduler,
-            Some(key.clone()),
-            format!("task `{key}`: {}", too_big("its arguments", len)),
-        )));
-    }
-    let (k, body) = pool.call(info.path, &slices).map_err(|lost| match lost {
-        Lost::Start(m) => engine(Error::new(ErrorKind::Scheduler, Some(key.clone()), m)),
-        Lost::Died(m) => engine(Error::new(
-            ErrorKind::WorkerLost,
-            Some(key.clone()),
-            format!("task `{key}`: its worker died twice ({m})"),
-        )),
-    })?;
+    let (k, body) = pool
+        .call(info.path, &bytes.slices())
+        .map_err(|lost| match lost {
+            Lost::Start(m) => engine(Error::new(ErrorKind::Scheduler, Some(key.clone()), m)),
+            Lost::TooBig(m) => engine(Error::new(
+                ErrorKind::Scheduler,
+                Some(key.clone()),
+                format!("task `{key}`: {m}"),
+            )),
+            Lost::Died(m) => engine(Error::new(
+                ErrorKind::WorkerLost,
+                Some(key.clone()),
+                format!("task `{key}`: its worker died twice ({m})"),
+            )),
+        })?;
     let text = || String::from_utf8_lossy(&body).into_owned();
     match k {
         // A big value is kept as the worker sent it: forwarded as is to

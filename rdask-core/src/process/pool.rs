@@ -1,7 +1,7 @@
 //! The pool of worker processes: started lazily, kept warm across
 //! computations, replaced when one dies.
 
-use super::wire::{kind, read_frame, write_frame};
+use super::wire::{fits, kind, read_frame, too_big, write_frame};
 use super::worker::ENV;
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter};
@@ -26,6 +26,8 @@ pub(crate) enum Lost {
     Start(String),
     /// The worker died or broke the protocol (twice).
     Died(String),
+    /// The request is too big for a frame (nothing was sent): the message.
+    TooBig(String),
 }
 
 impl Worker {
@@ -223,6 +225,12 @@ impl Pool {
     /// replaced and the call retried once on a fresh one (not another idle
     /// one, which may have died the same way).
     pub(crate) fn call(&self, name: &str, args: &[&[u8]]) -> Result<(u8, Vec<u8>), Lost> {
+        // Refused here, not by the frame writer: that error would look like
+        // a lost worker, killed and the call retried.
+        let len = name.len() + 1 + args.iter().map(|a| a.len()).sum::<usize>();
+        if !fits(len) {
+            return Err(Lost::TooBig(too_big("its arguments", len)));
+        }
         let mut last = String::new();
         for attempt in 0..2 {
             let mut w = match attempt {

@@ -331,7 +331,6 @@ fn param(ty: &Type) -> syn::Result<Param> {
                     syn::parse_quote_spanned!(r.elem.span()=> ::std::vec::Vec<#elem>)
                 }
                 other => {
-                    no_impl_trait(other)?;
                     no_borrow(other, PARAM_BORROW)?;
                     other.clone()
                 }
