@@ -5,18 +5,16 @@ pub use crate::args::{IntoArg, IntoPureArg, Tokenize};
 pub use crate::delayed::ComputeTuple;
 pub use crate::error::BoxError;
 pub use crate::graph::{GraphArg, TaskArgs, TaskFn};
-pub use crate::node::{Arg, Args, FnInfo, RunFn};
-pub use crate::process::remote::{
+pub use crate::node::Arg;
+pub use crate::task::remote::{
     remote_fns, Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
 };
-pub use crate::value::{
-    CloneFn, CloneProbe, ProbeClone, ProbeNoClone, ProbeTakeClone, ProbeTakeNone, ProbeTakeOwned,
-    Value,
-};
+pub use crate::task::{Args, FnInfo, ProbeTakeClone, ProbeTakeNone, ProbeTakeOwned, RunFn};
+pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
 pub use inventory;
 
-use crate::node::{dyn_run, DynRunFn, Node, Op};
-use crate::slab::NodeRef;
+use crate::node::NodeRef;
+use crate::node::Op;
 use crate::{Delayed, Key};
 use std::hash::Hasher;
 
@@ -96,22 +94,6 @@ pub fn probe<T>() -> CloneProbe<T> {
     CloneProbe::new()
 }
 
-/// The key prefix of a `delay!` call.
-fn dyn_node<R>(
-    name: &'static &'static str,
-    run: DynRunFn,
-    args: impl IntoIterator<Item = Arg>,
-    clone: Option<CloneFn>,
-) -> Delayed<R> {
-    Delayed::from_node(NodeRef::new(Node::new(
-        Key::unique(name),
-        Op::Dyn(run),
-        args,
-        clone,
-        false,
-    )))
-}
-
 macro_rules! delay_fns {
     ($($f:ident ($($P:ident $a:ident $i:tt),*);)+) => {$(
         /// `delay!` with this many arguments.
@@ -127,12 +109,11 @@ macro_rules! delay_fns {
             R: Send + Sync + 'static,
             $($P: Send + Sync + 'static,)*
         {
-            #[allow(unused_variables)]
-            let run = dyn_run(name, move |args| {
-                Ok(Value::new(f($(args.take::<$P>($i)?),*)))
-            });
             let args = [$($a.into_arg(false, None)),*];
-            dyn_node(name, run, args, clone(CloneProbe::new()))
+            #[allow(unused_variables)]
+            Delayed::closure(name, name, args, clone(CloneProbe::new()), move |args| {
+                Ok(Value::new(f($(args.take::<$P>($i)?),*)))
+            })
         }
     )+};
 }
@@ -215,5 +196,5 @@ pub fn planned() -> usize {
 /// How many node-slab chunks exist right now (tests of the slab's
 /// accounting).
 pub fn slab_chunks() -> usize {
-    crate::slab::chunks()
+    crate::node::slab::chunks()
 }

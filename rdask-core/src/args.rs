@@ -1,8 +1,8 @@
 //! Arguments of lazy calls: what may stand for a parameter of type `P`, and
 //! how pure calls hash their inputs into a key.
 
+use crate::node::NodeRef;
 use crate::node::{Arg, Src};
-use crate::slab::NodeRef;
 use crate::value::{clone_fn_of, typed_list, CloneFn, Value};
 use crate::{Delayed, Key};
 use std::hash::Hasher;
@@ -45,6 +45,19 @@ impl<T: Clone + Send + Sync + 'static> IntoArg<T> for &T {
 impl IntoArg<String> for &str {
     fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
         constant(self.to_string(), by_ref, clone.is_some())
+    }
+}
+
+// `Delayed<T>` is itself an argument for a `T` parameter.
+impl<T: Send + Sync + 'static> IntoArg<T> for Delayed<T> {
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        Arg::node(self.node, by_ref, clone)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoArg<T> for &Delayed<T> {
+    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
+        self.arg(by_ref, clone)
     }
 }
 

@@ -1,11 +1,14 @@
 //! `Delayed<T>`: a typed, lazy handle on one task of a graph.
 
-use crate::args::IntoArg;
 use crate::callbacks::Callback;
-use crate::node::{dyn_run, Arg, Node, Op};
-use crate::slab::NodeRef;
-use crate::value::{clone_fn_of, unwrap_value, CloneFn, Unwrap, Value};
-use crate::{Error, ErrorKind, Graph, Key, Result, Scheduler};
+use crate::error::{BoxError, Result};
+use crate::exec::take_output;
+use crate::graph::Graph;
+use crate::key::Key;
+use crate::node::{Arg, NodeRef, Op};
+use crate::schedule::{current_scheduler, Scheduler};
+use crate::task::{dyn_run, Args};
+use crate::value::{clone_fn_of, CloneFn, Value};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
@@ -54,13 +57,13 @@ impl<T> std::fmt::Debug for Delayed<T> {
 /// # Ok::<(), rdask::Error>(())
 /// ```
 pub fn value<T: Clone + Send + Sync + 'static>(x: T) -> Delayed<T> {
-    Delayed::from_node(NodeRef::new(Node::new(
+    Delayed::from_node(NodeRef::make(
         Key::unique(&"value"),
         Op::Const(Value::new(x)),
         [],
         Some(clone_fn_of::<T>()),
         false,
-    )))
+    ))
 }
 
 impl<T> Delayed<T> {
@@ -69,6 +72,24 @@ impl<T> Delayed<T> {
             node,
             _type: PhantomData,
         }
+    }
+
+    /// A new task with a unique key of `prefix` that runs closure `run`
+    /// (shown as `name`) on `args`: `map`, `delay!`, operators, `split`'s
+    /// parts. The one way such a task is made. `clone` copies its value,
+    /// when known.
+    pub(crate) fn closure<F>(
+        prefix: &'static &'static str,
+        name: &'static str,
+        args: impl IntoIterator<Item = Arg>,
+        clone: Option<CloneFn>,
+        run: F,
+    ) -> Delayed<T>
+    where
+        F: Fn(&mut Args<'_>) -> std::result::Result<Value, BoxError> + Send + Sync + 'static,
+    {
+        let op = Op::Dyn(dyn_run(name, run));
+        Delayed::from_node(NodeRef::make(Key::unique(prefix), op, args, clone, false))
     }
 
     /// This task's key.
@@ -92,13 +113,14 @@ impl<T> Delayed<T> {
 impl<T: Send + Sync + 'static> Delayed<T> {
     /// Computes the value on the default scheduler.
     pub fn compute(&self) -> Result<T> {
-        self.compute_with(&crate::schedule::current_scheduler()?)
+        self.compute_with(&current_scheduler()?)
     }
 
     /// Computes the value on `scheduler`.
     pub fn compute_with(&self, scheduler: &Scheduler) -> Result<T> {
-        let mut v = compute_nodes(std::slice::from_ref(&self.node), scheduler)?;
-        extract::<T>(v.pop(), &self.node.key)
+        let roots = std::slice::from_ref(&self.node);
+        let mut v = scheduler.compute_as::<T>(roots, None, &[])?;
+        Ok(v.pop().expect("one output"))
     }
 
     /// A lazy `f(value)`.
@@ -107,14 +129,9 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(T) -> U + Send + Sync + 'static,
     {
-        let run = dyn_run("map", move |args| Ok(Value::new(f(args.take::<T>(0)?))));
-        Delayed::from_node(NodeRef::new(Node::new(
-            Key::unique(&"map"),
-            Op::Dyn(run),
-            [self.arg(false, None)],
-            None,
-            false,
-        )))
+        Delayed::closure(&"map", "map", [self.arg(false, None)], None, move |args| {
+            Ok(Value::new(f(args.take::<T>(0)?)))
+        })
     }
 
     /// Computes the value now and returns a `Delayed` holding it under the
@@ -124,32 +141,19 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         T: Clone,
     {
         let v = self.compute()?;
-        Ok(Delayed::from_node(NodeRef::new(Node::new(
+        Ok(Delayed::from_node(NodeRef::make(
             self.node.key.clone(),
             Op::Const(Value::new(v)),
             [],
             Some(clone_fn_of::<T>()),
             true,
-        ))))
+        )))
     }
 
     /// This value as an argument of another task.
     pub(crate) fn arg(&self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
         Arg::node(self.node.clone(), by_ref, clone)
     }
-}
-
-/// Runs a plan of `roots` on `scheduler`.
-pub(crate) fn compute_nodes(roots: &[NodeRef], scheduler: &Scheduler) -> Result<Vec<Value>> {
-    compute_nodes_with(roots, scheduler, &[])
-}
-
-fn compute_nodes_with(
-    roots: &[NodeRef],
-    scheduler: &Scheduler,
-    callbacks: &[Arc<dyn Callback>],
-) -> Result<Vec<Value>> {
-    scheduler.compute(roots, None, callbacks)
 }
 
 /// One computation, configured: which outputs, which scheduler, which
@@ -194,47 +198,10 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
     pub fn run(self) -> Result<Vec<T>> {
         let scheduler = match self.scheduler {
             Some(s) => s,
-            None => crate::schedule::current_scheduler()?,
+            None => current_scheduler()?,
         };
-        let roots: Vec<NodeRef> = self.outputs.iter().map(|d| d.node.clone()).collect();
-        let values = compute_nodes_with(&roots, &scheduler, &self.callbacks)?;
-        values
-            .into_iter()
-            .zip(self.outputs)
-            .map(|(v, d)| extract::<T>(Some(v), &d.node.key))
-            .collect()
+        scheduler.compute_as::<T>(&roots_of(self.outputs), None, &self.callbacks)
     }
-}
-
-/// Moves a computed output out as a `T` (decoding one a worker process
-/// sent runs the user's `Deserialize`: a panic there is an error too).
-pub(crate) fn extract<T: Send + Sync + 'static>(v: Option<Value>, key: &Key) -> Result<T> {
-    let v = v.ok_or_else(|| Error::missing(key, None))?;
-    crate::exec::guarded("reading output", key, || unwrap_output(v, key))
-}
-
-fn unwrap_output<T: Send + Sync + 'static>(v: Value, key: &Key) -> Result<T> {
-    unwrap_value::<T>(v).map_err(|e| match e {
-        Unwrap::WrongType(found) => Error::new(
-            ErrorKind::Type,
-            Some(key.clone()),
-            format!(
-                "output `{key}` is a `{found}`, not the requested `{}`",
-                std::any::type_name::<T>()
-            ),
-        ),
-        Unwrap::Shared(v) => Error::new(
-            ErrorKind::NotClone,
-            Some(key.clone()),
-            format!("output `{key}` (type `{}`) is still shared", v.type_name()),
-        ),
-        Unwrap::Undecodable(why) => Error::undecodable(
-            key,
-            &format!("output `{key}`"),
-            std::any::type_name::<T>(),
-            &why,
-        ),
-    })
 }
 
 /// Computes several `Delayed`s of one type in one merged graph.
@@ -245,7 +212,7 @@ fn unwrap_output<T: Send + Sync + 'static>(v: Value, key: &Key) -> Result<T> {
 /// # Ok::<(), rdask::Error>(())
 /// ```
 pub fn compute<T: Send + Sync + 'static>(outputs: &[Delayed<T>]) -> Result<Vec<T>> {
-    compute_with(outputs, &crate::schedule::current_scheduler()?)
+    compute_with(outputs, &current_scheduler()?)
 }
 
 /// [`compute`] on a given scheduler.
@@ -253,13 +220,12 @@ pub fn compute_with<T: Send + Sync + 'static>(
     outputs: &[Delayed<T>],
     scheduler: &Scheduler,
 ) -> Result<Vec<T>> {
-    let roots: Vec<NodeRef> = outputs.iter().map(|d| d.node.clone()).collect();
-    let values = compute_nodes(&roots, scheduler)?;
-    values
-        .into_iter()
-        .zip(outputs)
-        .map(|(v, d)| extract::<T>(Some(v), &d.node.key))
-        .collect()
+    scheduler.compute_as::<T>(&roots_of(outputs), None, &[])
+}
+
+/// The nodes of `outputs`, as the roots of a computation.
+fn roots_of<T>(outputs: &[Delayed<T>]) -> Vec<NodeRef> {
+    outputs.iter().map(|d| d.node.clone()).collect()
 }
 
 /// Tuples of `&Delayed`s computed together by `compute!`.
@@ -277,11 +243,11 @@ macro_rules! compute_tuples {
             fn compute_tuple(self, scheduler: Option<&Scheduler>) -> Result<Self::Output> {
                 let roots = [$(self.$i.node.clone()),+];
                 let values = match scheduler {
-                    Some(s) => compute_nodes(&roots, s)?,
-                    None => compute_nodes(&roots, &crate::schedule::current_scheduler()?)?,
+                    Some(s) => s.compute(&roots, None, &[])?,
+                    None => current_scheduler()?.compute(&roots, None, &[])?,
                 };
                 let mut values = values.into_iter();
-                Ok(($(extract::<$T>(values.next(), &self.$i.node.key)?,)+))
+                Ok(($(take_output::<$T>(values.next(), &self.$i.node.key)?,)+))
             }
         }
     )+};
@@ -335,17 +301,16 @@ where
     T: Send + Sync + 'static,
     F: Fn(&C) -> Option<T> + Send + Sync + 'static,
 {
-    let run = dyn_run(index, move |args| {
-        let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
-        Ok(Value::new(v))
-    });
-    Delayed::from_node(NodeRef::new(Node::new(
-        Key::unique(&"getitem"),
-        Op::Dyn(run),
+    Delayed::closure(
+        &"getitem",
+        index,
         [cells.arg(true, None)],
         None,
-        false,
-    )))
+        move |args| {
+            let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
+            Ok(Value::new(v))
+        },
+    )
 }
 
 splits! {
@@ -354,17 +319,4 @@ splits! {
     (A 0, B 1, C 2, D 3)
     (A 0, B 1, C 2, D 3, E 4)
     (A 0, B 1, C 2, D 3, E 4, F 5)
-}
-
-// `Delayed<T>` is itself an argument for a `T` parameter.
-impl<T: Send + Sync + 'static> IntoArg<T> for Delayed<T> {
-    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        Arg::node(self.node, by_ref, clone)
-    }
-}
-
-impl<T: Send + Sync + 'static> IntoArg<T> for &Delayed<T> {
-    fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg {
-        self.arg(by_ref, clone)
-    }
 }

@@ -5,8 +5,9 @@
 //! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
 //! both faces share one planner and one executor.
 
-use crate::node::{dyn_run, Arg, DynRunFn, Leaf, MaybeKey, Node, Op, Src};
-use crate::slab::NodeRef;
+use crate::node::NodeRef;
+use crate::node::{Arg, Leaf, MaybeKey, Node, Op, Src};
+use crate::task::{dyn_run, DynRunFn};
 use crate::value::{clone_fn_of, register_clone, register_lists, CloneFn, Value};
 use crate::{Error, Key, Result, Scheduler};
 use indexmap::IndexMap;
@@ -467,9 +468,8 @@ pub fn get_with<T: Send + Sync + 'static>(
     key: impl Into<Key>,
     scheduler: &Scheduler,
 ) -> Result<T> {
-    let key = key.into();
-    let mut v = run_graph(graph, std::slice::from_ref(&key), scheduler)?;
-    crate::delayed::extract::<T>(v.pop(), &key)
+    let mut v = run_graph::<T>(graph, &[key.into()], scheduler)?;
+    Ok(v.pop().expect("one output"))
 }
 
 /// The values of several keys of a raw graph, computed together.
@@ -487,18 +487,18 @@ pub fn get_many_with<T: Send + Sync + 'static>(
     scheduler: &Scheduler,
 ) -> Result<Vec<T>> {
     let keys: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
-    let values = run_graph(graph, &keys, scheduler)?;
-    values
-        .into_iter()
-        .zip(&keys)
-        .map(|(v, k)| crate::delayed::extract::<T>(Some(v), k))
-        .collect()
+    run_graph::<T>(graph, &keys, scheduler)
 }
 
-fn run_graph(graph: &Graph, keys: &[Key], scheduler: &Scheduler) -> Result<Vec<Value>> {
+/// The values of `keys`, as `T`s.
+fn run_graph<T: Send + Sync + 'static>(
+    graph: &Graph,
+    keys: &[Key],
+    scheduler: &Scheduler,
+) -> Result<Vec<T>> {
     let roots = keys
         .iter()
         .map(|k| graph.root(k))
         .collect::<Result<Vec<_>>>()?;
-    scheduler.compute(&roots, Some(graph.nodes()), &[])
+    scheduler.compute_as::<T>(&roots, Some(graph.nodes()), &[])
 }

@@ -13,27 +13,28 @@
 //! same nodes held by key.
 
 #![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
+// The layers, lowest first (ARCHITECTURE.md; `tests/layers.rs` checks that
+// each module imports only those below it).
 mod args;
-mod bigvec;
 pub mod callbacks;
 mod delayed;
 pub mod diagnostics;
 mod error;
 mod exec;
 pub mod graph;
-mod huge;
 mod key;
+mod mem;
 #[allow(missing_docs)]
 mod node;
 mod ops;
 mod plan;
-pub mod process;
+mod pool;
 mod schedule;
-mod slab;
-mod tree;
-#[allow(missing_docs)]
-pub mod value;
+mod task;
+mod value;
 
 #[doc(hidden)]
 #[allow(missing_docs)]
@@ -46,5 +47,6 @@ pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visual
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
 pub use key::{Key, KeyIndex};
-pub use process::Processes;
+pub use schedule::processes as process;
+pub use schedule::processes::Processes;
 pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};

@@ -4,10 +4,9 @@
 //! Operands are copied into the task when still needed elsewhere, so their
 //! types must be `Clone`; so must the result, which may be shared.
 
-use crate::node::{dyn_run, Arg, Node, Op};
-use crate::slab::NodeRef;
+use crate::delayed::Delayed;
+use crate::node::Arg;
 use crate::value::{clone_fn_of, Value};
-use crate::{Delayed, Key};
 use std::ops::*;
 
 fn operand<T: Clone + Send + Sync + 'static>(d: &Delayed<T>) -> Arg {
@@ -24,18 +23,11 @@ where
     B: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(name, move |args| {
+    Delayed::closure(name, name, [a, b], Some(clone_fn_of::<O>()), move |args| {
         let a = args.take::<A>(0)?;
         let b = args.take::<B>(1)?;
         Ok(Value::new(f(a, b)))
-    });
-    Delayed::from_node(NodeRef::new(Node::new(
-        Key::unique(name),
-        Op::Dyn(run),
-        [a, b],
-        Some(clone_fn_of::<O>()),
-        false,
-    )))
+    })
 }
 
 fn unary<A, O>(name: &'static &'static str, a: Arg, f: fn(A) -> O) -> Delayed<O>
@@ -43,14 +35,9 @@ where
     A: Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    let run = dyn_run(name, move |args| Ok(Value::new(f(args.take::<A>(0)?))));
-    Delayed::from_node(NodeRef::new(Node::new(
-        Key::unique(name),
-        Op::Dyn(run),
-        [a],
-        Some(clone_fn_of::<O>()),
-        false,
-    )))
+    Delayed::closure(name, name, [a], Some(clone_fn_of::<O>()), move |args| {
+        Ok(Value::new(f(args.take::<A>(0)?)))
+    })
 }
 
 macro_rules! delayed_binop {

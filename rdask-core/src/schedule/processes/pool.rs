@@ -1,8 +1,7 @@
 //! The pool of worker processes: started lazily, kept warm across
 //! computations, replaced when one dies.
 
-use super::wire::{fits, kind, read_frame, too_big, write_frame};
-use super::worker::ENV;
+use super::wire::{fits, kind, read_frame, too_big, write_frame, ENV};
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -32,6 +31,11 @@ pub(crate) enum Lost {
 
 impl Worker {
     fn spawn(program: Option<&Path>, timeout: Duration) -> Result<Worker, String> {
+        if cfg!(not(unix)) {
+            return Err("worker processes need a unix system (Linux or macOS): \
+                        use Scheduler::threads here"
+                .to_string());
+        }
         let exe = match program {
             Some(p) => p.to_path_buf(),
             None => {

@@ -1,7 +1,7 @@
 //! Memory of rdask's own for big arrays: 2 MiB-aligned anonymous
 //! mappings with transparent huge pages requested (Linux), so that one page
 //! fault brings in 2 MiB. The node slab's big chunks and the planner's big
-//! arrays ([`BigVec`](crate::bigvec::BigVec)) come from here. Elsewhere than
+//! arrays ([`BigVec`](crate::mem::bigvec::BigVec)) come from here. Elsewhere than
 //! Linux there are no mappings and callers use the allocator. A few freed
 //! mappings are kept for reuse ([`Spares`]).
 
@@ -17,6 +17,7 @@ pub(crate) struct Mapping {
 // SAFETY: the mapping is plain memory; who may touch which part of it is
 // up to the arrays carved from it, each of which owns its part.
 unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`: sharing it hands out nothing but the address.
 unsafe impl Sync for Mapping {}
 
 impl Drop for Mapping {
@@ -30,16 +31,17 @@ impl Drop for Mapping {
 /// One huge page.
 pub(crate) const HUGE: usize = 2 << 20;
 
-/// The smallest fresh memory worth a huge page of its own: the first touch
-/// of one (about 240 µs on the benchmark VM) costs what about 96 faults of
-/// 4 KiB pages (2.5 µs each) do, i.e. 384 KiB.
+/// The smallest fresh memory worth a huge page of its own: where the first
+/// touch of a huge page costs what about 96 faults of 4 KiB pages do (as
+/// measured on the benchmark VM: BENCHMARKS.md, "Engine notes"), i.e.
+/// 384 KiB.
 pub(crate) const WORTH_HUGE: usize = 384 << 10;
 
 /// Freed mappings kept for reuse, most recent last, at most [`SPARE_MAX`]
 /// bytes in all.
 ///
 /// Why: the first touch of fresh memory is most of what a page fault costs
-/// (the kernel zeroes the page: ~240 µs a huge page here), and a program
+/// (the kernel zeroes the page), and a program
 /// that builds and computes graphs over and over (a loop of `compute`s, a
 /// benchmark) would otherwise map, zero and unmap the same slab chunks and
 /// plan arrays each time. Like an allocator's retained memory, this keeps a
@@ -143,15 +145,20 @@ pub(crate) unsafe fn grow(
     bytes: usize,
 ) -> Option<(NonNull<u8>, usize)> {
     let (fresh, len) = map(bytes)?;
-    let moved = libc::mremap(
-        p.as_ptr().cast(),
-        old,
-        old,
-        libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-        fresh.as_ptr().cast::<libc::c_void>(),
-    );
+    // SAFETY: `p`/`old` is a live mapping (the caller's promise), moved
+    // over `fresh`, which is ours and at least as big.
+    let moved = unsafe {
+        libc::mremap(
+            p.as_ptr().cast(),
+            old,
+            old,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            fresh.as_ptr().cast::<libc::c_void>(),
+        )
+    };
     if moved == libc::MAP_FAILED {
-        unmap(fresh, len);
+        // SAFETY: `fresh` is ours, and nothing refers into it.
+        unsafe { unmap(fresh, len) };
         return None;
     }
     Some((fresh, len))
@@ -165,7 +172,9 @@ pub(crate) unsafe fn grow(
 pub(crate) unsafe fn unmap(p: NonNull<u8>, len: usize) {
     let out = spares().keep(p, len);
     for (q, l) in out {
-        libc::munmap(q as *mut libc::c_void, l);
+        // SAFETY: a mapping of ours nothing refers into (the caller's
+        // promise, or an old spare's).
+        unsafe { libc::munmap(q as *mut libc::c_void, l) };
     }
 }
 

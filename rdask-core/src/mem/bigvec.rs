@@ -2,8 +2,8 @@
 //! take huge pages once it is big.
 //!
 //! Why: a plan touches a few dozen bytes of fresh memory per task, once. On
-//! machines where a page fault is slow (2–5 µs per 4 KiB page on the VM the
-//! benchmarks run on) those faults are a large part of a compute. Small
+//! machines where a page fault is slow (virtual machines; BENCHMARKS.md,
+//! "Engine notes") those faults are a large part of a compute. Small
 //! arrays stay ordinary `Vec`s; past [`MAP_FROM`] bytes the array moves to a
 //! mapping of its own, 2 MiB-aligned, with transparent huge pages requested
 //! (Linux), where one fault brings in 2 MiB. Growth doubles; a mapped array
@@ -11,7 +11,7 @@
 //! sizes are guessed together (a plan's) share one mapping, a [`Room`].
 //! Elsewhere than Linux it stays a `Vec`.
 
-use crate::huge::{grow, map, unmap, Mapping, WORTH_HUGE};
+use crate::mem::huge::{grow, map, unmap, Mapping, WORTH_HUGE};
 use std::mem::{align_of, size_of, ManuallyDrop};
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
@@ -39,9 +39,9 @@ pub(crate) struct BigVec<T> {
 
 /// Room for several arrays in one mapping: for arrays whose sizes are
 /// guessed together, such as a plan's. Rounding up to whole huge pages then
-/// happens once, not once per array: a fresh plan of 100,000 tasks zeroed
-/// 16 MiB for 7–10 MiB of arrays when each had a mapping of its own, and
-/// zeroing fresh memory is most of what its page faults cost. The mapping
+/// happens once, not once per array (a mapping each zeroed about twice the
+/// memory the arrays needed), and zeroing fresh memory is most of what its
+/// page faults cost. The mapping
 /// goes when the last array carved from it does.
 pub(crate) struct Room {
     map: Option<Arc<Mapping>>,
@@ -94,6 +94,7 @@ impl Room {
 
 // SAFETY: a `BigVec<T>` owns its elements like a `Vec<T>`.
 unsafe impl<T: Send> Send for BigVec<T> {}
+// SAFETY: as for `Vec<T>`: shared, it only hands out `&T`.
 unsafe impl<T: Sync> Sync for BigVec<T> {}
 
 impl<T> Default for BigVec<T> {
@@ -229,9 +230,13 @@ impl<T> BigVec<T> {
         if self.shared.take().is_some() {
             // A part of a shared mapping, which goes with its last array.
         } else if self.mapped > 0 {
-            unmap(self.ptr.cast(), self.mapped);
+            // SAFETY: the mapping is ours alone, and its elements are gone
+            // (the caller's promise).
+            unsafe { unmap(self.ptr.cast(), self.mapped) };
         } else {
-            drop(Vec::from_raw_parts(self.ptr.as_ptr(), 0, self.cap));
+            // SAFETY: `ptr`/`cap` came from a `Vec<T>`, whose elements are
+            // gone (the caller's promise): freed as an empty one.
+            drop(unsafe { Vec::from_raw_parts(self.ptr.as_ptr(), 0, self.cap) });
         }
     }
 }
@@ -301,7 +306,7 @@ mod tests {
     #[test]
     fn arrays_share_a_room_and_grow_out_of_it() {
         // Two arrays and a small one fill one huge page; a fourth does not fit.
-        let n = crate::huge::HUGE / 16 - 32;
+        let n = crate::mem::huge::HUGE / 16 - 32;
         let mut room = Room::new(2 * Room::size_of::<u64>(n) + Room::size_of::<u8>(3));
         let mut a: BigVec<u64> = room.vec(n);
         let mut b: BigVec<u8> = room.vec(3);

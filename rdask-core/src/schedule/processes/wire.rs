@@ -4,6 +4,9 @@
 
 use std::io::{self, Read, Write};
 
+/// The variable that turns a process into a worker (see `worker`).
+pub(crate) const ENV: &str = "RDASK_WORKER";
+
 /// Refuse frames larger than this (a corrupt length must not make the
 /// reader allocate gigabytes).
 pub const MAX_FRAME: usize = 1 << 30;

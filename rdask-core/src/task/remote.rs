@@ -9,8 +9,8 @@
 //! the result are `Serialize + DeserializeOwned`. Everything else runs in the
 //! parent.
 
+use super::Args;
 use crate::error::BoxError;
-use crate::node::Args;
 use crate::value::{Encoded, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -163,6 +163,7 @@ where
 pub struct RemoteProbe<F>(PhantomData<fn() -> F>);
 
 impl<F> RemoteProbe<F> {
+    /// The probe for `F`.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         RemoteProbe(PhantomData)
@@ -171,11 +172,13 @@ impl<F> RemoteProbe<F> {
 
 /// The serde arm of [`RemoteProbe`].
 pub trait ProbeRemote {
+    /// `F`'s remote halves.
     fn remote_fns(&self) -> Option<RemoteFns>;
 }
 
 /// The fallback arm of [`RemoteProbe`].
 pub trait ProbeLocal {
+    /// None: `F` runs in the calling process.
     fn remote_fns(&self) -> Option<RemoteFns>;
 }
 

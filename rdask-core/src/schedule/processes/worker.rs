@@ -6,14 +6,11 @@
 //! instead, so they cannot corrupt frames), asks the kernel to kill it when
 //! the parent dies, says hello, and serves `RUN` frames until stdin closes.
 
-use super::remote::{registry, Failure};
-use super::wire::{fits, kind, read_frame, too_big, write_frame};
+use super::wire::{fits, kind, read_frame, too_big, write_frame, ENV};
+use crate::task::remote::{registry, Failure};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::os::fd::FromRawFd;
-
-/// The variable that turns a process into a worker.
-pub(crate) const ENV: &str = "RDASK_WORKER";
 
 #[ctor::ctor]
 fn enter_worker_mode() {
@@ -36,7 +33,7 @@ fn serve() -> ! {
     };
     std::env::remove_var(ENV);
     // A nested compute inside a worker's task runs on threads, here.
-    crate::set_scheduler(crate::Scheduler::threads(0));
+    crate::schedule::set_scheduler(crate::schedule::Scheduler::threads(0));
     let mut out = BufWriter::new(proto);
     let mut inp = BufReader::new(std::io::stdin().lock());
     let functions = registry();

@@ -6,8 +6,9 @@
 //! `malloc`). Chunks double from 32 slots until one would be worth a huge
 //! page ([`WORTH_HUGE`], 384 KiB); from then on each chunk is a 2 MiB mapping
 //! of its own with transparent huge pages requested (Linux), so touching it
-//! the first time costs one page fault instead of 512 (on the 2-core VM the
-//! benchmarks run on, 0.13 instead of 0.54–1.34 ns per byte).
+//! the first time costs one page fault instead of 512 (where faults are
+//! slow, that is most of a fresh build's cost: BENCHMARKS.md, "Engine
+//! notes").
 //!
 //! The protocol:
 //! * A slot's `strong` is its node's reference count ([`NodeRef`]), as in
@@ -21,10 +22,10 @@
 //!
 //! The price: a long-lived node keeps its chunk (at most 2 MiB) allocated.
 
-use crate::huge::{map, unmap, HUGE, WORTH_HUGE};
-use crate::node::{collect_args, Arg, ArgList, Guess, Node, Op};
+use super::{Arg, Node, Op};
+use crate::key::Key;
+use crate::mem::huge::{map, unmap, HUGE, WORTH_HUGE};
 use crate::value::CloneFn;
-use crate::Key;
 use std::alloc::{self, Layout};
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
@@ -37,6 +38,7 @@ pub struct NodeRef(NonNull<Slot>);
 // SAFETY: a `NodeRef` is a shared reference to a `Node` with an atomic
 // count, like `Arc<Node>`; `Node` is `Send + Sync` (asserted below).
 unsafe impl Send for NodeRef {}
+// SAFETY: as for `Send`: shared, it only hands out `&Node`.
 unsafe impl Sync for NodeRef {}
 
 const _: () = {
@@ -135,18 +137,24 @@ fn new_chunk(cap: usize) -> (NonNull<Chunk>, *mut Slot, usize) {
 ///
 /// SAFETY: the caller owns `n` of the chunk's `live` count.
 unsafe fn release(chunk: NonNull<Chunk>, n: usize) {
-    let c = chunk.as_ptr();
-    if (*c).live.fetch_sub(n, Ordering::Release) != n {
+    // SAFETY: the chunk lives while any of its `live` count is owned, and
+    // we own `n` of it.
+    let c = unsafe { chunk.as_ref() };
+    if c.live.fetch_sub(n, Ordering::Release) != n {
         return;
     }
     fence(Ordering::Acquire);
-    let (cap, mapped) = ((*c).cap, (*c).mapped);
+    let (cap, mapped) = (c.cap, c.mapped);
     CHUNKS.fetch_sub(1, Ordering::AcqRel);
     SLOTS.fetch_sub(cap, Ordering::Relaxed);
-    if mapped {
-        unmap(chunk.cast(), HUGE);
-    } else {
-        alloc::dealloc(chunk.as_ptr().cast(), layout(cap).0);
+    // SAFETY: ours was the last share: no slot of the chunk is in use, and
+    // its memory came from `map` (mapped) or the allocator with this layout.
+    unsafe {
+        if mapped {
+            unmap(chunk.cast(), HUGE);
+        } else {
+            alloc::dealloc(chunk.as_ptr().cast(), layout(cap).0);
+        }
     }
 }
 
@@ -305,8 +313,8 @@ impl NodeRef {
 
     /// A node made of these parts, written straight into this thread's
     /// chunk: the same as `NodeRef::new(Node::new(..))` without building the
-    /// node on the stack and copying it over (152 bytes, ~29 instructions a
-    /// call). The hot path of every `#[delayed]` call.
+    /// node on the stack and copying it over (a node is a few cache lines).
+    /// The hot path of every `#[delayed]` call.
     #[inline(always)]
     pub(crate) fn make(
         key: Key,
@@ -321,17 +329,14 @@ impl NodeRef {
         // panic, the slot is left unused: its chunk is never freed, a leak
         // and nothing worse.)
         unsafe {
-            let node = ptr::addr_of_mut!((*slot).node);
-            let list = ptr::addr_of_mut!((*node).args);
-            list.write(ArgList::new());
-            let Guess { depth, size, tree } = collect_args(&mut *list, args);
-            ptr::addr_of_mut!((*node).key).write(key);
-            ptr::addr_of_mut!((*node).op).write(op);
-            ptr::addr_of_mut!((*node).clone).write(clone);
-            ptr::addr_of_mut!((*node).by_key).write(by_key);
-            ptr::addr_of_mut!((*node).depth).write(depth);
-            ptr::addr_of_mut!((*node).size).write(size);
-            ptr::addr_of_mut!((*node).tree).write(tree && !by_key);
+            Node::init(
+                ptr::addr_of_mut!((*slot).node),
+                key,
+                op,
+                args,
+                clone,
+                by_key,
+            );
             ptr::addr_of_mut!((*slot).chunk).write(chunk);
             ptr::addr_of_mut!((*slot).strong).write(AtomicUsize::new(1));
             NodeRef(NonNull::new_unchecked(slot))
@@ -350,7 +355,7 @@ impl NodeRef {
 
     /// Whether this is the only reference to the node. Relaxed: while it
     /// is, nobody else can make another, and the answer orders nothing (an
-    /// acquire load here cost a consumer's build 10 ns).
+    /// acquire load here made every consumer's build slower).
     #[inline]
     pub(crate) fn is_sole(this: &NodeRef) -> bool {
         this.slot().strong.load(Ordering::Relaxed) == 1
@@ -461,7 +466,7 @@ mod tests {
         assert_eq!(NodeRef::as_ptr(&a), NodeRef::as_ptr(&b));
         drop(a);
         assert_eq!(NodeRef::strong_count(&b), 1);
-        assert_eq!(b.key(), &Key::from("n"));
+        assert_eq!(&b.key, &Key::from("n"));
     }
 
     /// A node made in place is the node `Node::new` makes, guesses too.
@@ -476,8 +481,8 @@ mod tests {
         let built = Node::new(Key::from("m"), Op::Alias, [arg(&a), arg(&b)], None, true);
         assert_eq!(NodeRef::strong_count(&made), 1);
         assert_eq!(
-            (made.key(), made.args.len(), made.by_key),
-            (built.key(), 2, true)
+            (&made.key, made.args.len(), made.by_key),
+            (&built.key, 2, true)
         );
         assert_eq!(
             (made.depth, made.size, made.tree),
@@ -525,6 +530,6 @@ mod tests {
             .join()
             .expect("the dropper thread");
         assert_eq!(NodeRef::strong_count(&kept), 1);
-        assert_eq!(kept.key(), &Key::from("n"));
+        assert_eq!(&kept.key, &Key::from("n"));
     }
 }

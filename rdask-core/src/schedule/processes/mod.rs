@@ -11,7 +11,7 @@
 //! parent: a worker gets exactly the arguments of the task it runs and
 //! returns its result (simple and robust; shipping values between workers
 //! directly is a later optimisation). A big result stays in the parent as
-//! the bytes the worker sent ([`Encoded`]): forwarded unchanged to the next
+//! the bytes the worker sent: forwarded unchanged to the next
 //! worker that needs it, decoded once if a task here or an output does.
 //!
 //! Faults: a task's panic inside a worker is an `ErrorKind::Panic` error and
@@ -21,19 +21,18 @@
 //! `ErrorKind::WorkerLost`. Workers exit with the parent.
 
 mod pool;
-#[doc(hidden)]
-#[allow(missing_docs)]
-pub mod remote;
 mod wire;
+// Worker mode uses unix file descriptors; elsewhere starting a worker is a
+// clear error (see `pool`).
+#[cfg(unix)]
 mod worker;
 
-use crate::error::BoxError;
-use crate::node::{Args, EngineError, FnInfo};
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::exec::Remote;
+use crate::task::remote::RemoteFns;
+use crate::task::{Args, EngineError, FnInfo};
 use crate::value::{Encoded, Value};
-use crate::{Error, ErrorKind};
-use pool::Lost;
-pub(crate) use pool::Pool;
-use remote::RemoteFns;
+use pool::{Lost, Pool};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wire::kind;
@@ -78,7 +77,7 @@ impl Processes {
     }
 
     /// Starts the workers now rather than at the first remote task.
-    pub fn warm_up(&self) -> crate::Result<()> {
+    pub fn warm_up(&self) -> crate::error::Result<()> {
         self.pool()
             .warm(self.workers())
             .map_err(|m| Error::new(ErrorKind::Scheduler, None, m))
@@ -103,13 +102,15 @@ pub fn task_counts() -> (u64, u64) {
     )
 }
 
-pub(crate) fn count_local() {
-    LOCAL_TASKS.fetch_add(1, Ordering::Relaxed);
-}
+/// The executor's hook: a remote task goes to a worker of this pool.
+impl Remote for Pool {
+    fn run(&self, info: &FnInfo, fns: RemoteFns, args: &mut Args<'_>) -> Result<Value, BoxError> {
+        run_remote(self, info, fns, args)
+    }
 
-/// The remote halves of a `#[delayed]` function, if its types allow.
-pub(crate) fn remote_of(info: &FnInfo) -> Option<RemoteFns> {
-    info.remote.and_then(|probe| probe())
+    fn ran_here(&self) {
+        LOCAL_TASKS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn engine(e: Error) -> BoxError {
@@ -120,7 +121,7 @@ fn engine(e: Error) -> BoxError {
 const KEEP_ENCODED: usize = 4 << 10;
 
 /// Runs one task in a worker: the adapter used instead of the local one.
-pub(crate) fn run_remote(
+fn run_remote(
     pool: &Pool,
     info: &FnInfo,
     fns: RemoteFns,

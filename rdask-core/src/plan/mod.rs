@@ -8,7 +8,7 @@
 //!
 //! Every use of a value is an *edge*: one per leaf argument of a consumer,
 //! plus one per requested output. Task `p`'s `uses` counter (in its
-//! executor state, which the plan builds in place) counts them; the executor
+//! run state, [`TaskState`], which the plan builds in place) counts them; the executor
 //! frees (or moves) the value when the last one is done. A value whose type is not
 //! `Clone` may have any number of `&T` edges but only one by-value edge, and
 //! that consumer waits (`release`) until the borrowers are done.
@@ -16,13 +16,15 @@
 //! The plan borrows the nodes (`&'a Node`): the outputs being computed keep
 //! them alive, so planning takes no reference counts.
 
-use crate::bigvec::{BigVec, Room};
-use crate::exec::TaskState;
-use crate::node::{Arg, Leaf, Node, Src};
-use crate::slab::NodeRef;
+mod state;
+
+use crate::error::{Error, ErrorKind};
+use crate::key::Key;
+use crate::mem::bigvec::{BigVec, Room};
+use crate::node::{Arg, Leaf, Node, NodeRef, Src};
 use crate::value::CloneFn;
-use crate::{Error, ErrorKind, Key};
 use indexmap::IndexMap;
+pub(crate) use state::TaskState;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicU32;
@@ -238,9 +240,9 @@ impl<'a> Plan<'a> {
 }
 
 /// Guesses at a plan's sizes, from the outputs alone, so that big arrays
-/// start in huge pages rather than grow through 4 KiB ones (each of those
-/// faults costs about 2.5 µs on the benchmark VM: a tenth of a 100,000-task
-/// compute went to them). A guess too big costs one huge page's first touch
+/// start in huge pages rather than grow through 4 KiB ones (where faults are
+/// slow, they were a tenth of a big compute). A guess too big costs one huge
+/// page's first touch
 /// per array (it only reserves address space beyond that); one too small,
 /// the growth there would have been anyway.
 struct Hint {
@@ -267,7 +269,7 @@ impl Hint {
         for root in outputs {
             // A saturated depth is only known to be no more than the nodes.
             let depth = match root.depth {
-                u16::MAX => (root.size as usize).min(crate::slab::slots()),
+                u16::MAX => (root.size as usize).min(crate::node::slab::slots()),
                 d => usize::from(d),
             };
             let inputs: usize = root
@@ -285,7 +287,7 @@ impl Hint {
             h.kids = h.kids.max(depth + inputs);
             h.ready = h.ready.saturating_add(inputs);
         }
-        h.tasks = h.tasks.min(crate::slab::slots());
+        h.tasks = h.tasks.min(crate::node::slab::slots());
         h
     }
 }
@@ -351,8 +353,7 @@ impl<'a> Counts<'a> {
 
     /// Adds task `t = nodes.len()` with its (already numbered) inputs,
     /// `kids`, one per leaf of `node`, in order.
-    /// Inlined into the walk's two places (−19 instructions a task on
-    /// `chain`, −44 on `flat`).
+    /// Inlined into the walk's two places: it runs once a task.
     #[inline(always)]
     fn push(&mut self, node: &'a Node, kids: &[Kid<'a>]) {
         let t = self.nodes.len() as u32;
@@ -375,7 +376,7 @@ impl<'a> Counts<'a> {
                 self.more_deps.push((k.idx, t));
             }
             let p = &mut self.tasks[k.idx as usize];
-            *p.uses.get_mut() += 1;
+            *p.counts_mut().1 += 1;
             if k.by_ref {
                 self.borrowed.push(k.idx);
             }
@@ -414,7 +415,7 @@ impl<'a> Counts<'a> {
             initial,
         } = self;
         for &o in &outputs {
-            *tasks[o as usize].uses.get_mut() += 1;
+            *tasks[o as usize].counts_mut().1 += 1;
         }
 
         // Consumers were added in ascending order; a stable sort by producer
@@ -444,7 +445,7 @@ impl<'a> Counts<'a> {
         let mut counts = Vec::new();
         for run in borrowed.chunk_by(|a, b| a == b) {
             let (p, borrows) = (run[0], run.len() as u32);
-            let moves = *tasks[p as usize].uses.get_mut() - borrows;
+            let moves = *tasks[p as usize].counts_mut().1 - borrows;
             let mover = match moves {
                 1 if plan.clone_of(p).is_none() => plan.mover_of(p),
                 _ => None,
@@ -453,7 +454,7 @@ impl<'a> Counts<'a> {
             if let Some(m) = mover {
                 plan.release.push((p, m));
                 counts.push(AtomicU32::new(borrows));
-                *tasks[m as usize].waits.get_mut() += 1;
+                *tasks[m as usize].counts_mut().0 += 1;
             }
         }
         plan.release_borrows = counts.into_boxed_slice();
@@ -475,6 +476,12 @@ impl Plan<'_> {
             NONE => (NONE, false),
             x => (x & !REF, x & REF != 0),
         }
+    }
+
+    /// The edges of task `t`'s leaf inputs, in argument order.
+    #[inline]
+    pub fn edges_of(&self, t: u32) -> std::ops::Range<usize> {
+        self.edge_start[t as usize] as usize..self.edge_start[t as usize + 1] as usize
     }
 
     /// Edge `e`'s producer (`NONE`: a literal).
@@ -511,13 +518,8 @@ impl Plan<'_> {
     /// A consumer that takes task `p`'s value by value (`None`: none does;
     /// an output may).
     fn mover_of(&self, p: u32) -> Option<u32> {
-        self.dependents_of(p as usize).find(|&c| {
-            let (s, e) = (
-                self.edge_start[c as usize] as usize,
-                self.edge_start[c as usize + 1] as usize,
-            );
-            (s..e).any(|e| self.edge(e) == (p, false))
-        })
+        self.dependents_of(p as usize)
+            .find(|&c| self.edges_of(c).any(|e| self.edge(e) == (p, false)))
     }
 
     /// The by-value consumer waiting for `p`'s borrowers, if any, and the
@@ -541,7 +543,7 @@ fn known(node: &Node, marks: &Marks, by_key: &HashMap<Key, u32>) -> Option<u32> 
 }
 
 /// Starts planning `node`: resolves its leaf inputs onto `kids`.
-/// Inlined into the walk (−26 instructions a task on `chain`).
+/// Inlined into the walk: it runs once a task.
 #[inline(always)]
 fn open<'a>(
     node: &'a Node,
@@ -679,7 +681,7 @@ mod tests {
             y = &y + &y;
         }
         assert_eq!(y.node.size, u32::MAX);
-        assert!(Hint::of(&[y.node.clone()]).tasks <= crate::slab::slots());
+        assert!(Hint::of(&[y.node.clone()]).tasks <= crate::node::slab::slots());
         assert_eq!(Plan::build(&[y.node.clone()], None).unwrap().len(), 41);
         assert_eq!(Plan::build(&chain, None).unwrap().len(), h.tasks);
 

@@ -21,24 +21,22 @@
 //! moved is copied by the same rules ([`copy_of`]). Computations with
 //! callbacks, on processes, or of several outputs take the plan.
 
-use crate::bigvec::BigVec;
-use crate::callbacks::InTask;
-use crate::exec::{
-    constant, copy_of, guarded, invoke, missing_argument, running, Elems, Failure, Vals,
+use super::call::{
+    build_list, constant, copy_of, drop_quietly, guarded, invoke, missing_argument, FirstError,
+    Vals,
 };
-use crate::node::{Arg, Node, Op, Src};
-use crate::schedule::{CurrentGuard, Scheduler};
-use crate::slab::NodeRef;
+use super::Enter;
+use crate::error::Error;
+use crate::mem::bigvec::BigVec;
+use crate::node::{Arg, Node, NodeRef, Op, Src};
 use crate::value::{CloneFn, Value};
-use crate::Error;
 use smallvec::SmallVec;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The walk's two stacks, on the thread's stack while the tree is no
 /// deeper than this: a tree of big values then runs with no allocation of
 /// the engine's between them, which could otherwise wedge a small block
 /// into the hole a freed big buffer left, and make the allocator grow its
-/// heap by one buffer (the `memory` workload's peak RSS: +16 MiB).
+/// heap by one buffer (the `memory` workload's peak RSS shows it).
 type Frames<'a> = SmallVec<[Frame<'a>; 32]>;
 type Stack = SmallVec<[Value; 32]>;
 
@@ -51,12 +49,13 @@ const MAX_FORKS: u32 = 24;
 
 /// Runs the tree below `root` (a node with [`Node::tree`]) and gives its
 /// value; on a pool (`parallel`, called inside it), inputs in parallel.
-pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<Value, Error> {
+/// Each thread that runs tasks is marked with `context` meanwhile.
+pub(crate) fn run<C: Enter>(root: &Node, context: &C, parallel: bool) -> Result<Value, Error> {
     let threads = rayon::current_num_threads() as u32;
     let tree = Tree {
-        scheduler,
+        context,
         threads: if parallel && threads > 1 { threads } else { 0 },
-        failure: Failure::default(),
+        failure: FirstError::default(),
     };
     let value = tree.eval(root, Split::new(tree.threads));
     match (value, tree.failure.take()) {
@@ -74,11 +73,11 @@ pub(crate) fn run(root: &Node, scheduler: &Scheduler, parallel: bool) -> Result<
     }
 }
 
-struct Tree<'s> {
-    scheduler: &'s Scheduler,
+struct Tree<'s, C> {
+    context: &'s C,
     /// The pool's threads (0: run on this thread alone).
     threads: u32,
-    failure: Failure,
+    failure: FirstError,
 }
 
 /// A node being run: its inputs are the values on top of the stack once
@@ -128,7 +127,7 @@ impl<'a> Frame<'a> {
     }
 }
 
-impl Tree<'_> {
+impl<C: Enter> Tree<'_, C> {
     /// The value of `node`, its inputs run in parallel while `split`
     /// allows (`None`: the computation failed).
     fn eval(&self, node: &Node, split: Split) -> Option<Value> {
@@ -259,8 +258,8 @@ impl Tree<'_> {
     }
 
     /// Marks this thread as running this computation's tasks.
-    fn enter(&self) -> (CurrentGuard, InTask) {
-        running(self.scheduler)
+    fn enter(&self) -> C::Guard {
+        self.context.enter()
     }
 
     /// Runs `node`, whose `inputs` input values are the last ones of
@@ -391,23 +390,8 @@ fn gather(
             }
             Src::Node(n, clone) => next(n, *clone, arg.by_ref)?,
             Src::Nodes { items, build } => {
-                let mut failed = None;
-                let built = build(&mut Elems {
-                    items: items.iter(),
-                    take: |n: &NodeRef| match next(n, None, false) {
-                        Ok(v) => Some(v),
-                        Err(e) => {
-                            failed = Some(e);
-                            None
-                        }
-                    },
-                    done: false,
-                });
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                built.map_err(|found| {
-                    Error::type_mismatch(&node.key, "a list", "elements of one type", found)
+                build_list(&node.key, *build, items.iter(), |n: &NodeRef| {
+                    next(n, None, false)
                 })?
             }
             _ => return Err(internal(node)),
@@ -435,22 +419,15 @@ fn owned(
     })
 }
 
-/// Drops values a failed computation left, a panic in a `Drop` caught
-/// (the first error is already recorded).
-fn drop_quietly<T>(values: T) {
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(values)));
-}
-
 fn internal(node: &Node) -> Error {
     missing_argument(&node.key)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::node::{Arg, Node, Op, Src};
-    use crate::slab::NodeRef;
+    use crate::key::Key;
+    use crate::node::{Arg, Node, NodeRef, Op, Src};
     use crate::value::Value;
-    use crate::Key;
 
     fn leaf() -> NodeRef {
         NodeRef::new(Node::new(

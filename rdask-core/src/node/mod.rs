@@ -1,53 +1,19 @@
 //! Graph nodes: one task each, linked to their inputs by counted references
-//! ([`NodeRef`], nodes stored in the slab of `crate::slab`).
+//! ([`NodeRef`], nodes stored in the chunks of [`slab`]).
 //!
 //! A [`Delayed`](crate::Delayed) is a typed handle on a `NodeRef`; raw
 //! graphs hold the same nodes by key. A node's inputs are [`Arg`]s: another
 //! node, a key to resolve in a raw graph, a literal, or a list of those.
 //! Dropping a long chain of nodes is iterative (see `Drop for Node`).
 
-use crate::error::BoxError;
-use crate::schedule::{last_pool, RayonPool};
-use crate::slab::{Frees, NodeRef};
+mod drop;
+pub(crate) mod slab;
+
+use crate::key::Key;
+use crate::task::DynRunFn;
+use crate::task::{FnInfo, RunFn};
 use crate::value::{CloneFn, ListFn, Value};
-use crate::Key;
-
-/// The adapter that runs a task: takes its arguments, calls the user's
-/// function, and makes the result a [`Value`]. `Err` is the task's own error.
-pub type RunFn = fn(&mut Args<'_>) -> Result<Value, BoxError>;
-
-/// A closure's adapter with its display name (`map`, `delay!`, operators,
-/// raw graphs), in one box so that `Op` stays three words.
-pub struct DynTask<F: ?Sized> {
-    pub(crate) name: &'static str,
-    pub(crate) run: F,
-}
-
-/// A boxed closure task.
-pub type DynRunFn = Box<DynTask<dyn Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync>>;
-
-/// Boxes closure `run` as a task named `name`.
-pub fn dyn_run<F>(name: &'static str, run: F) -> DynRunFn
-where
-    F: Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync + 'static,
-{
-    Box::new(DynTask { name, run })
-}
-
-/// Static facts about a `#[delayed]` function, one per function.
-#[derive(Debug)]
-pub struct FnInfo {
-    /// The function's name.
-    pub name: &'static str,
-    /// The key prefix (`name = ".."`, else the function's name).
-    pub prefix: &'static str,
-    /// `module_path!()::name@line:column`: the name a worker process looks
-    /// the function up by (the same in every copy of one binary).
-    pub path: &'static str,
-    /// The remote halves of the function when its types are serde (`None`:
-    /// a generic function, which always runs in the calling process).
-    pub remote: Option<fn() -> Option<crate::process::remote::RemoteFns>>,
-}
+pub(crate) use slab::NodeRef;
 
 /// What a node does when it runs.
 pub enum Op {
@@ -185,10 +151,9 @@ pub type ArgList = smallvec::SmallVec<[Arg; 2]>;
 
 /// `args` as an [`ArgList`], with the node's guesses (see `Node::depth`)
 /// made on the way: pushed one by one, which is several times cheaper than
-/// `SmallVec`'s `collect` for a call's one or two arguments (measured: ~98
-/// instructions for two). Guessing here, as
-/// each argument passes, lets the compiler see which kind each one is (a
-/// pass over the list afterwards cost ~40 instructions a call).
+/// `SmallVec`'s `collect` for a call's one or two arguments. Guessing here,
+/// as each argument passes, lets the compiler see which kind each one is (a
+/// second pass over the list cost more than the guesses themselves).
 #[inline(always)]
 pub(crate) fn collect_args(list: &mut ArgList, args: impl IntoIterator<Item = Arg>) -> Guess {
     let args = args.into_iter();
@@ -265,7 +230,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// A new node. (`NodeRef::make` builds one straight in its slab slot.)
+    /// A new node, on the stack. (`NodeRef::make` builds one straight in
+    /// its slab slot; both go through [`init`](Self::init).)
     #[inline(always)]
     pub fn new(
         key: Key,
@@ -274,23 +240,49 @@ impl Node {
         clone: Option<CloneFn>,
         by_key: bool,
     ) -> Node {
-        let mut list = ArgList::new();
-        let Guess { depth, size, tree } = collect_args(&mut list, args);
-        Node {
-            key,
-            op,
-            args: list,
-            clone,
-            by_key,
-            depth,
-            size,
-            tree: tree && !by_key,
+        let mut node = std::mem::MaybeUninit::<Node>::uninit();
+        // SAFETY: `node` is ours and uninitialised; `init` writes every
+        // field, so it is a whole node after.
+        unsafe {
+            Node::init(node.as_mut_ptr(), key, op, args, clone, by_key);
+            node.assume_init()
         }
     }
 
-    /// The node's key.
-    pub fn key(&self) -> &Key {
-        &self.key
+    /// Writes a node of these parts at `node`: the one place a node's
+    /// fields are set, and its guesses made (see [`collect_args`]). Writing
+    /// in place lets a slab slot be filled without a node-sized copy.
+    ///
+    /// # Safety
+    ///
+    /// `node` is valid for writes and holds no live node. Should `args`
+    /// panic, `node` is left partly written: it must then be neither read
+    /// nor dropped (a leak, nothing worse).
+    #[inline(always)]
+    pub(crate) unsafe fn init(
+        node: *mut Node,
+        key: Key,
+        op: Op,
+        args: impl IntoIterator<Item = Arg>,
+        clone: Option<CloneFn>,
+        by_key: bool,
+    ) {
+        use std::ptr::addr_of_mut;
+        // SAFETY: `node` is valid for writes (the caller's promise), and
+        // each field is written once; the list is written before it is
+        // borrowed.
+        unsafe {
+            let list = addr_of_mut!((*node).args);
+            list.write(ArgList::new());
+            let Guess { depth, size, tree } = collect_args(&mut *list, args);
+            addr_of_mut!((*node).key).write(key);
+            addr_of_mut!((*node).op).write(op);
+            addr_of_mut!((*node).clone).write(clone);
+            addr_of_mut!((*node).by_key).write(by_key);
+            addr_of_mut!((*node).depth).write(depth);
+            addr_of_mut!((*node).size).write(size);
+            addr_of_mut!((*node).tree).write(tree && !by_key);
+        }
     }
 
     /// Calls `f` on every leaf (node, key, maybe-key) in argument order,
@@ -337,249 +329,10 @@ fn walk_list<'a>(items: &'a [Src], f: &mut impl FnMut(Leaf<'a>, bool)) {
     }
 }
 
-impl Drop for Node {
-    /// Drops the inputs iteratively: a 1,000,000-long chain would otherwise
-    /// overflow the stack with nested `NodeRef` drops.
-    fn drop(&mut self) {
-        if self.args.is_empty() {
-            return;
-        }
-        let mut stack: Vec<NodeRef> = Vec::new();
-        take_children(&mut self.args, &mut stack);
-        dismantle(stack, 0);
-    }
-}
-
-/// A graph is split between two threads only where both halves have at
-/// least this many nodes (their own guesses): a fork costs microseconds, a
-/// node's drop ~40 ns.
-const FORK_NODES: u32 = 4096;
-
-/// At most this many forks nest (2^8 parts at most), so that the recursion
-/// stays shallow whatever the graph's shape.
-const MAX_FORKS: u32 = 8;
-
-/// Drops `stack`'s references and, for each last one, the node and what it
-/// alone holds, iteratively. Where two big subgraphs held only here are
-/// next (a tree's two halves), they are dropped in parallel: dropping is a
-/// third of a fine-grained graph's life, and the caller would otherwise do
-/// it alone. The first fork goes to the pool this thread last computed on
-/// (see [`last_pool`]), and only from a thread outside any pool: a pool
-/// thread waiting in `join` may run an unrelated job, which could need a
-/// lock the code dropping the graph holds. Inside the drop's own jobs
-/// (`forks > 0`) nothing is held.
-fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
-    let mut frees = Frees::default();
-    while let Some(node) = stack.pop() {
-        if forks < MAX_FORKS && both_big(&node, &stack) {
-            match fork_pool(forks) {
-                Some(pool) => {
-                    let rest = std::mem::take(&mut stack);
-                    pool.join(
-                        move || dismantle(vec![node], forks + 1),
-                        move || dismantle(rest, forks + 1),
-                    );
-                    return;
-                }
-                // Nowhere to fork to: this thread does it all.
-                None => forks = MAX_FORKS,
-            }
-        }
-        // The last reference empties the node in place (no move out of
-        // its slot) before it is dropped, so that drop does not recurse.
-        // SAFETY: the node is dropped whole (its inputs moved out, then
-        // the rest), once.
-        unsafe {
-            NodeRef::drop_with(node, &mut frees, |node| {
-                take_children(&mut node.args, &mut stack);
-                node.drop_rest();
-            })
-        };
-    }
-}
-
-/// Where a drop forks: in its own jobs, the pool they run on (rayon's free
-/// functions, `Global`, use the current thread's pool); at the top, the
-/// pool this thread last computed on, from outside any pool only.
-fn fork_pool(forks: u32) -> Option<RayonPool> {
-    match forks {
-        0 if rayon::current_thread_index().is_some() => None,
-        0 => last_pool(),
-        _ => Some(RayonPool::Global),
-    }
-}
-
-/// Whether `node` and the next reference to drop are both big and held
-/// only here.
-fn both_big(node: &NodeRef, rest: &[NodeRef]) -> bool {
-    let big = |n: &NodeRef| n.size >= FORK_NODES && NodeRef::strong_count(n) == 1;
-    big(node) && rest.last().is_some_and(big)
-}
-
-impl Node {
-    /// Drops what is left of a node whose inputs were taken out, in place,
-    /// without its `Drop` (whose only work, taking the inputs, is done):
-    /// ~30 instructions a node less than `drop_in_place`. Every field with a
-    /// destructor is dropped here.
-    ///
-    /// SAFETY: `args` is empty, and the node is not used (or dropped) again.
-    unsafe fn drop_rest(&mut self) {
-        debug_assert!(self.args.is_empty());
-        std::ptr::drop_in_place(&mut self.key);
-        std::ptr::drop_in_place(&mut self.op);
-        std::ptr::drop_in_place(&mut self.args);
-        // `clone`, `by_key`, `depth`, `size`, `tree`: nothing to drop.
-        const _: () = assert!(!std::mem::needs_drop::<Option<CloneFn>>());
-    }
-}
-
-fn take_children(args: &mut ArgList, out: &mut Vec<NodeRef>) {
-    let n = args.len();
-    if n == 0 {
-        return;
-    }
-    let mut lists: Vec<Src> = Vec::new();
-    // Read out in place: moving the list out first and iterating it costed
-    // ~60 instructions a node on its own.
-    // SAFETY: the length is zeroed before the `n` arguments are read out,
-    // so each is moved exactly once (one not yet read when a push panics is
-    // leaked, never dropped twice).
-    unsafe {
-        args.set_len(0);
-        let base = args.as_ptr();
-        for i in 0..n {
-            take_child(std::ptr::read(base.add(i)).src, out, &mut lists);
-        }
-    }
-    while let Some(src) = lists.pop() {
-        take_child(src, out, &mut lists);
-    }
-}
-
-/// One source's nodes go to `out`, a list's items to `lists`.
-#[inline(always)]
-fn take_child(src: Src, out: &mut Vec<NodeRef>, lists: &mut Vec<Src>) {
-    match src {
-        Src::Node(n, _) => out.push(n),
-        Src::Nodes { items, .. } => out.extend(items.into_vec()),
-        Src::List { items, .. } => lists.extend(items.into_vec()),
-        _ => {}
-    }
-}
-
-/// The arguments of one running task, handed to its adapter.
-///
-/// The executor has already moved or copied each by-value argument so that
-/// the adapter owns it, and shares each by-reference argument.
-pub struct Args<'a> {
-    pub(crate) key: &'a Key,
-    pub(crate) vals: &'a mut [Option<Value>],
-}
-
-/// An engine error travelling through a task adapter's `BoxError`.
-#[derive(Debug)]
-pub(crate) struct EngineError(pub(crate) crate::Error);
-
-impl std::fmt::Display for EngineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for EngineError {}
-
-impl<'a> Args<'a> {
-    /// The key of the running task.
-    pub fn key(&self) -> &Key {
-        self.key
-    }
-
-    fn mismatch(&self, i: usize, expected: &str, found: &str) -> BoxError {
-        Box::new(EngineError(crate::Error::type_mismatch(
-            self.key,
-            &format!("parameter {}", i + 1),
-            expected,
-            found,
-        )))
-    }
-
-    /// Moves argument `i` out as a `T`.
-    pub fn take<T: Send + Sync + 'static>(&mut self, i: usize) -> Result<T, BoxError> {
-        self.take_as(i, |_| None)
-    }
-
-    /// Moves argument `i` out as a `T`, or copies it when it is shared (a
-    /// constant of the graph): the adapter of a `Clone` parameter.
-    pub fn take_or_clone<T: Clone + Send + Sync + 'static>(
-        &mut self,
-        i: usize,
-    ) -> Result<T, BoxError> {
-        // A plain `T`, the common case: moved if this is its last reference.
-        if let Some(v) = self.vals.get_mut(i).and_then(Option::take) {
-            match v.unwrap_or_clone::<T>() {
-                Ok(t) => return Ok(t),
-                Err(v) => self.vals[i] = Some(v),
-            }
-        }
-        self.take_as(i, |shared| crate::value::downcast_ref::<T>(shared).cloned())
-    }
-
-    /// Moves argument `i` out as a `T`; `copy` may copy one still shared.
-    fn take_as<T: Send + Sync + 'static>(
-        &mut self,
-        i: usize,
-        copy: impl FnOnce(&Value) -> Option<T>,
-    ) -> Result<T, BoxError> {
-        let v = self.vals.get_mut(i).and_then(Option::take);
-        let Some(v) = v else {
-            return Err(self.mismatch(i, std::any::type_name::<T>(), "nothing"));
-        };
-        match crate::value::unwrap_value::<T>(v) {
-            Ok(t) => Ok(t),
-            Err(crate::value::Unwrap::Undecodable(why)) => Err(self.undecodable::<T>(i, &why)),
-            Err(crate::value::Unwrap::Shared(shared)) => match copy(&shared) {
-                Some(t) => Ok(t),
-                None => {
-                    let found = shared.type_name();
-                    Err(self.mismatch(i, std::any::type_name::<T>(), found))
-                }
-            },
-            Err(e) => Err(self.mismatch(i, std::any::type_name::<T>(), e.found())),
-        }
-    }
-
-    fn undecodable<T>(&self, i: usize, why: &str) -> BoxError {
-        Box::new(EngineError(crate::Error::undecodable(
-            self.key,
-            &format!("task `{}`: parameter {}", self.key, i + 1),
-            std::any::type_name::<T>(),
-            why,
-        )))
-    }
-
-    /// Argument `i` as it is stored (an encoded value stays encoded).
-    pub(crate) fn value(&self, i: usize) -> Option<&Value> {
-        self.vals.get(i).and_then(Option::as_ref)
-    }
-
-    /// Borrows argument `i` as a `&T`.
-    pub fn get<T: Send + Sync + 'static>(&self, i: usize) -> Result<&T, BoxError> {
-        let v = self.vals.get(i).and_then(Option::as_ref);
-        match v {
-            Some(v) => crate::value::downcast_ref::<T>(v).ok_or_else(|| {
-                match crate::value::undecodable::<T>(v) {
-                    Some(why) => self.undecodable::<T>(i, &why),
-                    None => self.mismatch(i, std::any::type_name::<T>(), v.type_name()),
-                }
-            }),
-            None => Err(self.mismatch(i, std::any::type_name::<T>(), "nothing")),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::dyn_run;
 
     /// Nodes are visited twice per computation (plan, run): keep them within
     /// three cache lines, arguments included.

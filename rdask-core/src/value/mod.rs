@@ -426,6 +426,7 @@ fn clone_as<T: Clone + Any + Send + Sync>(v: &Value) -> Option<Value> {
 pub struct CloneProbe<T>(PhantomData<fn() -> T>);
 
 impl<T> CloneProbe<T> {
+    /// The probe for `T`.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         CloneProbe(PhantomData)
@@ -440,6 +441,7 @@ impl<T> Clone for CloneProbe<T> {
 
 /// The `Clone` arm of [`CloneProbe`].
 pub trait ProbeClone {
+    /// `T`'s copy function.
     fn clone_fn(&self) -> Option<CloneFn>;
     /// Records `T`'s copy function in the process-wide registry.
     fn register(&self);
@@ -447,6 +449,7 @@ pub trait ProbeClone {
 
 /// The fallback arm of [`CloneProbe`].
 pub trait ProbeNoClone {
+    /// None: `T` is not (known to be) `Clone`.
     fn clone_fn(&self) -> Option<CloneFn>;
     /// Nothing to record: `T` is not (known to be) `Clone`.
     fn register(&self);
@@ -466,53 +469,6 @@ impl<T> ProbeNoClone for CloneProbe<T> {
         None
     }
     fn register(&self) {}
-}
-
-/// How the adapter of a `#[delayed]` function takes a by-value parameter,
-/// chosen at compile time like [`CloneProbe::clone_fn`] but one level deeper:
-/// `(&&&probe::<T>()).take(args, i)`.
-///
-/// 1. `T: Clone`: [`Args::take_or_clone`], so a shared constant is copied
-///    straight into the parameter (no boxed copy made and unboxed).
-/// 2. Otherwise [`Args::take`].
-/// 3. A type that cannot be a value at all (not `Send`): never runs, since
-///    the macro's own check fails to compile; it exists so that check's
-///    error is the only one.
-///
-/// [`Args::take_or_clone`]: crate::node::Args::take_or_clone
-/// [`Args::take`]: crate::node::Args::take
-pub trait ProbeTakeClone<T> {
-    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError>;
-}
-
-/// The second arm of [`ProbeTakeClone`].
-pub trait ProbeTakeOwned<T> {
-    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError>;
-}
-
-/// The third arm of [`ProbeTakeClone`].
-pub trait ProbeTakeNone<T> {
-    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError>;
-}
-
-impl<T: Clone + Any + Send + Sync> ProbeTakeClone<T> for &&CloneProbe<T> {
-    #[inline]
-    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError> {
-        args.take_or_clone::<T>(i)
-    }
-}
-
-impl<T: Any + Send + Sync> ProbeTakeOwned<T> for &CloneProbe<T> {
-    #[inline]
-    fn take(&self, args: &mut crate::node::Args<'_>, i: usize) -> Result<T, BoxError> {
-        args.take::<T>(i)
-    }
-}
-
-impl<T> ProbeTakeNone<T> for CloneProbe<T> {
-    fn take(&self, _: &mut crate::node::Args<'_>, _: usize) -> Result<T, BoxError> {
-        Err("internal error: a parameter type that cannot be a value".into())
-    }
 }
 
 /// Copy functions by type, for values whose producer and consumers could

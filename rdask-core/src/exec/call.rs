@@ -1,0 +1,228 @@
+//! The call helpers that the executor and the tree walk share: running a
+//! task's adapter under the unwind guard, constants and copies of values
+//! for by-value uses, building list arguments, and the computation's first
+//! error. One home, so that the two executors follow one set of rules.
+
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::key::Key;
+use crate::node::Node;
+use crate::task::{Args, EngineError};
+use crate::value::{clone_registered, unwrap_value, CloneFn, ListFn, Unwrap, Value};
+use smallvec::SmallVec;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// A computation's first error, and whether there is one (read before
+/// every task starts, so an atomic beside the lock).
+#[derive(Default)]
+pub(crate) struct FirstError {
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+}
+
+impl FirstError {
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Records `e` unless an error came first; no task starts after this.
+    pub(crate) fn fail(&self, e: Error) {
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// The first error, taken.
+    pub(crate) fn take(&self) -> Option<Error> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Runs `f`, the user's code on the value of `key` outside any task (its
+/// `Clone` copying an output, its `Deserialize` reading one), a panic
+/// becoming the error (`what` names the step): no panic escapes `compute`.
+pub(crate) fn guarded<T>(
+    what: &str,
+    key: &Key,
+    f: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(Error::panic_in(what, key, &*payload)))
+}
+
+/// The error for an argument the engine should have had ready.
+pub(crate) fn missing_argument(key: &Key) -> Error {
+    Error::new(
+        ErrorKind::Type,
+        Some(key.clone()),
+        "internal error: an argument went missing",
+    )
+}
+
+/// Arguments of one task, inline when few.
+pub(crate) type Vals = SmallVec<[Option<Value>; 4]>;
+
+/// Runs `node`'s task: `gather` collects its arguments, then `run` runs
+/// it. Both are under the unwind guard (copying an argument runs the user's
+/// `Clone`, and the arguments not taken are dropped in it), and an error or
+/// a panic becomes the task's error.
+#[inline(always)]
+pub(crate) fn invoke(
+    node: &Node,
+    gather: impl FnOnce(&mut Vals) -> Result<(), Error>,
+    run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+) -> Result<Value, Error> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut vals = Vals::new();
+        gather(&mut vals).map_err(|e| Box::new(EngineError(e)) as BoxError)?;
+        let mut args = Args {
+            key: &node.key,
+            vals: &mut vals,
+        };
+        run(&mut args)
+    }));
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => match e.downcast::<EngineError>() {
+            Ok(engine) => Err(engine.0),
+            Err(user) => Err(Error::task(node.key.clone(), user)),
+        },
+        Err(payload) => Err(Error::panic(node.key.clone(), &*payload)),
+    }
+}
+
+/// A constant argument's value for its task: the node's own, shared, where
+/// the task borrows it or copies it itself, else a copy.
+#[inline(always)]
+pub(crate) fn constant(value: &Value, clone: CloneFn, shared: bool) -> Option<Value> {
+    match shared {
+        true => Some(value.clone()),
+        false => clone(value),
+    }
+}
+
+/// A copy of `v`, the value of `producer`, for a by-value use (`by` names
+/// it) that cannot move it: by `clone` (the producer's or the consumer's
+/// copy function), else by the type registry.
+pub(crate) fn copy_of(
+    v: &Value,
+    clone: Option<CloneFn>,
+    producer: &Key,
+    by: impl FnOnce() -> String,
+) -> Result<Value, Error> {
+    let copy = match clone {
+        Some(f) => f(v),
+        None => clone_registered(v),
+    };
+    copy.ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotClone,
+            Some(producer.clone()),
+            format!(
+                "{} needs its own copy of the value of `{producer}` (type `{}`), which is \
+                 still in use elsewhere, but that type is not known to be Clone",
+                by(),
+                v.type_name()
+            ),
+        )
+    })
+}
+
+/// A list's elements, taken from their sources one by one (`None` after
+/// the first that fails).
+struct Elems<I, F> {
+    items: I,
+    take: F,
+    done: bool,
+}
+
+impl<I: Iterator, F: FnMut(I::Item) -> Option<Value>> Iterator for Elems<I, F> {
+    type Item = Value;
+    fn next(&mut self) -> Option<Value> {
+        if self.done {
+            return None;
+        }
+        let v = (self.take)(self.items.next()?);
+        self.done = v.is_none();
+        v
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self.done {
+            true => (0, Some(0)),
+            false => self.items.size_hint(),
+        }
+    }
+}
+
+impl<I: ExactSizeIterator, F: FnMut(I::Item) -> Option<Value>> ExactSizeIterator for Elems<I, F> {}
+
+/// Builds a list argument of task `key` with `build`, each element taken
+/// from `items` by `take` straight into the list: the first element that
+/// cannot be taken stops the taking and is the list's error, and a list
+/// the parameter cannot hold is a `Type` error naming the task.
+#[inline(always)]
+pub(crate) fn build_list<I: ExactSizeIterator>(
+    key: &Key,
+    build: ListFn,
+    items: I,
+    mut take: impl FnMut(I::Item) -> Result<Value, Error>,
+) -> Result<Value, Error> {
+    let mut failed = None;
+    let built = build(&mut Elems {
+        items,
+        take: |item| match take(item) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        },
+        done: false,
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    built.map_err(|found| Error::type_mismatch(key, "a list", "elements of one type", found))
+}
+
+/// Drops what a failed computation left, a panic in a `Drop` caught (the
+/// first error is already recorded).
+pub(crate) fn drop_quietly<T>(values: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(values)));
+}
+
+/// Moves a computed output out as a `T`: the typed end of the data path.
+/// (Decoding one a worker process sent runs the user's `Deserialize`: a
+/// panic there is an error too.)
+pub(crate) fn take_output<T: Send + Sync + 'static>(
+    v: Option<Value>,
+    key: &Key,
+) -> Result<T, Error> {
+    let v = v.ok_or_else(|| Error::missing(key, None))?;
+    guarded("reading output", key, || {
+        unwrap_value::<T>(v).map_err(|e| match e {
+            Unwrap::WrongType(found) => Error::new(
+                ErrorKind::Type,
+                Some(key.clone()),
+                format!(
+                    "output `{key}` is a `{found}`, not the requested `{}`",
+                    std::any::type_name::<T>()
+                ),
+            ),
+            Unwrap::Shared(v) => Error::new(
+                ErrorKind::NotClone,
+                Some(key.clone()),
+                format!("output `{key}` (type `{}`) is still shared", v.type_name()),
+            ),
+            Unwrap::Undecodable(why) => Error::undecodable(
+                key,
+                &format!("output `{key}`"),
+                std::any::type_name::<T>(),
+                &why,
+            ),
+        })
+    })
+}

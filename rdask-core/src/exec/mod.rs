@@ -1,0 +1,632 @@
+//! The executor: runs a [`Plan`]'s tasks for a scheduler.
+//!
+//! One piece of state serves every scheduler; a scheduler only decides *which
+//! ready task runs where* (`crate::schedule`), through the few operations
+//! here: [`Exec::initial`], [`Exec::execute_batched`] with a [`Batch`],
+//! [`Exec::failed`], and [`Exec::finish`]. A task that runs in another
+//! process goes through the scheduler's [`Remote`] hook; the executor knows
+//! no scheduler and no worker pool. The protocol, per task `t`:
+//!
+//! 1. gather: for each leaf argument, read the producer's value: share it
+//!    (`&T` parameter) or take it (by value). A by-value use reads, then
+//!    ends its use of the producer's value; the use that ends the last
+//!    moves the value out, any other copies it (the cell's protocol:
+//!    [`TaskState`]).
+//! 2. run the adapter under `catch_unwind`; an `Err` or a panic records the
+//!    first error, after which no task starts.
+//! 3. release: drop the shared values and end their uses, store the
+//!    output, then notify dependents; a dependent whose wait count reaches
+//!    zero is handed to `ready`.
+//!
+//! No pool thread ever waits for a dependency: a task only starts once its
+//! inputs are there. A graph that is a tree runs without a plan, on the
+//! same call helpers ([`tree`]).
+
+mod call;
+pub(crate) mod tree;
+
+use call::{build_list, constant, copy_of, invoke, missing_argument, FirstError, Vals};
+pub(crate) use call::{guarded, take_output};
+
+use crate::callbacks::{each, Callback};
+use crate::error::{BoxError, Error, ErrorKind};
+use crate::node::{MaybeKey, Op, Src};
+use crate::plan::{Plan, TaskState, NONE};
+use crate::task::remote::RemoteFns;
+use crate::task::{Args, FnInfo};
+use crate::value::{DynList, Encoded, Value, LIST_DEPTH};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a scheduler with workers outside this process (processes, a
+/// cluster) runs a plan's remote tasks: the one hook it implements. A
+/// `#[delayed]` function whose types are serde is remote there; everything
+/// else runs here.
+pub(crate) trait Remote: Sync {
+    /// Runs one task of `info` elsewhere: the adapter used instead of the
+    /// local one. `Err` is the task's own error, or an engine error boxed
+    /// as `EngineError`.
+    fn run(&self, info: &FnInfo, fns: RemoteFns, args: &mut Args<'_>) -> Result<Value, BoxError>;
+
+    /// Notes a task that ran in this process instead (for diagnostics).
+    fn ran_here(&self) {}
+}
+
+/// What a scheduler marks on a thread while it runs a computation's tasks
+/// (the scheduler a nested `compute` joins, and that callbacks stay quiet
+/// inside tasks), until the guard drops. Set once per scheduling loop or
+/// job, not per task.
+pub(crate) trait Enter: Sync {
+    /// Restores the thread's previous state when dropped.
+    type Guard;
+    /// Marks this thread.
+    fn enter(&self) -> Self::Guard;
+}
+
+pub(crate) struct Exec<'p> {
+    plan: &'p Plan<'p>,
+    /// Where remote tasks run (processes, cluster); `None`: all run here.
+    remote: Option<&'p dyn Remote>,
+    callbacks: &'p [Arc<dyn Callback>],
+    /// The plan's task states (a plan runs once).
+    tasks: &'p [TaskState],
+    failure: FirstError,
+}
+
+impl<'p> Exec<'p> {
+    /// An executor of `plan`, telling `callbacks` of each task, running
+    /// remote tasks through `remote`.
+    pub fn new(
+        plan: &'p Plan<'p>,
+        callbacks: &'p [Arc<dyn Callback>],
+        remote: Option<&'p dyn Remote>,
+    ) -> Exec<'p> {
+        Exec {
+            plan,
+            remote,
+            callbacks,
+            tasks: &plan.tasks[..],
+            failure: FirstError::default(),
+        }
+    }
+
+    /// The tasks that can start at once, in priority order (first = first).
+    pub fn initial(&self) -> &'p [u32] {
+        debug_assert!(self
+            .plan
+            .initial
+            .iter()
+            .all(|&t| self.tasks[t as usize].waits().load(Ordering::Relaxed) == 0));
+        &self.plan.initial
+    }
+
+    /// Whether a task failed (no task starts after that).
+    pub fn failed(&self) -> bool {
+        self.failure.failed()
+    }
+
+    fn fail(&self, e: Error) {
+        self.failure.fail(e)
+    }
+
+    fn notify(&self, t: u32, ready: &mut impl FnMut(u32)) {
+        self.notify_n(t, 1, ready)
+    }
+
+    fn notify_n(&self, t: u32, n: u32, ready: &mut impl FnMut(u32)) {
+        if self.tasks[t as usize]
+            .waits()
+            .fetch_sub(n, Ordering::AcqRel)
+            == n
+        {
+            ready(t);
+        }
+    }
+
+    /// A shared reference to `p`'s value.
+    ///
+    /// SAFETY: the caller is a use of `p` that has been notified that `p` is
+    /// done and has not yet decremented `p`'s use count.
+    #[inline(always)]
+    unsafe fn read(&self, p: u32) -> Option<Value> {
+        // SAFETY: the caller's promise is `TaskState::read`'s.
+        unsafe { self.tasks[p as usize].read() }
+    }
+
+    /// Ends one use of `p`; the last one empties the slot and gets its value.
+    #[inline(always)]
+    fn end_use(&self, p: u32) -> Option<Value> {
+        self.tasks[p as usize].end_use()
+    }
+
+    /// Runs task `t`, handing every task it makes ready to `ready`, in
+    /// priority order.
+    pub fn execute(&self, t: u32, ready: &mut impl FnMut(u32)) {
+        let mut batch = Batch::default();
+        self.execute_batched(t, &mut batch, ready);
+        batch.flush(self, ready);
+    }
+
+    /// [`execute`](Self::execute), holding back notifications of a
+    /// dependent shared with the tasks run just before in `batch` (see
+    /// [`Batch`]). The caller flushes the batch before it stops.
+    pub fn execute_batched(&self, t: u32, batch: &mut Batch, ready: &mut impl FnMut(u32)) {
+        if self.failed() {
+            batch.flush(self, ready);
+            return;
+        }
+        let node = self.plan.nodes[t as usize];
+        // Callbacks cost one branch per task when there are none.
+        let timing = if self.callbacks.is_empty() {
+            None
+        } else {
+            let worker = rayon::current_thread_index().unwrap_or(0);
+            if let Err(e) = each(self.callbacks, "pretask", |c| c.pretask(&node.key, worker)) {
+                self.fail(e);
+                batch.flush(self, ready);
+                return;
+            }
+            Some((worker, Instant::now()))
+        };
+        let result = match &node.op {
+            Op::Const(v) => Ok(v.clone()),
+            Op::Alias => {
+                let mut vals = Vals::new();
+                self.gather(t, &mut vals)
+                    .and_then(|()| vals.pop().flatten().ok_or_else(|| self.internal(t)))
+            }
+            Op::Fn { run, info } => match self.remote_fns(info) {
+                Some((remote, fns)) => self.call(t, |args| remote.run(info, fns, args)),
+                None => self.call_here(t, run),
+            },
+            // Closures always run in this process, on processes too.
+            Op::Dyn(task) => self.call_here(t, &task.run),
+        };
+        if let Some((worker, started)) = timing {
+            let (took, ok) = (started.elapsed(), result.is_ok());
+            if let Err(e) = each(self.callbacks, "posttask", |c| {
+                c.posttask(&node.key, worker, took, ok)
+            }) {
+                self.fail(e);
+            }
+        }
+        // Borrowed inputs are released whether the task failed or not.
+        self.release_borrows(t, ready);
+        match result {
+            Ok(v) => {
+                // SAFETY: only this task writes its slot, once, before any
+                // consumer is notified (below).
+                unsafe { self.tasks[t as usize].store(v) };
+                for d in self.plan.dependents_of(t as usize) {
+                    batch.add(self, d, ready);
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn call(
+        &self,
+        t: u32,
+        run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+    ) -> Result<Value, Error> {
+        let node = self.plan.nodes[t as usize];
+        invoke(node, |vals| self.gather(t, vals), run)
+    }
+
+    fn internal(&self, t: u32) -> Error {
+        missing_argument(&self.plan.nodes[t as usize].key)
+    }
+
+    /// Collects task `t`'s arguments into `vals` (empty, in place, so the
+    /// inline array is never moved): owned where taken by value, shared
+    /// where borrowed. Inlined into its one caller: it runs once a task.
+    #[inline(always)]
+    fn gather(&self, t: u32, vals: &mut Vals) -> Result<(), Error> {
+        let node = self.plan.nodes[t as usize];
+        let mut e = self.plan.edges_of(t).start;
+        vals.reserve_exact(node.args.len());
+        for arg in node.args.iter() {
+            let v = match &arg.src {
+                // A consumer that copies a constant itself gets it shared.
+                Src::Const { value, .. } if arg.copies => value.clone(),
+                // The common case first, without `source`'s dispatch.
+                Src::Node(..) => self.leaf_inline(t, None, arg.by_ref, &mut e)?,
+                src => self.source(t, src, arg.by_ref, &mut e, 0)?,
+            };
+            vals.push(Some(v));
+        }
+        Ok(())
+    }
+
+    /// The value of one source, inside `lists` lists of the argument;
+    /// `by_ref`: shared rather than owned.
+    fn source(
+        &self,
+        t: u32,
+        src: &Src,
+        by_ref: bool,
+        e: &mut usize,
+        lists: usize,
+    ) -> Result<Value, Error> {
+        match src {
+            Src::Const { value, clone } => {
+                constant(value, *clone, by_ref).ok_or_else(|| self.internal(t))
+            }
+            // No parameter takes a list nested deeper (and the recursion
+            // stays shallow however deep the user nested it).
+            Src::List { .. } if lists == LIST_DEPTH => {
+                let key = &self.plan.nodes[t as usize].key;
+                Err(Error::new(
+                    ErrorKind::Type,
+                    Some(key.clone()),
+                    format!(
+                        "task `{key}`: an argument nests lists more than {LIST_DEPTH} deep (raw \
+                         graph lists become `Vec` parameters up to `Vec<Vec<Vec<Vec<T>>>>`)"
+                    ),
+                ))
+            }
+            Src::List { items, build: None } => {
+                let mut elems = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    elems.push(self.source(t, item, false, e, lists + 1)?);
+                }
+                Ok(Value::new(DynList(elems)))
+            }
+            Src::List {
+                items,
+                build: Some(build),
+            } => build_list(self.key(t), *build, items.iter(), |x| {
+                self.source(t, x, false, e, lists + 1)
+            }),
+            Src::Nodes { items, build } => {
+                // The common list (a `Vec<Delayed<X>>` argument): each
+                // element straight from its producer's cell.
+                let edges = *e..*e + items.len();
+                *e = edges.end;
+                build_list(self.key(t), *build, edges, |e| self.element(t, e))
+            }
+            Src::Node(..) | Src::Key(_) => self.leaf(t, None, by_ref, e),
+            Src::MaybeKey(m) => self.leaf(t, Some(m), by_ref, e),
+        }
+    }
+
+    /// The element of a list of node outputs on edge `e`. The last use of
+    /// a unique value (nearly every element) is moved out with no call;
+    /// anything else goes [`leaf`](Self::leaf)'s way. (Checking in place
+    /// before taking is what makes it cheap: `leaf`'s own move costs more
+    /// per element.)
+    #[inline(always)]
+    fn element(&self, t: u32, mut e: usize) -> Result<Value, Error> {
+        let state = &self.tasks[self.plan.producer(e) as usize];
+        // SAFETY: `t` was notified that the producer is done, and this use
+        // has not ended.
+        if let Some(v) = unsafe { state.take_last_unique() } {
+            return Ok(v);
+        }
+        self.leaf(t, None, false, &mut e)
+    }
+
+    /// Task `t`'s key.
+    fn key(&self, t: u32) -> &crate::key::Key {
+        &self.plan.nodes[t as usize].key
+    }
+
+    /// The value of the next leaf input (edge `*e`): a producer's value,
+    /// shared (`by_ref`) or taken, or the literal of a key the graph lacks.
+    /// Out of line for the list fast path and `source`, whose loops ran
+    /// slower with it inlined; `gather` inlines it.
+    fn leaf(
+        &self,
+        t: u32,
+        maybe: Option<&MaybeKey>,
+        by_ref: bool,
+        e: &mut usize,
+    ) -> Result<Value, Error> {
+        self.leaf_inline(t, maybe, by_ref, e)
+    }
+
+    /// [`leaf`](Self::leaf), inlined where most arguments are gathered: a
+    /// call less per argument.
+    #[inline(always)]
+    fn leaf_inline(
+        &self,
+        t: u32,
+        maybe: Option<&MaybeKey>,
+        by_ref: bool,
+        e: &mut usize,
+    ) -> Result<Value, Error> {
+        let p = self.plan.producer(*e);
+        *e += 1;
+        if p == NONE {
+            let Some(m) = maybe else {
+                return Err(self.internal(t));
+            };
+            return if by_ref {
+                Ok(m.literal.clone())
+            } else {
+                (m.clone)(&m.literal).ok_or_else(|| self.internal(t))
+            };
+        }
+        let state = &self.tasks[p as usize];
+        // The only use left is this one: move the value out with no
+        // reference counting at all.
+        if !by_ref {
+            // SAFETY: `t` was notified that `p` is done, and this use has
+            // not ended yet.
+            if let Some(mut v) = unsafe { state.take_last() } {
+                // Earlier uses may still be copying from their references.
+                wait_for_copies(state.copying());
+                if v.as_mut().is_some_and(Value::is_unique) {
+                    return v.ok_or_else(|| self.internal(t));
+                }
+                return self.copy(p, v, Some(t));
+            }
+        }
+        // SAFETY: `t` was notified that `p` is done, and this use has
+        // not ended yet (borrows end in `release_borrows`).
+        let v = unsafe { self.read(p) };
+        if by_ref {
+            v.ok_or_else(|| self.internal(t))
+        } else {
+            self.take(p, v, Some(t))
+        }
+    }
+
+    /// Ends one by-value use of `p`, whose value `v` was just read: the last
+    /// use moves the value, others copy it.
+    fn take(&self, p: u32, v: Option<Value>, by: Option<u32>) -> Result<Value, Error> {
+        let Some(mut v) = v else {
+            return Err(self.internal(p));
+        };
+        if v.is_inline() {
+            // A primitive: the copy just read is as good as the value.
+            self.end_use(p);
+            return Ok(v);
+        }
+        let state = &self.tasks[p as usize];
+        // Announced before our use ends, so the last use sees it.
+        state.copying().fetch_add(1, Ordering::AcqRel);
+        if let Some(stored) = self.end_use(p) {
+            // We were the last use: the slot's reference is gone with
+            // `stored`; once the uses still copying have dropped theirs, ours
+            // is the only one left (unless the node itself holds the value:
+            // a constant) and the value moves.
+            state.copying().fetch_sub(1, Ordering::AcqRel);
+            drop(stored);
+            wait_for_copies(state.copying());
+            if v.is_unique() {
+                return Ok(v);
+            }
+            return self.copy(p, Some(v), by);
+        }
+        // Ends the announcement even when the user's `Clone` panics, so the
+        // last use never waits for a copy that will not finish.
+        let _copying = CopyingGuard(state.copying());
+        self.copy(p, Some(v), by)
+    }
+
+    /// The worker pool and remote halves of `info`, when a task of it runs
+    /// in a worker process (processes scheduler, serde types).
+    fn remote_fns(&self, info: &FnInfo) -> Option<(&'p dyn Remote, RemoteFns)> {
+        let remote = self.remote?;
+        info.remote_fns().map(|fns| (remote, fns))
+    }
+
+    /// Whether task `t` runs in a worker process.
+    fn runs_remotely(&self, t: u32) -> bool {
+        match &self.plan.nodes[t as usize].op {
+            Op::Fn { info, .. } => self.remote_fns(info).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Runs task `t` in this process (counted as local on processes).
+    fn call_here(
+        &self,
+        t: u32,
+        run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+    ) -> Result<Value, Error> {
+        if let Some(remote) = self.remote {
+            remote.ran_here();
+        }
+        self.call(t, run)
+    }
+
+    /// A copy of `p`'s value `v` for a by-value use that cannot move it.
+    fn copy(&self, p: u32, v: Option<Value>, by: Option<u32>) -> Result<Value, Error> {
+        let Some(v) = v else {
+            return Err(self.internal(p));
+        };
+        // A value from a worker, going to a task in a worker, is copied as
+        // its bytes (decoding it only to encode it again is the slow part).
+        let bytes = by
+            .filter(|&c| self.runs_remotely(c))
+            .and_then(|_| Encoded::copy(&v));
+        if let Some(copy) = bytes {
+            return Ok(copy);
+        }
+        let by = || match by {
+            Some(c) => format!("task `{}`", self.plan.nodes[c as usize].key),
+            None => "the output".to_string(),
+        };
+        copy_of(
+            &v,
+            self.plan.clone_of(p),
+            &self.plan.nodes[p as usize].key,
+            by,
+        )
+    }
+
+    fn release_borrows(&self, t: u32, ready: &mut impl FnMut(u32)) {
+        let plan = self.plan;
+        // Most tasks borrow nothing, which their (hot) node tells at once.
+        if !plan.nodes[t as usize].args.iter().any(|a| a.by_ref) {
+            return;
+        }
+        for e in plan.edges_of(t) {
+            let (p, by_ref) = plan.edge(e);
+            if !by_ref || p == NONE {
+                continue;
+            }
+            self.drop_value(p, self.end_use(p));
+            // Only a value whose mover waits counts its borrowers.
+            if let Some((mover, borrows)) = plan.release_of(p) {
+                if borrows.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.notify(mover, ready);
+                }
+            }
+        }
+    }
+
+    /// Drops a value the engine freed, turning a panic in its `Drop` into
+    /// the computation's error (it must never escape `compute`).
+    fn drop_value(&self, p: u32, v: Option<Value>) {
+        if v.is_none() {
+            return;
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+            let key = &self.plan.nodes[p as usize].key;
+            let mut e = Error::panic(key.clone(), &*payload);
+            e.prefix(&format!("dropping the value of `{key}`: "));
+            self.fail(e);
+        }
+    }
+
+    /// After the scheduler is done: the outputs, or the first error.
+    pub fn finish(self) -> Result<Vec<Value>, Error> {
+        let result = self.outputs();
+        // Whatever is left (after a failure) is freed here, panics caught.
+        // After a success every value has had its last use (each task is
+        // used by a consumer or an output), so every slot is empty already.
+        let left = match result.is_ok() && !self.failed() {
+            true => 0,
+            false => self.plan.len(),
+        };
+        debug_assert!(
+            left > 0
+                // SAFETY: as below.
+                || self.tasks.iter().all(|s| unsafe { s.is_empty() }),
+            "a value outlived its last use"
+        );
+        for p in 0..left {
+            // SAFETY: the scheduler has joined: nothing else touches slots.
+            let v = unsafe { self.tasks[p].take_left() };
+            self.drop_value(p as u32, v);
+        }
+        match (result, self.failure.take()) {
+            (_, Some(e)) => Err(e),
+            (result, None) => result,
+        }
+    }
+
+    fn outputs(&self) -> Result<Vec<Value>, Error> {
+        if let Some(e) = self.failure.take() {
+            return Err(e);
+        }
+        // Without a failure every ready task ran, so a task still waiting
+        // means the computation stalled.
+        if let Some(&o) = self
+            .plan
+            .outputs
+            .iter()
+            .find(|&&o| self.tasks[o as usize].waits().load(Ordering::Acquire) > 0)
+        {
+            return Err(self.stall_error(o));
+        }
+        let outputs = &self.plan.outputs;
+        outputs
+            .iter()
+            .map(|&o| {
+                guarded("copying output", &self.plan.nodes[o as usize].key, || {
+                    // SAFETY: every task is done and the scheduler has joined.
+                    self.take(o, unsafe { self.read(o) }, None)
+                })
+            })
+            .collect()
+    }
+
+    fn stall_error(&self, output: u32) -> Error {
+        let plan = self.plan;
+        for &(p, c) in &plan.release {
+            if self.tasks[c as usize].waits().load(Ordering::Acquire) > 0 {
+                let (pk, ck) = (&plan.nodes[p as usize].key, &plan.nodes[c as usize].key);
+                return Error::new(
+                    ErrorKind::NotClone,
+                    Some(pk.clone()),
+                    format!(
+                        "`{ck}` takes the value of `{pk}` by value, but `{pk}` is also borrowed by \
+                         a task that depends on `{ck}`, and its type is not Clone: make the \
+                         value Clone or pass it by reference everywhere"
+                    ),
+                );
+            }
+        }
+        Error::new(
+            ErrorKind::Scheduler,
+            Some(plan.nodes[output as usize].key.clone()),
+            "internal error: the computation stopped before every task ran",
+        )
+    }
+}
+
+/// One use copying a value, announced in the value's `copying` count until
+/// dropped (on return or unwind).
+struct CopyingGuard<'a>(&'a AtomicU32);
+
+impl Drop for CopyingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Waits (briefly: one copy of one value) until no use is copying the value,
+/// so the last use can move it instead of copying it too.
+fn wait_for_copies(copying: &AtomicU32) {
+    let mut spins = 0u32;
+    while copying.load(Ordering::Acquire) > 0 {
+        if spins < 64 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Notifications held back for one dependent shared by consecutive tasks.
+///
+/// When a worker runs many siblings that feed one task (a reduction over n
+/// leaves), notifying that task after each sibling makes every worker write
+/// the same counter, whose cache line then bounces between cores. A batch
+/// counts them locally and subtracts the sum once. It only holds back
+/// notifications that cannot make the task ready (the task still waits for
+/// more than it holds), and its owner flushes it before stopping, so no task
+/// is ever left waiting.
+#[derive(Default)]
+pub(crate) struct Batch {
+    target: u32,
+    count: u32,
+}
+
+impl Batch {
+    fn add(&mut self, exec: &Exec<'_>, d: u32, ready: &mut impl FnMut(u32)) {
+        if self.count > 0 && self.target != d {
+            self.flush(exec, ready);
+        }
+        self.target = d;
+        self.count += 1;
+        if exec.tasks[d as usize].waits().load(Ordering::Relaxed) <= self.count {
+            self.flush(exec, ready);
+        }
+    }
+
+    pub(crate) fn flush(&mut self, exec: &Exec<'_>, ready: &mut impl FnMut(u32)) {
+        if self.count > 0 {
+            let n = std::mem::take(&mut self.count);
+            exec.notify_n(self.target, n, ready);
+        }
+    }
+}

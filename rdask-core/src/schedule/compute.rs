@@ -1,0 +1,157 @@
+//! One computation, from roots to values: a tree runs straight from its
+//! nodes; anything else is planned and run by this scheduler's loop, with
+//! the callbacks told of its start and finish.
+
+use super::{sync, threads, Scheduler};
+use crate::callbacks::{self, Callback};
+use crate::error::Result;
+use crate::exec::{take_output, tree, Exec, Remote};
+use crate::node::NodeRef;
+use crate::plan::{Lookup, Plan};
+use crate::pool::{sized_pool, RayonPool};
+use crate::value::Value;
+use std::cell::Cell;
+use std::sync::Arc;
+
+impl Scheduler {
+    /// Plans the computation of `roots` (raw keys resolved in `graph`) and
+    /// runs it, with the callbacks attached to it (`extra`) and those active
+    /// here; a single tree runs without a plan. On a pool, all of it happens
+    /// inside the pool, so that its workers wake once.
+    pub(crate) fn compute(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        extra: &[Arc<dyn Callback>],
+    ) -> Result<Vec<Value>> {
+        // Read here, on the caller's thread, where they are set.
+        let callbacks = callbacks::active(extra);
+        // One tree, nothing watching, in this process: no plan needed (see
+        // `crate::exec::tree`).
+        let tree = match roots {
+            [root]
+                if root.tree
+                    && graph.is_none()
+                    && callbacks.is_empty()
+                    && !matches!(self, Scheduler::Processes(_)) =>
+            {
+                Some(&**root)
+            }
+            _ => None,
+        };
+        if tree.is_none() {
+            PLANNED.with(|n| n.set(n.get() + 1));
+        }
+        let pool = self.rayon_pool()?;
+        let work = || match tree {
+            Some(root) => {
+                let parallel = !matches!(self, Scheduler::Sync);
+                tree::run(root, self, parallel).map(|v| vec![v])
+            }
+            None => {
+                let plan = Plan::build(roots, graph)?;
+                self.run(&plan, &callbacks, pool.as_ref())
+            }
+        };
+        match &pool {
+            None => work(),
+            Some(pool) => {
+                pool.remember();
+                pool.install(work)
+            }
+        }
+    }
+
+    /// [`compute`](Self::compute), each output moved out as a `T` (an
+    /// error names the output that is not one).
+    pub(crate) fn compute_as<T: Send + Sync + 'static>(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        extra: &[Arc<dyn Callback>],
+    ) -> Result<Vec<T>> {
+        let values = self.compute(roots, graph, extra)?;
+        values
+            .into_iter()
+            .zip(roots)
+            .map(|(v, root)| take_output::<T>(Some(v), &root.key))
+            .collect()
+    }
+
+    /// The rayon pool this scheduler's tasks (or, on processes, its
+    /// driving threads) run on; `None` on `Sync`.
+    fn rayon_pool(&self) -> Result<Option<RayonPool>> {
+        Ok(Some(match self {
+            Scheduler::Sync => return Ok(None),
+            Scheduler::Threads(t) => match (&t.pool, t.workers) {
+                (Some(pool), _) => RayonPool::Own(pool.clone()),
+                (None, 0) => RayonPool::Global,
+                (None, n) => RayonPool::Own(sized_pool(n)?),
+            },
+            // The parent drives on as many threads as there are workers.
+            Scheduler::Processes(p) => RayonPool::Own(sized_pool(p.workers())?),
+        }))
+    }
+
+    /// Runs a plan on `pool` (`None`: this thread), with `callbacks`, and
+    /// returns the values of its outputs.
+    fn run(
+        &self,
+        plan: &Plan<'_>,
+        callbacks: &[Arc<dyn Callback>],
+        pool: Option<&RayonPool>,
+    ) -> Result<Vec<Value>> {
+        if callbacks.is_empty() {
+            return self.execute(plan, &[], pool);
+        }
+        // `finish` runs however the computation ends, even on a panic.
+        struct Finish<'c>(&'c [Arc<dyn Callback>], bool);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let _ = callbacks::each(self.0, "finish", |c| c.finish(false));
+                }
+            }
+        }
+        let mut guard = Finish(callbacks, false);
+        let result = callbacks::each(callbacks, "start", |c| c.start(plan.len()))
+            .and_then(|()| self.execute(plan, callbacks, pool));
+        guard.1 = true;
+        let finished = callbacks::each(callbacks, "finish", |c| c.finish(result.is_ok()));
+        let values = result?;
+        finished.map(|()| values)
+    }
+
+    /// Runs a plan through the executor with this scheduler's loop.
+    fn execute(
+        &self,
+        plan: &Plan<'_>,
+        callbacks: &[Arc<dyn Callback>],
+        pool: Option<&RayonPool>,
+    ) -> Result<Vec<Value>> {
+        // Worker processes, kept alive for the computation.
+        let workers = match self {
+            Scheduler::Processes(p) => Some(p.pool()),
+            _ => None,
+        };
+        let remote = workers.as_deref().map(|w| w as &dyn Remote);
+        let exec = Exec::new(plan, callbacks, remote);
+        match pool {
+            None => sync::run(&exec, self),
+            Some(RayonPool::Global) => threads::run(&exec, self, None),
+            Some(RayonPool::Own(pool)) => threads::run(&exec, self, Some(pool)),
+        }
+        exec.finish()
+    }
+}
+
+thread_local! {
+    /// Computations this thread ran through a plan (for tests).
+    static PLANNED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many computations this thread has run through a plan (the rest were
+/// trees, which need none).
+pub(crate) fn planned() -> usize {
+    PLANNED.with(Cell::get)
+}

@@ -1,0 +1,209 @@
+//! Schedulers: where the tasks of a computation run, and how the default is
+//! chosen.
+//!
+//! Each scheduler's loop lives in its own module and drives the one
+//! executor (`crate::exec`) through its few operations: [`sync`] runs the
+//! ready tasks depth-first on the caller's thread, [`threads`] on a rayon
+//! pool, [`processes`] on a pool of threads whose remote tasks go to worker
+//! processes (through the executor's `Remote` hook). [`compute`] plans a
+//! computation and hands it to the right loop; [`context`] keeps the
+//! default scheduler. Adding a scheduler means adding a module here.
+//!
+//! The default scheduler, most specific first: the one running the current
+//! task (so a nested `compute` joins it), a [`with_scheduler`] scope on this
+//! thread, [`set_scheduler`], the `RDASK_SCHEDULER` environment variable, and
+//! finally `Scheduler::threads(0)`.
+
+mod compute;
+mod context;
+pub mod processes;
+mod sync;
+mod threads;
+
+pub(crate) use compute::planned;
+pub use context::{current_scheduler, set_scheduler, with_scheduler};
+
+use crate::error::{Error, ErrorKind, Result};
+use processes::Processes;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Where a computation's tasks run.
+///
+/// | scheduler | runs tasks on | for |
+/// |---|---|---|
+/// | `Scheduler::Sync` | the caller's thread, one at a time | debugging, profiling, determinism |
+/// | `Scheduler::threads(n)` | a rayon pool of `n` workers (`0`: all cores) | the default |
+/// | `Scheduler::pool(pool)` | the caller's own rayon pool | sharing a pool with other rayon work |
+/// | `Scheduler::processes(n)` | `n` worker processes (`0`: one per core) | isolating tasks that may crash or abort |
+///
+/// ```
+/// use rdask::prelude::*;
+/// let s: Scheduler = "sync".parse()?;
+/// assert_eq!(s.to_string(), "sync");
+/// assert_eq!(rdask::value(2).compute_with(&s)?, 2);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Scheduler {
+    /// The caller's thread, one task at a time, in depth-first order.
+    Sync,
+    /// A rayon thread pool.
+    Threads(Threads),
+    /// Worker processes, for tasks whose types are serde.
+    Processes(Processes),
+}
+
+/// The thread pool of [`Scheduler::Threads`].
+#[derive(Clone)]
+pub struct Threads {
+    workers: usize,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Threads {
+    /// The number of worker threads (for `threads(0)`, the size of rayon's
+    /// global pool: one per core unless configured otherwise).
+    pub fn workers(&self) -> usize {
+        match (&self.pool, self.workers) {
+            (Some(p), _) => p.current_num_threads(),
+            (None, 0) => rayon::current_num_threads(),
+            (None, n) => n,
+        }
+    }
+}
+
+impl Scheduler {
+    /// A pool of `n` worker threads; `0` means rayon's global pool (one
+    /// worker per core). Pools of a given size are created once per process
+    /// and shared.
+    pub fn threads(n: usize) -> Scheduler {
+        Scheduler::Threads(Threads {
+            workers: n,
+            pool: None,
+        })
+    }
+
+    /// `n` worker processes (`0`: one per core), started on first use and
+    /// kept warm across computations. See [`crate::process`].
+    pub fn processes(n: usize) -> Scheduler {
+        Scheduler::Processes(Processes {
+            workers: n,
+            program: None,
+            start_timeout: std::time::Duration::from_secs(20),
+        })
+    }
+
+    /// Runs on the caller's own rayon pool (dask's `pool=`).
+    pub fn pool(pool: Arc<rayon::ThreadPool>) -> Scheduler {
+        Scheduler::Threads(Threads {
+            workers: pool.current_num_threads(),
+            pool: Some(pool),
+        })
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scheduler::Sync => f.write_str("sync"),
+            Scheduler::Threads(t) if t.pool.is_some() => {
+                write!(f, "threads (own pool of {})", t.workers())
+            }
+            Scheduler::Threads(t) if t.workers == 0 => f.write_str("threads"),
+            Scheduler::Threads(t) => write!(f, "threads:{}", t.workers),
+            Scheduler::Processes(p) if p.workers == 0 => f.write_str("processes"),
+            Scheduler::Processes(p) => write!(f, "processes:{}", p.workers),
+        }
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scheduler({self})")
+    }
+}
+
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler::threads(0)
+    }
+}
+
+impl FromStr for Scheduler {
+    type Err = Error;
+
+    /// `"sync"`, `"single-threaded"`, `"synchronous"`; `"threads"`,
+    /// `"threading"`, `"threads:N"` (N workers); `"processes"`,
+    /// `"multiprocessing"`, `"processes:N"`. Case and surrounding spaces are
+    /// ignored.
+    fn from_str(s: &str) -> Result<Scheduler> {
+        let name = s.trim().to_ascii_lowercase();
+        let bad = |why: &str| {
+            Error::new(
+                ErrorKind::Scheduler,
+                None,
+                format!("unknown scheduler {s:?}: {why}"),
+            )
+        };
+        match name.as_str() {
+            "sync" | "single-threaded" | "synchronous" => Ok(Scheduler::Sync),
+            "threads" | "threading" => Ok(Scheduler::threads(0)),
+            "processes" | "multiprocessing" => Ok(Scheduler::processes(0)),
+            other => {
+                let count = |n: &str, what: &str| {
+                    n.trim()
+                        .parse::<usize>()
+                        .map_err(|_| bad(&format!("expected a worker count after \"{what}:\"")))
+                };
+                if let Some(n) = other.strip_prefix("threads:") {
+                    count(n, "threads").map(Scheduler::threads)
+                } else if let Some(n) = other.strip_prefix("processes:") {
+                    count(n, "processes").map(Scheduler::processes)
+                } else {
+                    Err(bad(
+                        "expected \"sync\", \"single-threaded\", \"synchronous\", \"threads\", \
+                         \"threading\", \"processes\", \"multiprocessing\", \"threads:N\" or \
+                         \"processes:N\"",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse() {
+        for s in ["sync", "single-threaded", "Synchronous", " sync "] {
+            assert!(matches!(s.parse::<Scheduler>().unwrap(), Scheduler::Sync));
+        }
+        for s in ["threads", "threading"] {
+            assert_eq!(s.parse::<Scheduler>().unwrap().to_string(), "threads");
+        }
+        assert_eq!(
+            "threads:3".parse::<Scheduler>().unwrap().to_string(),
+            "threads:3"
+        );
+        let e = "bogus".parse::<Scheduler>().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Scheduler);
+        assert!(e.to_string().contains("bogus"));
+        assert!("threads:x".parse::<Scheduler>().is_err());
+    }
+
+    #[test]
+    fn with_scheduler_nests_and_restores() {
+        with_scheduler(Scheduler::Sync, || {
+            assert!(matches!(current_scheduler().unwrap(), Scheduler::Sync));
+            with_scheduler(Scheduler::threads(2), || {
+                assert_eq!(current_scheduler().unwrap().to_string(), "threads:2");
+            });
+            assert!(matches!(current_scheduler().unwrap(), Scheduler::Sync));
+        });
+    }
+}
