@@ -96,6 +96,28 @@ fn tuple_keys_like_dask_arrays() {
     assert_eq!(rdask::get::<i64>(&dsk, "y").unwrap(), 2);
 }
 
+fn last_index(t: (&'static str, i32, i32, i32, i32, i32)) -> i64 {
+    t.5.into()
+}
+
+/// A name and four indices is the longest tuple key, at run time (the
+/// `From` impls for `Key`) and in `graph!` (its `MAX_TUPLE_KEY_LEN`); this
+/// test and `tests/ui/fail/graph_tuple_key_too_long.rs` fail if the two
+/// disagree.
+#[test]
+fn tuple_keys_up_to_the_longest() {
+    let dsk = graph! {
+        ("x", 0, 1, 2, 3) => 5_i64,
+        "y" => (inc, ("x", 0, 1, 2, 3)),
+        // One index more is not a key in a task: it is a literal.
+        "z" => (last_index, ("x", 0, 1, 2, 3, 4)),
+    };
+    assert_eq!(rdask::get::<i64>(&dsk, "y").unwrap(), 6);
+    assert_eq!(rdask::get::<i64>(&dsk, "z").unwrap(), 4);
+    assert_eq!(dsk.dependencies("y"), vec![Key::from(("x", 0, 1, 2, 3))]);
+    assert!(dsk.dependencies("z").is_empty());
+}
+
 #[test]
 fn strings_that_are_not_keys_are_literals() {
     let dsk = graph! {

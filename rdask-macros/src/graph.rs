@@ -81,6 +81,14 @@ fn explicit_call<'a>(e: &'a Expr, name: &str) -> Option<&'a Expr> {
     }
 }
 
+/// The longest tuple taken for a key inside a task: a name and four
+/// indices. Runtime tuple keys stop at the same length: the `tuple_keys!`
+/// lines of `rdask-core/src/key.rs` (`impl From<(S, A, B, C, D)> for Key`).
+/// A longer tuple is a literal here; `tests/raw_graph.rs`
+/// (`tuple_keys_up_to_the_longest`) and `tests/ui/fail/graph_tuple_key_too_long.rs`
+/// fail if the two lengths differ.
+const MAX_TUPLE_KEY_LEN: usize = 5;
+
 /// One argument inside a task, by dask's rules: a string (or a tuple of a
 /// string and integers) is a key if the graph has it, else itself; `[..]`
 /// is a list; a nested `(f, ..)` is a task; `key(..)` and `lit(..)` are
@@ -110,7 +118,7 @@ fn task_arg(e: &&Expr) -> TokenStream {
             Expr::Unary(u) => matches!(u.op, syn::UnOp::Neg(_)) && int(&u.expr),
             x => int(x),
         });
-        if named && indices && t.elems.len() <= 5 {
+        if named && indices && t.elems.len() <= MAX_TUPLE_KEY_LEN {
             return quote_spanned!(e.span()=> #rt::maybe_key_tuple(#e));
         }
     }

@@ -54,16 +54,22 @@ mod graph;
 ///   default a return type spelled `Result<..>` (`io::Result<T>`,
 ///   `anyhow::Result<T>`, ...) is fallible and gives a `Delayed<T>`; the error
 ///   type must convert into `Box<dyn Error + Send + Sync>`.
+/// * `remote`: the function must be able to run in a worker process (the
+///   processes scheduler): a compile error, on the option, when its
+///   parameter and return types are not serde types or the function is
+///   generic. Without it such a function runs in the calling process.
 ///
 /// # What it writes
 ///
 /// The function keeps its name, visibility and docs, but its parameters
 /// become `impl IntoArg<P>` and it returns `Delayed<R>`. The original body
 /// becomes an inner function, called by a small adapter that takes the
-/// arguments out of the graph; `module_path!()::name` identifies it.
+/// arguments out of the graph; `module_path!()::name@line:column` (where the
+/// function is written) identifies it, in pure keys and to worker processes.
 ///
-/// Methods with `self`, `async fn`, `const fn`, `unsafe fn`, `&mut`
-/// parameters and `impl Trait` types are refused with an error on the token
+/// Methods with `self`, `async fn`, `const fn`, `unsafe fn`, `extern` and
+/// variadic functions, `#[no_mangle]`, `&mut` and `ref` parameters, and
+/// borrowed and `impl Trait` types are refused with an error on the token
 /// and a way out.
 #[proc_macro_attribute]
 pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {

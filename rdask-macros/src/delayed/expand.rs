@@ -13,232 +13,269 @@
 //!             let xs = args.get::<Vec<f64>>(0)?;                         // then borrowed
 //!             ret(__rdask_inner(xs, k))
 //!         }
-//!         static INFO: FnInfo = FnInfo { name: "mean", prefix: "mean", path: "crate::mean" };
+//!         const PATH: &str = "my_crate::mean@LINE:COLUMN";
+//!         static INFO: FnInfo = FnInfo {
+//!             name: "mean", prefix: "mean", path: PATH,
+//!             remote: Some(__rdask_remote),   // None for a generic function
+//!         };
+//!         // Not generic: how a worker process runs it (when its types are
+//!         // serde), registered under PATH.
+//!         struct Apply; fn __rdask_remote() -> Option<RemoteFns> { .. }
+//!         inventory::submit!(RemoteEntry { path: PATH, fns: __rdask_remote });
+//!         register the copy functions of Vec<f64>, usize and f64 (once);
 //!         call(&INFO, [xs.into_arg(by_ref = true, ..), k.into_arg(..)], __rdask_run, clone_fn)
 //!     }
 //! }
 //! ```
 //! Calling `mean` runs nothing: it builds one node and returns its handle.
+//!
+//! [`expand`] lists the steps; each writes one of the pieces above.
 
 use super::parse::DelayedFn;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{GenericParam, Ident, ItemFn};
+use syn::{Attribute, GenericParam, Generics, Ident};
 
+/// The code for `f`: the steps below, each writing one piece of the
+/// outline above, put together in its order.
 pub fn expand(f: DelayedFn) -> TokenStream {
-    let DelayedFn {
-        opts,
-        item,
-        params,
-        output,
-        fallible,
-        error,
-    } = f;
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = item;
-    let name = &sig.ident;
-    let name_str = name.to_string();
-    let prefix = opts
-        .name
-        .as_ref()
-        .map(|l| l.value())
-        .unwrap_or_else(|| name_str.clone());
-    let rt = quote!(::rdask::__private);
+    let cx = Cx::new(f);
+    let wrapper_sig = cx.wrapper_sig();
+    let original = cx.original();
+    let adapter = cx.adapter();
+    let info = cx.fn_info();
+    let remote = cx.remote_items();
+    let register = cx.register_types();
+    let call = cx.call_site();
+    let (rt, output) = (&cx.rt, &cx.f.output);
+    quote! {
+        #wrapper_sig {
+            #original
 
-    // Docs, cfg and lint levels describe the wrapper too, and what its
-    // callers are told (`deprecated`, `must_use`) the wrapper alone; the
-    // rest stays on the original.
-    let is = |a: &&syn::Attribute, names: &[&str]| names.iter().any(|n| a.path().is_ident(n));
-    let outer_attrs: Vec<_> = attrs
-        .iter()
-        .filter(|a| {
-            is(
-                a,
-                &[
-                    "doc",
-                    "cfg",
-                    "allow",
-                    "warn",
-                    "deny",
-                    "expect",
-                    "deprecated",
-                    "must_use",
-                ],
-            )
-        })
-        .collect();
-    let inner_attrs: Vec<_> = attrs
-        .iter()
-        .filter(|a| !is(a, &["doc", "deprecated", "must_use"]))
-        .collect();
+            {
+            #[allow(unused_imports)]
+            use #rt::{
+                ProbeClone as _, ProbeNoClone as _, ProbeTakeClone as _, ProbeTakeNone as _,
+                ProbeTakeOwned as _,
+            };
 
-    // The wrapper's generics: the type and const parameters (lifetimes only
-    // ever qualify borrowed parameters, which the graph stores owned).
-    let mut generics = sig.generics.clone();
-    generics.params = generics
-        .params
-        .into_iter()
-        .filter(|p| !matches!(p, GenericParam::Lifetime(_)))
-        .collect();
-    let type_params: Vec<Ident> = generics.type_params().map(|t| t.ident.clone()).collect();
-    {
-        let wc = generics.make_where_clause();
-        for t in &type_params {
-            wc.predicates
-                .push(syn::parse_quote!(#t: ::core::marker::Send + ::core::marker::Sync + 'static));
+            #adapter
+            #info
+            #remote
+            // How to copy the result, if it must be shared.
+            let __rdask_clone = (&&#rt::probe::<#output>()).clone_fn();
+            #register
+            #call
+            }
         }
     }
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
-    let turbofish_args: Vec<TokenStream> = generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            GenericParam::Type(t) => Some(t.ident.to_token_stream()),
-            GenericParam::Const(c) => Some(c.ident.to_token_stream()),
-            GenericParam::Lifetime(_) => None,
-        })
-        .collect();
-    let turbofish = if turbofish_args.is_empty() {
-        quote!()
-    } else {
-        quote!(::<#(#turbofish_args),*>)
-    };
+}
 
-    let arg_names: Vec<Ident> = (0..params.len())
-        .map(|i| format_ident!("__rdask_arg{}", i))
-        .collect();
-    let into = if opts.pure {
-        quote!(#rt::IntoPureArg)
-    } else {
-        quote!(#rt::IntoArg)
-    };
-    let wrapper_inputs = params.iter().zip(&arg_names).map(|(p, a)| {
-        let stored = &p.stored;
-        quote_spanned!(stored.span()=> #a: impl #into<#stored>)
-    });
+/// What the steps share: the checked function, and the names and generics
+/// the generated items agree on.
+struct Cx {
+    f: DelayedFn,
+    /// The runtime support the generated code calls.
+    rt: TokenStream,
+    /// The wrapper's and the adapter's generics: the type and const
+    /// parameters, each bounded `Send + Sync + 'static` (lifetimes only ever
+    /// qualify borrowed parameters, which the graph stores owned).
+    generics: Generics,
+    /// `::<T, N>` naming those parameters, or nothing.
+    turbofish: TokenStream,
+    /// The wrapper's parameters, one per parameter of the function.
+    arg_names: Vec<Ident>,
+    /// The adapter's locals, one per parameter of the function.
+    locals: Vec<Ident>,
+}
 
-    // The adapter: owned arguments first, then borrowed ones (a borrow of
-    // `args` must not be alive while another argument is taken out).
-    let locals: Vec<Ident> = (0..params.len())
-        .map(|i| format_ident!("__rdask_p{}", i))
-        .collect();
-    let takes = params
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| !p.by_ref)
-        .map(|(i, p)| {
-            let (l, s) = (&locals[i], &p.stored);
-            // A `Clone` parameter copies a shared constant itself.
-            quote_spanned!(s.span()=> let #l = (&&&#rt::probe::<#s>()).take(__rdask_args, #i)?;)
+impl Cx {
+    fn new(f: DelayedFn) -> Cx {
+        let generics = wrapper_generics(&f.item.sig.generics);
+        let turbofish = turbofish(&generics);
+        let n = f.params.len();
+        Cx {
+            rt: quote!(::rdask::__private),
+            generics,
+            turbofish,
+            arg_names: (0..n).map(|i| format_ident!("__rdask_arg{}", i)).collect(),
+            locals: (0..n).map(|i| format_ident!("__rdask_p{}", i)).collect(),
+            f,
+        }
+    }
+
+    /// Whether the function has type or const parameters: then each
+    /// instance is a different function, with no one path or static of its
+    /// own.
+    fn generic(&self) -> bool {
+        !self.generics.params.is_empty()
+    }
+
+    /// The lazy wrapper's head: the user's name and visibility, the
+    /// attributes that describe it, its generics with the value bounds, each
+    /// parameter `P` taken as `impl IntoArg<P>` (`IntoPureArg` for `pure`,
+    /// which must hash it), and `Delayed<R>` returned.
+    fn wrapper_sig(&self) -> TokenStream {
+        let (rt, output, item) = (&self.rt, &self.f.output, &self.f.item);
+        let (vis, name) = (&item.vis, &item.sig.ident);
+        let outer_attrs = item.attrs.iter().filter(|a| is_any(a, WRAPPER_ATTRS));
+        let (impl_generics, _, where_clause) = self.generics.split_for_impl();
+        let into = if self.f.opts.pure {
+            quote!(#rt::IntoPureArg)
+        } else {
+            quote!(#rt::IntoArg)
+        };
+        let inputs = self.f.params.iter().zip(&self.arg_names).map(|(p, a)| {
+            let stored = &p.stored;
+            quote_spanned!(stored.span()=> #a: impl #into<#stored>)
         });
-    let gets = params
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.by_ref)
-        .map(|(i, p)| {
-            let (l, s) = (&locals[i], &p.stored);
+        quote! {
+            #(#outer_attrs)*
+            // The value bounds rdask adds sit in a where clause, whichever way
+            // the user wrote theirs.
+            #[allow(clippy::multiple_bound_locations)]
+            #vis fn #name #impl_generics (#(#inputs),*) -> ::rdask::Delayed<#output> #where_clause
+        }
+    }
+
+    /// The original function, renamed `__rdask_inner`, with the attributes
+    /// that are not the wrapper's alone. It sits alone in the wrapper's
+    /// body, so that its body sees the names it would see without the
+    /// attribute (what rdask adds is in an inner block, out of its sight).
+    fn original(&self) -> TokenStream {
+        let item = &self.f.item;
+        let inner_attrs = item.attrs.iter().filter(|a| !is_any(a, WRAPPER_ONLY_ATTRS));
+        let mut inner_sig = item.sig.clone();
+        inner_sig.ident = Ident::new("__rdask_inner", Span::call_site());
+        let block = &item.block;
+        quote! {
+            #(#inner_attrs)*
+            #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+            #inner_sig #block
+        }
+    }
+
+    /// The adapter `__rdask_run`, the function a node runs: it checks that
+    /// the signature's types can be values, takes the arguments out of the
+    /// node's inputs, calls the original and boxes its result.
+    fn adapter(&self) -> TokenStream {
+        let (rt, turbofish) = (&self.rt, &self.turbofish);
+        let (impl_generics, _, where_clause) = self.generics.split_for_impl();
+        let checks = self.value_checks();
+        let args = self.adapter_args();
+        let ret = self.ret();
+        let locals = &self.locals;
+        quote! {
+            #[allow(unused_variables, clippy::multiple_bound_locations)]
+            fn __rdask_run #impl_generics (
+                __rdask_args: &mut #rt::Args<'_>,
+            ) -> ::core::result::Result<#rt::Value, #rt::BoxError> #where_clause {
+                #checks
+                #args
+                #ret(__rdask_inner #turbofish (#(#locals),*))
+            }
+        }
+    }
+
+    /// The adapter's first statements: values must be able to cross threads,
+    /// said on the user's types. They come first, so that the adapter's own
+    /// uses of the same types add no second error for the same type (rustc
+    /// reports one error per type and bound in a function body).
+    fn value_checks(&self) -> TokenStream {
+        let (rt, f) = (&self.rt, &self.f);
+        let values = f.params.iter().map(|p| &p.stored);
+        let values = values.chain(std::iter::once(&f.output));
+        let checks = values.map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();));
+        // The error type must convert into a `BoxError`: said on it.
+        let error = f.error.iter();
+        let error = error.map(|e| quote_spanned!(e.span()=> #rt::assert_error::<#e>();));
+        quote!(#(#checks)* #(#error)*)
+    }
+
+    /// The adapter taking its arguments out: owned ones first, then
+    /// borrowed ones (a borrow of the inputs must not be alive while another
+    /// argument is taken out).
+    fn adapter_args(&self) -> TokenStream {
+        let rt = &self.rt;
+        let params = self.f.params.iter().zip(&self.locals).enumerate();
+        let takes = params
+            .clone()
+            .filter(|(_, (p, _))| !p.by_ref)
+            .map(|(i, (p, l))| {
+                let s = &p.stored;
+                // A `Clone` parameter copies a shared constant itself.
+                quote_spanned!(s.span()=> let #l = (&&&#rt::probe::<#s>()).take(__rdask_args, #i)?;)
+            });
+        let gets = params.filter(|(_, (p, _))| p.by_ref).map(|(i, (p, l))| {
+            let s = &p.stored;
             quote_spanned!(s.span()=> let #l = __rdask_args.get::<#s>(#i)?;)
         });
-    // Spanned on the return type, so that an error about it (not `Send`,
-    // ...) points there and not at the attribute.
-    let ret = if fallible {
-        // On the error type where it is spelled (the value type is checked
-        // on its own, above).
-        let span = error.as_ref().map_or_else(|| output.span(), |e| e.span());
-        quote_spanned!(span=> #rt::ret_fallible::<#output, _>)
-    } else {
-        quote_spanned!(output.span()=> #rt::ret::<#output>)
-    };
+        quote!(#(#takes)* #(#gets)*)
+    }
 
-    // Each argument becomes a graph input; the consumer's parameter type says
-    // how to copy it if it must be shared.
-    let args = params.iter().zip(&arg_names).map(|(p, a)| {
-        let (s, by_ref) = (&p.stored, p.by_ref);
-        quote_spanned!(s.span()=>
-            #rt::IntoArg::<#s>::into_arg(#a, #by_ref, (&&#rt::probe::<#s>()).clone_fn())
-        )
-    });
-    let tokens = params.iter().zip(&arg_names).map(|(p, a)| {
-        let s = &p.stored;
-        quote_spanned!(s.span()=> #rt::IntoPureArg::<#s>::token(&#a, &mut __rdask_hasher);)
-    });
-    // A generic function's instances are different functions: the
-    // instance's name (its type arguments) goes into the key too, or
-    // `f(1_u32)` and `f(1_i32)` (equal bytes) would be one task.
-    let instance = if turbofish_args.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            ::core::hash::Hasher::write(
-                &mut __rdask_hasher,
-                ::core::any::type_name_of_val(&__rdask_run #turbofish).as_bytes(),
-            );
-        }
-    };
-    let call = if opts.pure {
-        quote! {
-            let mut __rdask_hasher = #rt::pure_hasher(&__RDASK_INFO);
-            #instance
-            #(#tokens)*
-            let __rdask_token = ::core::hash::Hasher::finish(&__rdask_hasher);
-            let __rdask_args = [#(#args),*];
-            #rt::call_pure::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
-        }
-    } else {
-        quote! {
-            let __rdask_args = [#(#args),*];
-            #rt::call::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
-        }
-    };
-
-    // Values must be able to cross threads: say so on the user's types. The
-    // checks come first in the adapter, whose own uses of the same types
-    // then add no second error for the same type (rustc reports one error
-    // per type and bound in a function body).
-    let checks = params
-        .iter()
-        .map(|p| &p.stored)
-        .chain(std::iter::once(&output))
-        .map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();))
-        // The error type must convert into a `BoxError`: said on it.
-        .chain(
-            error
-                .iter()
-                .map(|e| quote_spanned!(e.span()=> #rt::assert_error::<#e>();)),
-        );
-
-    // Worker processes: a non-generic function registers itself by path,
-    // and runs remotely when its types turn out to be serde.
-    let (remote_items, remote_field) = if generics.params.is_empty() {
-        let stored = params.iter().map(|p| &p.stored);
-        let call_args =
-            params.iter().zip(&locals).map(
-                |(p, l)| {
-                    if p.by_ref {
-                        quote!(&#l)
-                    } else {
-                        quote!(#l)
-                    }
-                },
-            );
-        let result = if fallible {
-            // Spanned on the error type where it is spelled: an error about
-            // it points there.
-            let span = error.as_ref().map_or_else(Span::call_site, |e| e.span());
-            quote_spanned!(span=> __rdask_inner(#(#call_args),*).map_err(#rt::TaskError::into_box))
+    /// What turns the original's result into the adapter's: `ret`, or
+    /// `ret_fallible` (an `Err` fails the computation). Spanned on the
+    /// return type, so that an error about it (not `Send`, ...) points
+    /// there and not at the attribute.
+    fn ret(&self) -> TokenStream {
+        let (rt, output) = (&self.rt, &self.f.output);
+        if self.f.fallible {
+            // On the error type where it is spelled (the value type is
+            // checked on its own, in `value_checks`).
+            let error = self.f.error.as_ref();
+            let span = error.map_or_else(|| output.span(), |e| e.span());
+            quote_spanned!(span=> #rt::ret_fallible::<#output, _>)
         } else {
-            quote!(::core::result::Result::Ok(__rdask_inner(#(#call_args),*)))
+            quote_spanned!(output.span()=> #rt::ret::<#output>)
+        }
+    }
+
+    /// The node's description `__RDASK_INFO`, and `__RDASK_PATH`, where the
+    /// function is defined: unique even for two associated functions of one
+    /// name in one module (pure keys and worker lookup use it). A
+    /// non-generic function points at its remote entry ([`remote_items`]).
+    ///
+    /// [`remote_items`]: Cx::remote_items
+    fn fn_info(&self) -> TokenStream {
+        let rt = &self.rt;
+        let name_str = self.f.item.sig.ident.to_string();
+        let prefix = self.f.opts.name.as_ref();
+        let prefix = prefix.map_or_else(|| name_str.clone(), |l| l.value());
+        let remote = if self.generic() {
+            quote!(::core::option::Option::None)
+        } else {
+            quote!(::core::option::Option::Some(__rdask_remote))
         };
-        // `#[delayed(remote)]`: not serde is a compile error, on the option.
-        let force = opts
-            .remote
-            .map(|span| quote_spanned!(span=> let _ = #rt::remote_fns::<__RdaskApply>;));
-        let items = quote! {
+        quote! {
+            const __RDASK_PATH: &str = ::core::concat!(
+                ::core::module_path!(), "::", #name_str, "@", ::core::line!(), ":", ::core::column!()
+            );
+            static __RDASK_INFO: #rt::FnInfo = #rt::FnInfo {
+                name: #name_str,
+                prefix: #prefix,
+                path: __RDASK_PATH,
+                remote: #remote,
+            };
+        }
+    }
+
+    /// For worker processes: a non-generic function registers itself by
+    /// path (`__rdask_remote`, submitted to the registry), and runs remotely
+    /// when its types turn out to be serde. `#[delayed(remote)]` makes not
+    /// serde a compile error, on the option. Generic functions write
+    /// nothing: they always run in the calling process.
+    fn remote_items(&self) -> TokenStream {
+        if self.generic() {
+            return quote!();
+        }
+        let (rt, output, locals) = (&self.rt, &self.f.output, &self.locals);
+        let stored = self.f.params.iter().map(|p| &p.stored);
+        let result = self.remote_result();
+        let force = self.f.opts.remote;
+        let force =
+            force.map(|span| quote_spanned!(span=> let _ = #rt::remote_fns::<__RdaskApply>;));
+        quote! {
             struct __RdaskApply;
             impl #rt::Apply for __RdaskApply {
                 type Params = (#(#stored,)*);
@@ -263,83 +300,162 @@ pub fn expand(f: DelayedFn) -> TokenStream {
                     fns: __rdask_remote,
                 }
             }
-        };
-        (items, quote!(::core::option::Option::Some(__rdask_remote)))
-    } else {
-        (quote!(), quote!(::core::option::Option::None))
-    };
+        }
+    }
 
-    // Record the copy functions of the signature's types once, so values
-    // of these types can be copied wherever a generic producer (a `map`
-    // closure, a `split` part) could not say how. (Generic functions skip
-    // this: one static would serve every instantiation.)
-    let register = if generics.params.is_empty() {
-        let types = params
-            .iter()
-            .map(|p| &p.stored)
-            .chain(std::iter::once(&output));
+    /// The body of the worker's `apply`: the original called on the
+    /// decoded parameters (borrowed where it borrows), its error boxed.
+    fn remote_result(&self) -> TokenStream {
+        let rt = &self.rt;
+        let call_args = self.f.params.iter().zip(&self.locals).map(|(p, l)| {
+            if p.by_ref {
+                quote!(&#l)
+            } else {
+                quote!(#l)
+            }
+        });
+        if self.f.fallible {
+            // Spanned on the error type where it is spelled: an error about
+            // it points there.
+            let error = self.f.error.as_ref();
+            let span = error.map_or_else(Span::call_site, |e| e.span());
+            quote_spanned!(span=> __rdask_inner(#(#call_args),*).map_err(#rt::TaskError::into_box))
+        } else {
+            quote!(::core::result::Result::Ok(__rdask_inner(#(#call_args),*)))
+        }
+    }
+
+    /// Records the copy functions of the signature's types once, so values
+    /// of these types can be copied wherever a generic producer (a `map`
+    /// closure, a `split` part) could not say how. Generic functions skip
+    /// this: one static would serve every instantiation.
+    fn register_types(&self) -> TokenStream {
+        if self.generic() {
+            return quote!();
+        }
+        let rt = &self.rt;
+        let types = self.f.params.iter().map(|p| &p.stored);
+        let types = types.chain(std::iter::once(&self.f.output));
         quote! {
             static __RDASK_TYPES: ::std::sync::Once = ::std::sync::Once::new();
             __RDASK_TYPES.call_once(|| {
                 #((&&#rt::probe::<#types>()).register();)*
             });
         }
-    } else {
-        quote!()
-    };
+    }
 
-    let mut inner_sig = sig.clone();
-    inner_sig.ident = Ident::new("__rdask_inner", Span::call_site());
-    let inner_inputs: Vec<TokenStream> = locals.iter().map(|l| quote!(#l)).collect();
-    let output_ty = &output;
-
-    quote! {
-        #(#outer_attrs)*
-        // The value bounds rdask adds sit in a where clause, whichever way
-        // the user wrote theirs.
-        #[allow(clippy::multiple_bound_locations)]
-        #vis fn #name #impl_generics (#(#wrapper_inputs),*) -> ::rdask::Delayed<#output_ty> #where_clause {
-            // The original, alone in this block: its body sees the names it
-            // would see without the attribute (what rdask adds is in the
-            // inner block below, out of its sight).
-            #(#inner_attrs)*
-            #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
-            #inner_sig #block
-
-            {
-            #[allow(unused_imports)]
-            use #rt::{
-                ProbeClone as _, ProbeNoClone as _, ProbeTakeClone as _, ProbeTakeNone as _,
-                ProbeTakeOwned as _,
-            };
-
-            #[allow(unused_variables, clippy::multiple_bound_locations)]
-            fn __rdask_run #impl_generics (
-                __rdask_args: &mut #rt::Args<'_>,
-            ) -> ::core::result::Result<#rt::Value, #rt::BoxError> #where_clause {
-                #(#checks)*
-                #(#takes)*
-                #(#gets)*
-                #ret(__rdask_inner #turbofish (#(#inner_inputs),*))
+    /// The call itself: each argument becomes a graph input (the consumer's
+    /// parameter type says how to copy it if it must be shared), and one
+    /// node is added, keyed by a hash of the call when `pure`
+    /// ([`pure_token`]).
+    ///
+    /// [`pure_token`]: Cx::pure_token
+    fn call_site(&self) -> TokenStream {
+        let (rt, output, turbofish) = (&self.rt, &self.f.output, &self.turbofish);
+        let args = self.f.params.iter().zip(&self.arg_names).map(|(p, a)| {
+            let (s, by_ref) = (&p.stored, p.by_ref);
+            quote_spanned!(s.span()=>
+                #rt::IntoArg::<#s>::into_arg(#a, #by_ref, (&&#rt::probe::<#s>()).clone_fn())
+            )
+        });
+        if self.f.opts.pure {
+            let token = self.pure_token();
+            quote! {
+                #token
+                let __rdask_args = [#(#args),*];
+                #rt::call_pure::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
             }
-
-            // Where the function is defined: unique even for two associated
-            // functions of one name in one module (pure keys and worker
-            // lookup use it).
-            const __RDASK_PATH: &str = ::core::concat!(
-                ::core::module_path!(), "::", #name_str, "@", ::core::line!(), ":", ::core::column!()
-            );
-            static __RDASK_INFO: #rt::FnInfo = #rt::FnInfo {
-                name: #name_str,
-                prefix: #prefix,
-                path: __RDASK_PATH,
-                remote: #remote_field,
-            };
-            #remote_items
-            let __rdask_clone = (&&#rt::probe::<#output_ty>()).clone_fn();
-            #register
-            #call
+        } else {
+            quote! {
+                let __rdask_args = [#(#args),*];
+                #rt::call::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
             }
         }
     }
+
+    /// A `pure` call's key, `__rdask_token`: a hash of the function's path,
+    /// of the instance's name for a generic function (its instances are
+    /// different functions: `f(1_u32)` and `f(1_i32)`, equal bytes, must
+    /// not be one task), and of the arguments.
+    fn pure_token(&self) -> TokenStream {
+        let (rt, turbofish) = (&self.rt, &self.turbofish);
+        let tokens = self.f.params.iter().zip(&self.arg_names).map(|(p, a)| {
+            let s = &p.stored;
+            quote_spanned!(s.span()=> #rt::IntoPureArg::<#s>::token(&#a, &mut __rdask_hasher);)
+        });
+        let instance = self.generic().then(|| {
+            quote! {
+                ::core::hash::Hasher::write(
+                    &mut __rdask_hasher,
+                    ::core::any::type_name_of_val(&__rdask_run #turbofish).as_bytes(),
+                );
+            }
+        });
+        quote! {
+            let mut __rdask_hasher = #rt::pure_hasher(&__RDASK_INFO);
+            #instance
+            #(#tokens)*
+            let __rdask_token = ::core::hash::Hasher::finish(&__rdask_hasher);
+        }
+    }
+}
+
+/// The wrapper's and the adapter's generics ([`Cx::generics`]): the
+/// function's without its lifetimes, each type parameter bounded
+/// `Send + Sync + 'static` in the where clause.
+fn wrapper_generics(generics: &Generics) -> Generics {
+    let mut generics = generics.clone();
+    generics.params = generics
+        .params
+        .into_iter()
+        .filter(|p| !matches!(p, GenericParam::Lifetime(_)))
+        .collect();
+    let type_params: Vec<Ident> = generics.type_params().map(|t| t.ident.clone()).collect();
+    let wc = generics.make_where_clause();
+    for t in &type_params {
+        wc.predicates
+            .push(syn::parse_quote!(#t: ::core::marker::Send + ::core::marker::Sync + 'static));
+    }
+    generics
+}
+
+/// `::<T, N>` naming the type and const parameters of `generics` (which has
+/// no lifetimes left), or nothing: how the adapter calls the original, and
+/// the call site the adapter, for the same instance.
+fn turbofish(generics: &Generics) -> TokenStream {
+    let args: Vec<TokenStream> = generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+            GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+            GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    if args.is_empty() {
+        quote!()
+    } else {
+        quote!(::<#(#args),*>)
+    }
+}
+
+/// The attributes the wrapper carries: docs, cfg and lint levels describe
+/// it too, and what its callers are told (`deprecated`, `must_use`) is said
+/// on it.
+const WRAPPER_ATTRS: &[&str] = &[
+    "doc",
+    "cfg",
+    "allow",
+    "warn",
+    "deny",
+    "expect",
+    "deprecated",
+    "must_use",
+];
+
+/// The attributes for the wrapper alone; the original keeps every other.
+const WRAPPER_ONLY_ATTRS: &[&str] = &["doc", "deprecated", "must_use"];
+
+fn is_any(a: &Attribute, names: &[&str]) -> bool {
+    names.iter().any(|n| a.path().is_ident(n))
 }

@@ -9,8 +9,8 @@ use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    Error, Expr, ExprLit, FnArg, GenericArgument, Ident, ItemFn, Lit, LitStr, Pat, PathArguments,
-    ReturnType, Token, Type,
+    Attribute, Error, Expr, ExprLit, FnArg, GenericArgument, GenericParam, Ident, ItemFn, Lit,
+    LitStr, Pat, PatType, PathArguments, PathSegment, ReturnType, Signature, Token, Type,
 };
 
 /// The attribute's options.
@@ -49,21 +49,9 @@ impl Options {
                 ("remote", None) if opts.remote.is_some() => errors.push(dup("remote")),
                 ("remote", None) => opts.remote = Some(item.ident.span()),
                 ("name", Some(_)) if opts.name.is_some() => errors.push(dup("name")),
-                ("name", Some(value)) => match value {
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Str(lit), ..
-                    }) if lit.value().is_empty() => errors.push(Error::new(
-                        lit.span(),
-                        "the key prefix cannot be empty: give a name, or leave `name` out to use \
-                         the function's name",
-                    )),
-                    Expr::Lit(ExprLit {
-                        lit: Lit::Str(lit), ..
-                    }) => opts.name = Some(lit),
-                    other => errors.push(Error::new_spanned(
-                        other,
-                        "expected a string literal: `name = \"prefix\"`",
-                    )),
+                ("name", Some(value)) => match name_value(value) {
+                    Ok(lit) => opts.name = Some(lit),
+                    Err(e) => errors.push(e),
                 },
                 ("name", None) => errors.push(Error::new(
                     item.ident.span(),
@@ -94,6 +82,26 @@ impl Options {
             opts.infallible = None;
         }
         (opts, combine(errors))
+    }
+}
+
+/// The value of `name = ..`: a string literal, not empty.
+fn name_value(value: Expr) -> syn::Result<LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) if lit.value().is_empty() => Err(Error::new(
+            lit.span(),
+            "the key prefix cannot be empty: give a name, or leave `name` out to use the \
+             function's name",
+        )),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Ok(lit),
+        other => Err(Error::new_spanned(
+            other,
+            "expected a string literal: `name = \"prefix\"`",
+        )),
     }
 }
 
@@ -154,111 +162,18 @@ pub struct DelayedFn {
 }
 
 impl DelayedFn {
+    /// Runs every check, in this order, and reports all their errors
+    /// together (each on the user's token); a function that passes them all
+    /// is the model [`expand`](super::expand) writes code for.
     pub fn check(opts: Options, item: ItemFn) -> syn::Result<DelayedFn> {
         let sig = &item.sig;
         let mut errors: Vec<Error> = Vec::new();
-        if let Some(t) = &sig.asyncness {
-            errors.push(Error::new(
-                t.span(),
-                "#[delayed] cannot be used on an `async fn`: a task is a plain function; make it \
-                 a `fn` and block on the future inside it (for example with a runtime's \
-                 `block_on`)",
-            ));
-        }
-        if let Some(t) = &sig.constness {
-            errors.push(Error::new(
-                t.span(),
-                "#[delayed] cannot be used on a `const fn`: remove `const`",
-            ));
-        }
-        if let Some(t) = &sig.unsafety {
-            errors.push(Error::new(
-                t.span(),
-                "#[delayed] cannot be used on an `unsafe fn`: wrap the unsafe call in a safe \
-                 function and annotate that",
-            ));
-        }
-        if let Some(abi) = &sig.abi {
-            errors.push(Error::new(
-                abi.span(),
-                "#[delayed] cannot be used on an `extern` function: a task is a plain Rust \
-                 function; annotate a plain function and call it from the `extern` one",
-            ));
-        }
-        // The symbol would be the generated inner function's, not the
-        // lazy wrapper's the user calls.
-        for a in &item.attrs {
-            let p = a.path();
-            let names = |n: &str| {
-                p.is_ident(n)
-                    // Edition 2024's `#[unsafe(no_mangle)]`.
-                    || (p.is_ident("unsafe") && a.meta.to_token_stream().to_string().contains(n))
-            };
-            if names("no_mangle") || names("export_name") {
-                errors.push(Error::new_spanned(
-                    a,
-                    "#[delayed] functions cannot set their symbol name: the lazy wrapper is \
-                     not the function whose body you wrote; export a plain function instead",
-                ));
-            }
-        }
-        if let Some(v) = &sig.variadic {
-            errors.push(Error::new(
-                v.span(),
-                "#[delayed] functions cannot be variadic",
-            ));
-        }
-        if let Some(span) = opts.remote {
-            let generic = sig
-                .generics
-                .params
-                .iter()
-                .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
-            if generic {
-                errors.push(Error::new(
-                    span,
-                    "`remote` needs a non-generic function: a worker process finds the \
-                     function by its path, which a generic function does not have",
-                ));
-            }
-        }
-        let mut params = Vec::new();
-        for input in &sig.inputs {
-            match input {
-                FnArg::Receiver(r) => errors.push(Error::new_spanned(r, receiver_error(r))),
-                FnArg::Typed(pt) => {
-                    if let Pat::Ident(pi) = &*pt.pat {
-                        if let Some(r) = &pi.by_ref {
-                            let (ident, ty) = (&pi.ident, type_text(&pt.ty));
-                            let msg = match &pi.mutability {
-                                None => format!(
-                                    "#[delayed] parameters cannot be `ref` bindings: to borrow \
-                                     the argument without copying it, make the parameter a \
-                                     reference (`{ident}: &{ty}`)"
-                                ),
-                                Some(_) => format!(
-                                    "#[delayed] parameters cannot be `ref mut` bindings: the \
-                                     task gets its own value, so write `mut {ident}: {ty}`"
-                                ),
-                            };
-                            let m = &pi.mutability;
-                            errors.push(Error::new_spanned(quote::quote!(#r #m), msg));
-                        }
-                    }
-                    match param(&pt.ty) {
-                        Ok(p) => params.push(p),
-                        Err(e) => errors.push(e),
-                    }
-                }
-            }
-        }
-        let (output, fallible, error) = match output(&opts, &sig.output) {
-            Ok(o) => o,
-            Err(e) => {
-                errors.push(e);
-                (syn::parse_quote!(()), false, None)
-            }
-        };
+        check_qualifiers(sig, &mut errors);
+        check_symbol_attrs(&item.attrs, &mut errors);
+        check_variadic(sig, &mut errors);
+        check_remote(&opts, sig, &mut errors);
+        let params = check_params(sig, &mut errors);
+        let (output, fallible, error) = check_output(&opts, sig, &mut errors);
         if let Some(e) = combine(errors) {
             return Err(e);
         }
@@ -271,6 +186,137 @@ impl DelayedFn {
             error,
         })
     }
+}
+
+/// A task is a plain, safe Rust function: no `async`, `const`, `unsafe` or
+/// `extern`, each refused with what to write instead.
+fn check_qualifiers(sig: &Signature, errors: &mut Vec<Error>) {
+    if let Some(t) = &sig.asyncness {
+        errors.push(Error::new(
+            t.span(),
+            "#[delayed] cannot be used on an `async fn`: a task is a plain function; make it \
+             a `fn` and block on the future inside it (for example with a runtime's \
+             `block_on`)",
+        ));
+    }
+    if let Some(t) = &sig.constness {
+        errors.push(Error::new(
+            t.span(),
+            "#[delayed] cannot be used on a `const fn`: remove `const`",
+        ));
+    }
+    if let Some(t) = &sig.unsafety {
+        errors.push(Error::new(
+            t.span(),
+            "#[delayed] cannot be used on an `unsafe fn`: wrap the unsafe call in a safe \
+             function and annotate that",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(Error::new(
+            abi.span(),
+            "#[delayed] cannot be used on an `extern` function: a task is a plain Rust \
+             function; annotate a plain function and call it from the `extern` one",
+        ));
+    }
+}
+
+/// No `#[no_mangle]` or `#[export_name]`: the symbol would be the generated
+/// inner function's, not the lazy wrapper's the user calls.
+fn check_symbol_attrs(attrs: &[Attribute], errors: &mut Vec<Error>) {
+    for a in attrs {
+        let p = a.path();
+        let names = |n: &str| {
+            p.is_ident(n)
+                // Edition 2024's `#[unsafe(no_mangle)]`.
+                || (p.is_ident("unsafe") && a.meta.to_token_stream().to_string().contains(n))
+        };
+        if names("no_mangle") || names("export_name") {
+            errors.push(Error::new_spanned(
+                a,
+                "#[delayed] functions cannot set their symbol name: the lazy wrapper is \
+                 not the function whose body you wrote; export a plain function instead",
+            ));
+        }
+    }
+}
+
+/// No `...`: the graph stores a fixed list of arguments.
+fn check_variadic(sig: &Signature, errors: &mut Vec<Error>) {
+    if let Some(v) = &sig.variadic {
+        errors.push(Error::new(
+            v.span(),
+            "#[delayed] functions cannot be variadic",
+        ));
+    }
+}
+
+/// `remote` needs a non-generic function; said on the option.
+fn check_remote(opts: &Options, sig: &Signature, errors: &mut Vec<Error>) {
+    let Some(span) = opts.remote else { return };
+    let mut params = sig.generics.params.iter();
+    let generic = params.any(|p| !matches!(p, GenericParam::Lifetime(_)));
+    if generic {
+        errors.push(Error::new(
+            span,
+            "`remote` needs a non-generic function: a worker process finds the function by \
+             its path, which a generic function does not have",
+        ));
+    }
+}
+
+/// Each parameter: not a receiver, not a `ref` binding, and of a type the
+/// graph can store ([`param`]). Returns the parameters that passed.
+fn check_params(sig: &Signature, errors: &mut Vec<Error>) -> Vec<Param> {
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => errors.push(Error::new_spanned(r, receiver_error(r))),
+            FnArg::Typed(pt) => {
+                errors.extend(ref_binding_error(pt));
+                match param(&pt.ty) {
+                    Ok(p) => params.push(p),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+    }
+    params
+}
+
+/// A `ref` or `ref mut` binding, refused on `ref (mut)` with the parameter
+/// to write instead.
+fn ref_binding_error(pt: &PatType) -> Option<Error> {
+    let Pat::Ident(pi) = &*pt.pat else {
+        return None;
+    };
+    let r = pi.by_ref.as_ref()?;
+    let (ident, ty) = (&pi.ident, type_text(&pt.ty));
+    let msg = match &pi.mutability {
+        None => format!(
+            "#[delayed] parameters cannot be `ref` bindings: to borrow the argument without \
+             copying it, make the parameter a reference (`{ident}: &{ty}`)"
+        ),
+        Some(_) => format!(
+            "#[delayed] parameters cannot be `ref mut` bindings: the task gets its own value, \
+             so write `mut {ident}: {ty}`"
+        ),
+    };
+    let m = &pi.mutability;
+    Some(Error::new_spanned(quote::quote!(#r #m), msg))
+}
+
+/// The return type: one the graph can store ([`output`]). On an error, the
+/// rest of the checks go on with `()`.
+fn check_output(
+    opts: &Options,
+    sig: &Signature,
+    errors: &mut Vec<Error>,
+) -> (Type, bool, Option<Type>) {
+    output(opts, &sig.output).unwrap_or_else(|e| {
+        errors.push(e);
+        (syn::parse_quote!(()), false, None)
+    })
 }
 
 /// A type as the user would write it in a message (`Vec<f64>`, not
@@ -415,6 +461,9 @@ fn find_impl(tokens: TokenStream) -> Option<Span> {
     })
 }
 
+/// The value type of the returned `Delayed`, whether the function is
+/// fallible, and its error type where spelled. The first thing wrong is
+/// the error.
 fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool, Option<Type>)> {
     let ty = match ret {
         ReturnType::Default => {
@@ -428,6 +477,23 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool, Option<T
         }
         ReturnType::Type(_, ty) => &**ty,
     };
+    storable_return(ty)?;
+    let last = match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
+        _ => None,
+    };
+    let spelled_result = last.is_some_and(|s| s.ident == "Result");
+    let fallible = opts.infallible.is_none() && (spelled_result || opts.fallible.is_some());
+    if !fallible {
+        return Ok((ty.clone(), false, None));
+    }
+    let (value, error) = result_types(ty, last, spelled_result)?;
+    Ok((value, true, error))
+}
+
+/// A return type the graph can store: named (not `impl Trait`), a value
+/// (not `!`), and `'static`.
+fn storable_return(ty: &Type) -> syn::Result<()> {
     const IMPL: &str = "#[delayed] functions cannot return `impl Trait`: the result is stored \
                         in the graph, so its type must be named";
     if let Type::ImplTrait(t) = ty {
@@ -443,16 +509,17 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool, Option<T
              for the graph to store; return `()` (or a `Result`) and panic inside",
         ));
     }
-    no_borrow(ty, RETURN_BORROW)?;
-    let last = match ty {
-        Type::Path(p) if p.qself.is_none() => p.path.segments.last(),
-        _ => None,
-    };
-    let spelled_result = last.is_some_and(|s| s.ident == "Result");
-    let fallible = opts.infallible.is_none() && (spelled_result || opts.fallible.is_some());
-    if !fallible {
-        return Ok((ty.clone(), false, None));
-    }
+    no_borrow(ty, RETURN_BORROW)
+}
+
+/// A fallible return type's value type (its first type argument) and error
+/// type (the second, where `Result<T, E>` is spelled out: an alias may not
+/// name it). `last` is the type's last path segment.
+fn result_types(
+    ty: &Type,
+    last: Option<&PathSegment>,
+    spelled_result: bool,
+) -> syn::Result<(Type, Option<Type>)> {
     let types: Vec<Type> = last
         .map(|seg| match &seg.arguments {
             PathArguments::AngleBracketed(a) => a
@@ -466,13 +533,12 @@ fn output(opts: &Options, ret: &ReturnType) -> syn::Result<(Type, bool, Option<T
             _ => Vec::new(),
         })
         .unwrap_or_default();
-    // `Result<T, E>` spelled out names its error type (an alias may not).
     let error = match (spelled_result, &types[..]) {
         (true, [_, e]) => Some(e.clone()),
         _ => None,
     };
     match types.into_iter().next() {
-        Some(t) => Ok((t, true, error)),
+        Some(t) => Ok((t, error)),
         None if spelled_result => Err(Error::new_spanned(
             ty,
             "cannot find the value type of this `Result`: a fallible #[delayed] function must \
