@@ -19,6 +19,7 @@ mod bigvec;
 pub mod callbacks;
 mod delayed;
 pub mod diagnostics;
+mod dot;
 mod error;
 mod exec;
 pub mod graph;
