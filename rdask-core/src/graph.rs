@@ -13,7 +13,6 @@ use crate::{Error, Key, Result, Scheduler};
 use indexmap::IndexMap;
 use smallvec::SmallVec;
 use std::collections::HashSet;
-use std::fmt::Write;
 
 /// A task graph as data: keys mapped to values and tasks.
 ///
@@ -376,35 +375,30 @@ impl Graph {
     }
 
     /// A Graphviz (DOT) description: one node per key, labelled with the key
-    /// and its function, and an edge from each dependency.
+    /// and its function, and an edge from each dependency. Keys are quoted
+    /// (quotes, backslashes and line breaks escaped), so any key is valid DOT.
     pub fn to_dot(&self) -> String {
-        let mut out =
-            String::from("digraph rdask {\n  rankdir=BT;\n  node [fontname=\"Helvetica\"];\n");
+        use crate::dot::{Dot, Id};
+        let mut dot = Dot::digraph("rdask");
+        dot.set("rankdir", "BT")
+            .defaults("node", "fontname=\"Helvetica\"");
         for (k, n) in &self.nodes {
             let shape = match n.op {
                 Op::Const(_) => "box",
                 _ => "ellipse",
             };
-            let _ = writeln!(
-                out,
-                "  \"{}\" [label=\"{}\\n{}\", shape={shape}];",
-                escape(&k.to_string()),
-                escape(&k.to_string()),
-                escape(n.op.name())
+            dot.node(
+                Id::Text(k),
+                format_args!("{k}\n{}", n.op.name()),
+                format_args!("shape={shape}"),
             );
         }
         for k in self.nodes.keys() {
             for d in self.dependencies(k) {
-                let _ = writeln!(
-                    out,
-                    "  \"{}\" -> \"{}\";",
-                    escape(&d.to_string()),
-                    escape(&k.to_string())
-                );
+                dot.edge(Id::Text(&d), Id::Text(k), "");
             }
         }
-        out.push_str("}\n");
-        out
+        dot.finish()
     }
 
     /// The node at `k`, for planning.
@@ -443,10 +437,6 @@ fn leaves(node: &Node) -> SmallVec<[Leaf<'_>; 4]> {
     let mut out = SmallVec::new();
     node.for_each_leaf(|leaf, _| out.push(leaf));
     out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Computes the value of `key` in a raw graph, on the default scheduler.

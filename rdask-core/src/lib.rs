@@ -22,6 +22,7 @@ mod args;
 pub mod callbacks;
 mod delayed;
 pub mod diagnostics;
+mod dot;
 mod error;
 mod exec;
 pub mod graph;

@@ -1,12 +1,12 @@
 //! Pictures of task graphs (dask's `visualize`), drawn by Graphviz.
 
 use super::{colours, io_error, lighten, write_file};
+use crate::dot::{quote, Dot, Id};
 use crate::node::Op;
 use crate::{Delayed, Error, ErrorKind, Graph, Key, Result};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -235,31 +235,39 @@ fn shape(kind: Kind) -> &'static str {
     }
 }
 
-/// Escapes text for a double-quoted DOT string.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
+/// The graph, with the look both drawings share.
+fn header() -> Dot {
+    let mut dot = Dot::digraph("rdask");
+    dot.defaults(
+        "graph",
+        "rankdir=BT, fontname=\"Helvetica\", nodesep=0.3, ranksep=0.45",
+    )
+    .defaults(
+        "node",
+        "fontname=\"Helvetica\", fontsize=12, style=filled, margin=\"0.12,0.04\"",
+    )
+    .defaults(
+        "edge",
+        "color=\"#666666\", arrowsize=0.6, fontname=\"Helvetica\"",
+    );
+    dot
 }
 
-const HEADER: &str = "digraph rdask {\n  graph [rankdir=BT, fontname=\"Helvetica\", \
-     nodesep=0.3, ranksep=0.45];\n  node [fontname=\"Helvetica\", fontsize=12, style=filled, \
-     margin=\"0.12,0.04\"];\n  edge [color=\"#666666\", arrowsize=0.6, fontname=\"Helvetica\"];\n";
+/// The thick border of an output (a node nothing depends on).
+fn output_border(has_dependents: bool) -> &'static str {
+    if has_dependents {
+        ""
+    } else {
+        ", penwidth=2.5"
+    }
+}
 
 /// One node per key.
 fn full_dot(graph: &Graph) -> String {
     let nodes = graph.nodes();
     let described: Vec<(Kind, String)> = nodes.iter().map(|(k, n)| describe(k, &n.op)).collect();
     let colour = colours(described.iter().map(|(_, l)| l.as_str()));
-    let mut edges: Vec<(String, usize)> = Vec::new();
+    let mut edges: Vec<(Id, usize)> = Vec::new();
     let mut has_dependents = vec![false; nodes.len()];
     let mut missing: BTreeMap<String, usize> = BTreeMap::new();
     for (i, k) in nodes.keys().enumerate() {
@@ -267,46 +275,43 @@ fn full_dot(graph: &Graph) -> String {
             let from = match nodes.get_index_of(&d) {
                 Some(j) => {
                     has_dependents[j] = true;
-                    format!("n{j}")
+                    Id::Seq("n", j)
                 }
                 None => {
                     let next = missing.len();
-                    format!("m{}", missing.entry(d.to_string()).or_insert(next))
+                    Id::Seq("m", *missing.entry(d.to_string()).or_insert(next))
                 }
             };
             edges.push((from, i));
         }
     }
-    let mut out = String::from(HEADER);
+    let mut dot = header();
     for (i, (k, (kind, label))) in nodes.keys().zip(&described).enumerate() {
         let c = colour.get(label).map_or("#888888", String::as_str);
-        let _ = writeln!(
-            out,
-            "  n{i} [label=\"{}\", tooltip=\"{}\", {}, fillcolor=\"{}\", color=\"{c}\"{}];",
-            quote(label),
-            quote(&k.to_string()),
-            shape(*kind),
-            lighten(c, 0.55),
-            if has_dependents[i] {
-                ""
-            } else {
-                ", penwidth=2.5"
-            },
+        dot.node(
+            Id::Seq("n", i),
+            label,
+            format_args!(
+                "tooltip={}, {}, fillcolor={}, color={}{}",
+                quote(k),
+                shape(*kind),
+                quote(&lighten(c, 0.55)),
+                quote(c),
+                output_border(has_dependents[i]),
+            ),
         );
     }
-    for (key, i) in &missing {
-        let _ = writeln!(
-            out,
-            "  m{i} [label=\"missing: {}\", {}];",
-            quote(key),
-            shape(Kind::Missing)
+    for (key, &i) in &missing {
+        dot.node(
+            Id::Seq("m", i),
+            format_args!("missing: {key}"),
+            shape(Kind::Missing),
         );
     }
     for (from, to) in edges {
-        let _ = writeln!(out, "  {from} -> n{to};");
+        dot.edge(from, Id::Seq("n", to), "");
     }
-    out.push_str("}\n");
-    out
+    dot.finish()
 }
 
 /// One node per (kind, function), with counts.
@@ -346,38 +351,43 @@ fn summary_dot(graph: &Graph) -> String {
         }
     }
     let colour = colours(groups.iter().map(|((_, l), _)| l.as_str()));
-    let mut out = String::from(HEADER);
-    let _ = writeln!(
-        out,
-        "  graph [label=\"{} tasks, grouped by function\", labelloc=t, fontsize=14];",
-        thousands(nodes.len()),
+    let mut dot = header();
+    dot.defaults(
+        "graph",
+        format_args!(
+            "label={}, labelloc=t, fontsize=14",
+            quote(&format_args!(
+                "{} tasks, grouped by function",
+                thousands(nodes.len())
+            )),
+        ),
     );
     for (i, ((kind, label), count)) in groups.iter().enumerate() {
         let c = colour.get(label).map_or("#888888", String::as_str);
-        let _ = writeln!(
-            out,
-            "  g{i} [label=\"{}\\n× {}\", {}, fillcolor=\"{}\", color=\"{c}\"{}];",
-            quote(label),
-            thousands(*count),
-            shape(*kind),
-            lighten(c, 0.55),
-            if has_dependents[i] {
-                ""
-            } else {
-                ", penwidth=2.5"
-            },
+        dot.node(
+            Id::Seq("g", i),
+            format_args!("{label}\n× {}", thousands(*count)),
+            format_args!(
+                "{}, fillcolor={}, color={}{}",
+                shape(*kind),
+                quote(&lighten(c, 0.55)),
+                quote(c),
+                output_border(has_dependents[i]),
+            ),
         );
     }
     for ((from, to), n) in edges {
         let width = 1.0 + (n as f64).log10();
-        let _ = writeln!(
-            out,
-            "  g{from} -> g{to} [label=\" × {}\", penwidth={width:.1}, fontsize=10];",
-            thousands(n)
+        dot.edge(
+            Id::Seq("g", from),
+            Id::Seq("g", to),
+            format_args!(
+                "label={}, penwidth={width:.1}, fontsize=10",
+                quote(&format_args!(" × {}", thousands(n)))
+            ),
         );
     }
-    out.push_str("}\n");
-    out
+    dot.finish()
 }
 
 /// `12345` as `12,345`.
@@ -440,6 +450,5 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(quote("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }
