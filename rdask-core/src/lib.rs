@@ -16,8 +16,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-// The layers, lowest first (ARCHITECTURE.md; `tests/layers.rs` checks that
-// each module imports only those below it).
+// The modules form one-way layers: ARCHITECTURE.md lists them, and
+// `tests/layers.rs` checks that each imports only those below it.
 mod args;
 pub mod callbacks;
 mod delayed;

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 /// import modules of lower layers and of its own layer (the whole graph must
 /// still be acyclic), never a module of a higher layer.
 const LAYERS: &[&[&str]] = &[
-    &["error", "key", "mem"],
+    &["dot", "error", "key", "mem"],
     &["callbacks", "pool"],
     &["value"],
     &["task"],
