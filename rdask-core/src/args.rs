@@ -18,9 +18,13 @@ use std::hash::Hasher;
             type must be `Clone + Send + Sync + 'static`; a value that is not `Clone` must come \
             from another task (a `Delayed`)"
 )]
+///
+/// rdask implements it for those types; its method is the engine's own
+/// (hidden, and free to change).
 pub trait IntoArg<P> {
     /// The argument, handed by reference to the task when `by_ref`; `clone`
     /// copies a `P` when the consumer knows how.
+    #[doc(hidden)]
     fn into_arg(self, by_ref: bool, clone: Option<CloneFn>) -> Arg;
 }
 

@@ -112,8 +112,12 @@ impl GraphArg {
 /// An ordinary function or closure usable as a raw task: `Fn(P1, ..., Pn)
 /// -> R` for n up to 8, owned parameters, and a `Clone` result (a graph
 /// value may feed several tasks).
+///
+/// rdask implements it for those functions; its method is the engine's own
+/// (hidden, and free to change).
 pub trait TaskFn<M>: Send + Sync + 'static {
     /// The adapter (with its display name) and how to copy its result.
+    #[doc(hidden)]
     fn into_op(self) -> (DynRunFn, CloneFn);
 }
 

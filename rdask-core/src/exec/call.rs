@@ -107,6 +107,8 @@ pub(crate) fn constant(value: &Value, clone: CloneFn, shared: bool) -> Option<Va
 /// A copy of `v`, the value of `producer`, for a by-value use (`by` names
 /// it) that cannot move it: by `clone` (the producer's or the consumer's
 /// copy function), else by the type registry.
+// Out of line: the slow path (a copy), kept out of its callers' hot loops.
+#[inline(never)]
 pub(crate) fn copy_of(
     v: &Value,
     clone: Option<CloneFn>,
@@ -163,7 +165,7 @@ impl<I: ExactSizeIterator, F: FnMut(I::Item) -> Option<Value>> ExactSizeIterator
 /// from `items` by `take` straight into the list: the first element that
 /// cannot be taken stops the taking and is the list's error, and a list
 /// the parameter cannot hold is a `Type` error naming the task.
-#[inline(always)]
+#[inline]
 pub(crate) fn build_list<I: ExactSizeIterator>(
     key: &Key,
     build: ListFn,

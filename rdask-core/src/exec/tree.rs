@@ -45,7 +45,7 @@ const FEW: usize = 8;
 
 /// At most this many forks nest, so that the recursion stays shallow
 /// whatever the tree's shape (2^24 parts is far more than any pool).
-const MAX_FORKS: u32 = 24;
+const MAX_SPLITS: u32 = 24;
 
 /// Runs the tree below `root` (a node with [`Node::tree`]) and gives its
 /// value; on a pool (`parallel`, called inside it), inputs in parallel.
@@ -348,7 +348,7 @@ impl Split {
     }
 
     fn more(self) -> bool {
-        self.left > 0 && self.forks < MAX_FORKS
+        self.left > 0 && self.forks < MAX_SPLITS
     }
 
     fn halved(self) -> Split {

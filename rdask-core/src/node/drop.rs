@@ -27,7 +27,7 @@ const FORK_NODES: u32 = 4096;
 
 /// At most this many forks nest (2^8 parts at most), so that the recursion
 /// stays shallow whatever the graph's shape.
-const MAX_FORKS: u32 = 8;
+const MAX_DROP_FORKS: u32 = 8;
 
 /// Drops `stack`'s references and, for each last one, the node and what it
 /// alone holds, iteratively. Where two big subgraphs held only here are
@@ -41,7 +41,7 @@ const MAX_FORKS: u32 = 8;
 fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
     let mut frees = Frees::default();
     while let Some(node) = stack.pop() {
-        if forks < MAX_FORKS && both_big(&node, &stack) {
+        if forks < MAX_DROP_FORKS && both_big(&node, &stack) {
             match fork_pool(forks) {
                 Some(pool) => {
                     let rest = std::mem::take(&mut stack);
@@ -52,7 +52,7 @@ fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
                     return;
                 }
                 // Nowhere to fork to: this thread does it all.
-                None => forks = MAX_FORKS,
+                None => forks = MAX_DROP_FORKS,
             }
         }
         // The last reference empties the node in place (no move out of

@@ -229,6 +229,31 @@ pub struct Node {
     pub(crate) tree: bool,
 }
 
+/// The body of [`Node::init`], expanded where a node is written in place:
+/// as a macro, the fields go straight from the caller's arguments into the
+/// slot (through a function, even an inlined one, the compiler kept an
+/// extra copy of each on the stack). Unsafe: `$node` is valid for writes
+/// and holds no live node.
+macro_rules! init_node {
+    ($node:expr, $key:expr, $op:expr, $args:expr, $clone:expr, $by_key:expr) => {{
+        use std::ptr::addr_of_mut;
+        let node: *mut $crate::node::Node = $node;
+        let by_key: bool = $by_key;
+        let list = addr_of_mut!((*node).args);
+        list.write($crate::node::ArgList::new());
+        let $crate::node::Guess { depth, size, tree } =
+            $crate::node::collect_args(&mut *list, $args);
+        addr_of_mut!((*node).key).write($key);
+        addr_of_mut!((*node).op).write($op);
+        addr_of_mut!((*node).clone).write($clone);
+        addr_of_mut!((*node).by_key).write(by_key);
+        addr_of_mut!((*node).depth).write(depth);
+        addr_of_mut!((*node).size).write(size);
+        addr_of_mut!((*node).tree).write(tree && !by_key);
+    }};
+}
+pub(crate) use init_node;
+
 impl Node {
     /// A new node, on the stack. (`NodeRef::make` builds one straight in
     /// its slab slot; both go through [`init`](Self::init).)
@@ -267,22 +292,8 @@ impl Node {
         clone: Option<CloneFn>,
         by_key: bool,
     ) {
-        use std::ptr::addr_of_mut;
-        // SAFETY: `node` is valid for writes (the caller's promise), and
-        // each field is written once; the list is written before it is
-        // borrowed.
-        unsafe {
-            let list = addr_of_mut!((*node).args);
-            list.write(ArgList::new());
-            let Guess { depth, size, tree } = collect_args(&mut *list, args);
-            addr_of_mut!((*node).key).write(key);
-            addr_of_mut!((*node).op).write(op);
-            addr_of_mut!((*node).clone).write(clone);
-            addr_of_mut!((*node).by_key).write(by_key);
-            addr_of_mut!((*node).depth).write(depth);
-            addr_of_mut!((*node).size).write(size);
-            addr_of_mut!((*node).tree).write(tree && !by_key);
-        }
+        // SAFETY: the caller's promise is the macro's.
+        unsafe { init_node!(node, key, op, args, clone, by_key) }
     }
 
     /// Calls `f` on every leaf (node, key, maybe-key) in argument order,

@@ -329,13 +329,13 @@ impl NodeRef {
         // panic, the slot is left unused: its chunk is never freed, a leak
         // and nothing worse.)
         unsafe {
-            Node::init(
+            super::init_node!(
                 ptr::addr_of_mut!((*slot).node),
                 key,
                 op,
                 args,
                 clone,
-                by_key,
+                by_key
             );
             ptr::addr_of_mut!((*slot).chunk).write(chunk);
             ptr::addr_of_mut!((*slot).strong).write(AtomicUsize::new(1));

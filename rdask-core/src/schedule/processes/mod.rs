@@ -113,10 +113,6 @@ impl Remote for Pool {
     }
 }
 
-fn engine(e: Error) -> BoxError {
-    Box::new(EngineError(e))
-}
-
 /// Results of more bytes than this stay encoded in this process.
 const KEEP_ENCODED: usize = 4 << 10;
 
@@ -129,27 +125,30 @@ fn run_remote(
 ) -> Result<Value, BoxError> {
     REMOTE_TASKS.fetch_add(1, Ordering::Relaxed);
     let key = args.key().clone();
+    // The engine's error for this task: `what` follows "task `key`".
+    let fail = |kind: ErrorKind, what: &dyn std::fmt::Display| -> BoxError {
+        let e = Error::new(kind, Some(key.clone()), format!("task `{key}`{what}"));
+        Box::new(EngineError(e))
+    };
     let bytes = (fns.encode)(args).map_err(|e| {
-        engine(Error::new(
+        fail(
             ErrorKind::Type,
-            Some(key.clone()),
-            format!("task `{key}`: cannot encode its arguments for a worker: {e}"),
-        ))
+            &format_args!(": cannot encode its arguments for a worker: {e}"),
+        )
     })?;
     let (k, body) = pool
         .call(info.path, &bytes.slices())
         .map_err(|lost| match lost {
-            Lost::Start(m) => engine(Error::new(ErrorKind::Scheduler, Some(key.clone()), m)),
-            Lost::TooBig(m) => engine(Error::new(
+            Lost::Start(m) => Box::new(EngineError(Error::new(
                 ErrorKind::Scheduler,
                 Some(key.clone()),
-                format!("task `{key}`: {m}"),
-            )),
-            Lost::Died(m) => engine(Error::new(
+                m,
+            ))),
+            Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
+            Lost::Died(m) => fail(
                 ErrorKind::WorkerLost,
-                Some(key.clone()),
-                format!("task `{key}`: its worker died twice ({m})"),
-            )),
+                &format_args!(": its worker died twice ({m})"),
+            ),
         })?;
     let text = || String::from_utf8_lossy(&body).into_owned();
     match k {
@@ -160,11 +159,10 @@ fn run_remote(
             Ok(Value::new(Encoded::new(body, fns.out, fns.decode)))
         }
         kind::OK => (fns.decode)(&body).map_err(|e| {
-            engine(Error::new(
+            fail(
                 ErrorKind::Type,
-                Some(key.clone()),
-                format!("task `{key}`: cannot decode its result from the worker: {e}"),
-            ))
+                &format_args!(": cannot decode its result from the worker: {e}"),
+            )
         }),
         kind::TASK_ERR => Err(text().into()),
         k => {
@@ -175,11 +173,7 @@ fn run_remote(
                 kind::PANIC => (ErrorKind::Panic, " panicked in a worker"),
                 _ => (ErrorKind::Scheduler, ": the worker refused it"),
             };
-            Err(engine(Error::new(
-                error,
-                Some(key.clone()),
-                format!("task `{key}`{what}: {}", text()),
-            )))
+            Err(fail(error, &format_args!("{what}: {}", text())))
         }
     }
 }
