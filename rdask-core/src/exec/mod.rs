@@ -151,7 +151,9 @@ impl<'p> Exec<'p> {
 
     /// [`execute`](Self::execute), holding back notifications of a
     /// dependent shared with the tasks run just before in `batch` (see
-    /// [`Batch`]). The caller flushes the batch before it stops.
+    /// [`Batch`]). The caller flushes the batch before it stops. Inlined
+    /// into each scheduler's loop: it is the per-task body.
+    #[inline(always)]
     pub fn execute_batched(&self, t: u32, batch: &mut Batch, ready: &mut impl FnMut(u32)) {
         if self.failed() {
             batch.flush(self, ready);
