@@ -1,9 +1,11 @@
 //! Errors: failures are values that name the task they came from.
 
-use crate::Key;
+use crate::key::Key;
 use std::fmt;
 
-/// The error type of every rdask computation.
+/// A task's own error, boxed: what a fallible `#[delayed]` function may
+/// return and what [`Error::source`](std::error::Error::source) gives back. A
+/// computation's error is [`Error`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `Result<T, rdask::Error>`.

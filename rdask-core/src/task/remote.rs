@@ -3,7 +3,7 @@
 //!
 //! `#[delayed]` writes, for each non-generic function, a unit type that
 //! implements [`Apply`] (call the function on a tuple of owned arguments)
-//! and registers a [`RemoteEntry`] under `module_path!()::name`. Whether the
+//! and registers a [`RemoteEntry`] under `module_path!()::name@line:column`. Whether the
 //! function can actually go remote is decided at compile time by
 //! [`RemoteProbe`] (autoref specialisation): only when every parameter and
 //! the result are `Serialize + DeserializeOwned`. Everything else runs in the
@@ -215,7 +215,7 @@ where
 
 /// A registered function: its stable name and how to get its remote halves.
 pub struct RemoteEntry {
-    /// `module_path!()::name`.
+    /// `module_path!()::name@line:column`: the same in every copy of one binary.
     pub path: &'static str,
     /// `None` when its types are not serde.
     pub fns: fn() -> Option<RemoteFns>,
