@@ -484,3 +484,24 @@ fn a_panicking_drop_does_not_escape_compute() {
         assert_eq!(inc(1).compute_with(&s).unwrap(), 2);
     }
 }
+
+/// A raw graph's alias of a literal copies it (the graph keeps its own):
+/// a panic in that `Clone` is the alias's `Panic` error, not a panic out of
+/// `get` (the alias once gathered outside the unwind guard).
+#[test]
+fn a_panicking_clone_through_an_alias_is_a_panic_error() {
+    for s in schedulers().into_iter().chain([Scheduler::processes(1)]) {
+        let mut g = rdask::Graph::new();
+        g.insert_value("a", PanicClone(9)).insert_alias("b", "a");
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rdask::get_with::<PanicClone>(&g, "b", &s)
+        }));
+        let e = got
+            .unwrap_or_else(|_| panic!("{s}: the panic escaped get_with"))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{s}: {e}");
+        assert_eq!(e.key(), Some(&rdask::Key::from("b")), "{s}: {e}");
+        assert!(e.to_string().contains("clone of 9 panicked"), "{s}: {e}");
+        assert_eq!(inc(1).compute_with(&s).unwrap(), 2, "{s}: usable after");
+    }
+}

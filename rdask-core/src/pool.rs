@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// A scheduler's rayon pool.
+#[derive(Clone)]
 pub(crate) enum RayonPool {
     /// Rayon's global pool.
     Global,
@@ -32,9 +33,12 @@ impl RayonPool {
         }
     }
 
-    /// Runs `a` and `b` in parallel in the pool, and waits for both.
-    pub(crate) fn join(&self, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-        self.install(|| rayon::join(a, b));
+    /// Queues `f` on the pool and returns at once.
+    pub(crate) fn spawn(&self, f: impl FnOnce() + Send + 'static) {
+        match self {
+            RayonPool::Global => rayon::spawn(f),
+            RayonPool::Own(pool) => pool.spawn(f),
+        }
     }
 
     /// Makes this the pool the calling thread last computed on (see
@@ -89,18 +93,28 @@ pub(crate) fn last_pool() -> Option<RayonPool> {
 }
 
 /// The shared pool of `n` workers.
-pub(crate) fn sized_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+///
+/// `purpose` keeps pools of one size apart when their work differs: the
+/// processes scheduler's threads block on pipes for as long as a worker's
+/// task runs, and a threads computation must not queue behind them. It
+/// names the threads (`rdask-{purpose}{n}-{i}`).
+pub(crate) fn sized_pool(n: usize, purpose: Purpose) -> Result<Arc<rayon::ThreadPool>> {
+    type Pools = HashMap<(Purpose, usize), Arc<rayon::ThreadPool>>;
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = pools.get(&n) {
+    if let Some(p) = pools.get(&(purpose, n)) {
         return Ok(p.clone());
     }
+    let prefix = match purpose {
+        Purpose::Tasks => "",
+        Purpose::Drivers => "proc-",
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
-        .thread_name(move |i| format!("rdask-{n}-{i}"))
+        .thread_name(move |i| format!("rdask-{prefix}{n}-{i}"))
         .build()
         .map_err(|e| {
             Error::new(
@@ -110,6 +124,16 @@ pub(crate) fn sized_pool(n: usize) -> Result<Arc<rayon::ThreadPool>> {
             )
         })?;
     let pool = Arc::new(pool);
-    pools.insert(n, pool.clone());
+    pools.insert((purpose, n), pool.clone());
     Ok(pool)
+}
+
+/// What a shared pool's threads do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Purpose {
+    /// Run tasks (the threads scheduler).
+    Tasks,
+    /// Drive a computation whose tasks run in worker processes, waiting on
+    /// their pipes (the processes scheduler).
+    Drivers,
 }

@@ -174,11 +174,9 @@ impl<'p> Exec<'p> {
         };
         let result = match &node.op {
             Op::Const(v) => Ok(v.clone()),
-            Op::Alias => {
-                let mut vals = Vals::new();
-                self.gather(t, &mut vals)
-                    .and_then(|()| vals.pop().flatten().ok_or_else(|| self.internal(t)))
-            }
+            // Under the unwind guard as any task: gathering may copy the
+            // input (a graph's literal), which runs the user's `Clone`.
+            Op::Alias => self.call(t, |args| args.take_value()),
             Op::Fn { run, info } => match self.remote_fns(info) {
                 Some((remote, fns)) => self.call(t, |args| remote.run(info, fns, args)),
                 None => self.call_here(t, run),

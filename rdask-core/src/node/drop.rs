@@ -6,6 +6,8 @@ use super::slab::{Frees, NodeRef};
 use super::{ArgList, Node, Src};
 use crate::pool::{last_pool, RayonPool};
 use crate::value::CloneFn;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 impl Drop for Node {
     /// Drops the inputs iteratively: a 1,000,000-long chain would otherwise
@@ -16,7 +18,7 @@ impl Drop for Node {
         }
         let mut stack: Vec<NodeRef> = Vec::new();
         take_children(&mut self.args, &mut stack);
-        dismantle(stack, 0);
+        dismantle(stack, 0, fork_pool().as_ref());
     }
 }
 
@@ -31,25 +33,32 @@ const MAX_DROP_FORKS: u32 = 8;
 
 /// Drops `stack`'s references and, for each last one, the node and what it
 /// alone holds, iteratively. Where two big subgraphs held only here are
-/// next (a tree's two halves), they are dropped in parallel: dropping is a
-/// third of a fine-grained graph's life, and the caller would otherwise do
-/// it alone. The first fork goes to the pool this thread last computed on
-/// (see [`last_pool`]), and only from a thread outside any pool: a pool
-/// thread waiting in `join` may run an unrelated job, which could need a
-/// lock the code dropping the graph holds. Inside the drop's own jobs
-/// (`forks > 0`) nothing is held.
-fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
+/// next (a tree's two halves), one is handed to a pool while this thread
+/// drops the other: dropping is a third of a fine-grained graph's life, and
+/// the caller would otherwise do it alone. `pool` is where hand-offs go
+/// (`None`: nowhere, this thread does it all).
+///
+/// The drop never waits on a pool: a half no pool thread has started by
+/// the time this thread is done with its own is taken back and dropped
+/// here ([`Handoff`]), so a busy pool (or one whose tasks wait for a lock
+/// the dropping code holds) delays nothing. The only wait is for a half a
+/// pool thread is dropping right now, which runs nothing but this drop.
+fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32, pool: Option<&RayonPool>) {
     let mut frees = Frees::default();
+    // Finished however this drop ends, even by a panic in a user's `Drop`.
+    let mut handed = Handed {
+        list: Vec::new(),
+        pool,
+        forks,
+    };
     while let Some(node) = stack.pop() {
         if forks < MAX_DROP_FORKS && both_big(&node, &stack) {
-            match fork_pool(forks) {
+            match pool {
                 Some(pool) => {
-                    let rest = std::mem::take(&mut stack);
-                    pool.join(
-                        move || dismantle(vec![node], forks + 1),
-                        move || dismantle(rest, forks + 1),
-                    );
-                    return;
+                    forks += 1;
+                    handed.forks = forks;
+                    handed.list.push(Handoff::start(pool, vec![node], forks));
+                    continue;
                 }
                 // Nowhere to fork to: this thread does it all.
                 None => forks = MAX_DROP_FORKS,
@@ -66,17 +75,95 @@ fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32) {
             })
         };
     }
+    drop(frees);
+    drop(handed);
 }
 
-/// Where a drop forks: in its own jobs, the pool they run on (rayon's free
-/// functions, `Global`, use the current thread's pool); at the top, the
-/// pool this thread last computed on, from outside any pool only.
-fn fork_pool(forks: u32) -> Option<RayonPool> {
-    match forks {
-        0 if rayon::current_thread_index().is_some() => None,
-        0 => last_pool(),
-        _ => Some(RayonPool::Global),
+/// The hand-offs of one `dismantle`, finished when it ends: the first
+/// panic of a user's `Drop` among them goes on from here (unless one is
+/// unwinding already), after all of them are done.
+struct Handed<'p> {
+    list: Vec<Arc<Handoff>>,
+    pool: Option<&'p RayonPool>,
+    forks: u32,
+}
+
+impl Drop for Handed<'_> {
+    fn drop(&mut self) {
+        let mut first = None;
+        for h in self.list.drain(..).rev() {
+            if let Err(panic) = h.finish(self.pool, self.forks) {
+                first.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = first.filter(|_| !std::thread::panicking()) {
+            resume_unwind(panic);
+        }
     }
+}
+
+/// Where a drop hands work at the top: the pool this thread last computed
+/// on, from outside any pool only (a pool thread dropping a graph inside a
+/// task keeps it: its pool is busy with that computation).
+fn fork_pool() -> Option<RayonPool> {
+    match rayon::current_thread_index() {
+        Some(_) => None,
+        None => last_pool(),
+    }
+}
+
+/// Nodes handed to a pool: whichever comes first, a pool thread or the
+/// thread that handed them over, takes them and drops them.
+struct Handoff {
+    nodes: Mutex<Option<Vec<NodeRef>>>,
+    /// Set when a pool thread that took the nodes is done with them, with
+    /// the panic of a user's `Drop` there, to go on in the owner.
+    done: Mutex<Option<std::thread::Result<()>>>,
+    finished: Condvar,
+}
+
+impl Handoff {
+    /// Queues `nodes` on `pool` and returns at once.
+    fn start(pool: &RayonPool, nodes: Vec<NodeRef>, forks: u32) -> Arc<Handoff> {
+        let h = Arc::new(Handoff {
+            nodes: Mutex::new(Some(nodes)),
+            done: Mutex::new(None),
+            finished: Condvar::new(),
+        });
+        let (job, on) = (h.clone(), pool.clone());
+        pool.spawn(move || {
+            let Some(nodes) = job.take() else { return };
+            // A panic must not end the pool's thread (rayon aborts): it
+            // goes to the owner, as it would in a drop on one thread.
+            let r = catch_unwind(AssertUnwindSafe(|| dismantle(nodes, forks, Some(&on))));
+            *lock(&job.done) = Some(r);
+            job.finished.notify_all();
+        });
+        h
+    }
+
+    fn take(&self) -> Option<Vec<NodeRef>> {
+        lock(&self.nodes).take()
+    }
+
+    /// Drops the nodes here if no pool thread took them; else waits until
+    /// the one that did is done. `Err`: a user's `Drop` panicked.
+    fn finish(&self, pool: Option<&RayonPool>, forks: u32) -> std::thread::Result<()> {
+        if let Some(nodes) = self.take() {
+            return catch_unwind(AssertUnwindSafe(|| dismantle(nodes, forks, pool)));
+        }
+        let mut done = lock(&self.done);
+        loop {
+            match done.take() {
+                Some(result) => return result,
+                None => done = self.finished.wait(done).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether `node` and the next reference to drop are both big and held

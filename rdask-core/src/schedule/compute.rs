@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::exec::{take_output, tree, Exec, Remote};
 use crate::node::NodeRef;
 use crate::plan::{Lookup, Plan};
-use crate::pool::{sized_pool, RayonPool};
+use crate::pool::{sized_pool, Purpose, RayonPool};
 use crate::value::Value;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -86,10 +86,10 @@ impl Scheduler {
             Scheduler::Threads(t) => match (&t.pool, t.workers) {
                 (Some(pool), _) => RayonPool::Own(pool.clone()),
                 (None, 0) => RayonPool::Global,
-                (None, n) => RayonPool::Own(sized_pool(n)?),
+                (None, n) => RayonPool::Own(sized_pool(n, Purpose::Tasks)?),
             },
             // The parent drives on as many threads as there are workers.
-            Scheduler::Processes(p) => RayonPool::Own(sized_pool(p.workers())?),
+            Scheduler::Processes(p) => RayonPool::Own(sized_pool(p.workers(), Purpose::Drivers)?),
         }))
     }
 

@@ -145,6 +145,14 @@ impl<'a> Args<'a> {
         )))
     }
 
+    /// The first argument as it is stored, moved out: an alias's value.
+    pub(crate) fn take_value(&mut self) -> Result<Value, BoxError> {
+        match self.vals.first_mut().and_then(Option::take) {
+            Some(v) => Ok(v),
+            None => Err(self.mismatch(0, "a value", "nothing")),
+        }
+    }
+
     /// Argument `i` as it is stored (an encoded value stays encoded).
     pub(crate) fn value(&self, i: usize) -> Option<&Value> {
         self.vals.get(i).and_then(Option::as_ref)
