@@ -13,9 +13,15 @@ pub use rdask_macros::{delay, delayed, graph};
 /// `Scheduler`, and the traits behind `split()`, `visualize()` and pure
 /// arguments.
 pub mod prelude {
-    pub use crate::{compute, delay, delayed, graph};
+    // The macros alone: `compute` and `graph` also name a function and a
+    // module of the crate root, which the prelude does not bring in.
+    pub use crate::__compute as compute;
     pub use rdask_core::{Delayed, Scheduler, Split, Tokenize, Visualize};
+    pub use rdask_macros::{delay, delayed, graph};
 }
+
+#[doc(inline)]
+pub use crate::__compute as compute;
 
 /// Computes several `Delayed`s of any types in one merged graph (shared work
 /// done once) on the default scheduler: `compute!(a, b)` gives
@@ -30,8 +36,9 @@ pub mod prelude {
 /// assert_eq!((x, y, z.as_str()), (2, 20, "2"));
 /// # Ok::<(), rdask::Error>(())
 /// ```
+#[doc(hidden)]
 #[macro_export]
-macro_rules! compute {
+macro_rules! __compute {
     () => {
         ::core::compile_error!(
             "compute! needs at least one Delayed: `compute!(a, b)`; for a list, `rdask::compute(&list)`"

@@ -94,6 +94,28 @@ impl Drop for Registration {
 
 /// Registers `cb` for every computation in the process (dask's
 /// `cb.register()`), until the returned guard is dropped.
+///
+/// ```
+/// use rdask::Callback;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// #[derive(Default)]
+/// struct Starts(AtomicUsize);
+/// impl Callback for Starts {
+///     fn start(&self, _tasks: usize) {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let starts = Arc::new(Starts::default());
+/// let guard = rdask::callbacks::register(starts.clone());
+/// let d = rdask::value(1_i64) + 1;
+/// rdask::compute(&[d.clone(), d + 1])?;
+/// drop(guard);
+/// assert!(starts.0.load(Ordering::Relaxed) >= 1);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub fn register(cb: Arc<dyn Callback>) -> Registration {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -107,6 +129,16 @@ pub fn register(cb: Arc<dyn Callback>) -> Registration {
 
 /// Runs `f` with `cbs` attached to every computation it starts on this
 /// thread (dask's `with ProgressBar():`).
+///
+/// ```
+/// use rdask::prelude::*;
+/// use std::sync::Arc;
+/// let prof = Arc::new(rdask::Profiler::new());
+/// let d = rdask::value(2_i64) * 21;
+/// let x = rdask::with_callbacks(vec![prof.clone()], || d.compute())?;
+/// assert_eq!(x, 42);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub fn with_callbacks<R>(cbs: Vec<Arc<dyn Callback>>, f: impl FnOnce() -> R) -> R {
     let n = cbs.len();
     SCOPED.with(|s| s.borrow_mut().extend(cbs));

@@ -269,7 +269,21 @@ compute_tuples! {
 }
 
 /// Splits a `Delayed` tuple into one `Delayed` per element (dask's `nout`),
-/// without copying the elements.
+/// without copying the elements. Tuples of 2 to 6 elements.
+///
+/// ```
+/// use rdask::prelude::*;
+///
+/// #[delayed]
+/// fn min_max(xs: Vec<i64>) -> (i64, i64) {
+///     (*xs.iter().min().unwrap(), *xs.iter().max().unwrap())
+/// }
+///
+/// let (lo, hi) = min_max(vec![3, 1, 4]).split();
+/// let width = hi - lo;
+/// assert_eq!(width.compute()?, 3);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub trait Split {
     /// `(Delayed<A>, Delayed<B>, ...)`.
     type Parts;

@@ -13,6 +13,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What went wrong, without the details (match on this, read the rest from
 /// `Display`).
+///
+/// ```
+/// use rdask::ErrorKind;
+/// let mut g = rdask::Graph::new();
+/// g.insert_alias("b", "a");
+/// let e = rdask::get::<i64>(&g, "b").unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::MissingKey);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -43,6 +51,23 @@ pub enum ErrorKind {
 ///
 /// One word wide, so that the engine's `Result`s stay small on the path
 /// where nothing fails.
+///
+/// ```
+/// use rdask::prelude::*;
+///
+/// #[delayed]
+/// fn parse(s: String) -> Result<i64, std::num::ParseIntError> {
+///     s.parse()
+/// }
+///
+/// let e = parse("x1".to_string()).compute().unwrap_err();
+/// assert_eq!(e.kind(), rdask::ErrorKind::Task);
+/// assert!(e.key().unwrap().to_string().starts_with("parse-"));
+/// assert!(e.to_string().contains("invalid digit"));
+/// // The task's own error is the source.
+/// let cause = std::error::Error::source(&e).unwrap();
+/// assert!(cause.downcast_ref::<std::num::ParseIntError>().is_some());
+/// ```
 pub struct Error(Box<Inner>);
 
 struct Inner {
@@ -101,16 +126,21 @@ impl Error {
     }
 
     pub(crate) fn type_mismatch(key: &Key, what: &str, expected: &str, found: &str) -> Error {
+        let (expected, found) = (short_type(expected), short_type(found));
+        let hint = literal_hint(&expected, &found);
         Error::new(
             ErrorKind::Type,
             Some(key.clone()),
-            format!("task `{key}`: {what} expected a value of type `{expected}`, found `{found}`"),
+            format!(
+                "task `{key}`: {what} expected a value of type `{expected}`, found `{found}`{hint}"
+            ),
         )
     }
 
     /// A value a worker process sent that does not decode as `expected`,
     /// met where `what` (an output, a parameter) needed it.
     pub(crate) fn undecodable(key: &Key, what: &str, expected: &str, why: &str) -> Error {
+        let expected = short_type(expected);
         Error::new(
             ErrorKind::Type,
             Some(key.clone()),
@@ -151,8 +181,23 @@ impl fmt::Display for Error {
     }
 }
 
+/// `{:?}` is what `main` prints for an `Err`: the kind, the message and
+/// the task's own error, for people. `{:#?}` is the struct.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            write!(f, "{:?}: {}", self.0.kind, self.0.message)?;
+            // The message already shows the task's error: its causes follow.
+            let mut cause = self.0.source.as_deref().and_then(|s| s.source());
+            if cause.is_some() {
+                f.write_str("\n\nCaused by:")?;
+            }
+            while let Some(c) = cause {
+                write!(f, "\n    {c}")?;
+                cause = c.source();
+            }
+            return Ok(());
+        }
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.0.kind);
         if let Some(k) = &self.0.key {
@@ -172,5 +217,81 @@ impl std::error::Error for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A type's name as a user writes it: each path cut to its last segment
+/// (`alloc::vec::Vec<alloc::string::String>` is `Vec<String>`), for error
+/// messages.
+pub(crate) fn short_type(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    // Where the path being written started in `out`.
+    let mut path = 0;
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            out.truncate(path);
+        } else {
+            if !(c.is_alphanumeric() || c == '_') {
+                path = out.len() + c.len_utf8();
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// For two numbers of different types (a raw graph's unsuffixed literal is
+/// an `i32` or `f64`), how to write the one expected.
+fn literal_hint(expected: &str, found: &str) -> String {
+    const NUMBERS: [&str; 14] = [
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+        "f32", "f64",
+    ];
+    match NUMBERS.contains(&expected) && NUMBERS.contains(&found) {
+        true => format!(" (an unsuffixed literal is an `{found}`: write `1_{expected}`)"),
+        false => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_are_cut_to_what_a_user_writes() {
+        assert_eq!(short_type("alloc::string::String"), "String");
+        assert_eq!(
+            short_type("alloc::vec::Vec<alloc::string::String>"),
+            "Vec<String>"
+        );
+        assert_eq!(
+            short_type("core::option::Option<(i64, &my_crate::m::Model)>"),
+            "Option<(i64, &Model)>"
+        );
+        assert_eq!(short_type("[u8; 4]"), "[u8; 4]");
+        assert_eq!(short_type("dyn core::any::Any + Send"), "dyn Any + Send");
+    }
+
+    #[test]
+    fn a_number_of_another_type_gets_a_literal_hint() {
+        let e = Error::type_mismatch(&Key::from("y"), "parameter 1", "i64", "i32");
+        assert!(e.to_string().contains("write `1_i64`"), "{e}");
+        let e = Error::type_mismatch(
+            &Key::from("y"),
+            "parameter 1",
+            "i64",
+            "alloc::string::String",
+        );
+        assert!(e.to_string().ends_with("found `String`"), "{e}");
+    }
+
+    #[test]
+    fn debug_is_for_people_and_alternate_debug_is_the_struct() {
+        let cause: BoxError = "bad digit".into();
+        let e = Error::task(Key::from("parse-1"), cause);
+        assert_eq!(format!("{e:?}"), "Task: task `parse-1` failed: bad digit");
+        assert!(format!("{e:#?}").starts_with("Error {"));
     }
 }

@@ -40,11 +40,22 @@ pub struct GraphArg(Src);
 
 /// A reference to the value of `k` (missing at compute time: a
 /// [`MissingKey`](crate::ErrorKind::MissingKey) error).
+///
+/// ```
+/// use rdask::graph::{key, lit};
+/// fn concat(a: String, b: String) -> String { a + &b }
+/// let mut g = rdask::Graph::new();
+/// g.insert_value("a", "x".to_string())
+///     .insert_task("b", concat, (key("a"), lit("a".to_string())));
+/// assert_eq!(rdask::get::<String>(&g, "b")?, "xa");
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub fn key(k: impl Into<Key>) -> GraphArg {
     GraphArg(Src::Key(Box::new(k.into())))
 }
 
-/// A literal argument, never taken for a key (`lit("a")` is the string).
+/// A literal argument, never taken for a key (`lit("a")` is the string;
+/// see [`key`] for an example).
 pub fn lit<T: Clone + Send + Sync + 'static>(v: T) -> GraphArg {
     register::<T>();
     GraphArg(Src::Const {
@@ -466,7 +477,16 @@ pub fn get_with<T: Send + Sync + 'static>(
     Ok(v.pop().expect("one output"))
 }
 
-/// The values of several keys of a raw graph, computed together.
+/// The values of several keys of a raw graph, computed together (shared
+/// work once), all of one type.
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn inc(x: i64) -> i64 { x + 1 }
+/// let g = graph! { "a" => 1_i64, "b" => (inc, "a"), "c" => (inc, "b") };
+/// assert_eq!(rdask::get_many::<i64>(&g, &["c", "a"])?, vec![3, 1]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub fn get_many<T: Send + Sync + 'static>(
     graph: &Graph,
     keys: &[impl Into<Key> + Clone],

@@ -14,6 +14,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The name of one task in a graph: cheap to clone, hash and compare.
+///
+/// A string (`"load-a"`), a dask-style tuple (`("x", 0)`: a name and up to
+/// four integer indices), or a key rdask made for a lazy call
+/// (`inc-17`, shown as such).
+///
+/// ```
+/// use rdask::Key;
+/// let a = Key::from("a");
+/// assert_eq!(a.to_string(), "a");
+/// assert_eq!(Key::from(("x", 0, 1)).to_string(), "('x', 0, 1)");
+/// assert_ne!(Key::from(("x", 0)), Key::from("x"));
+/// let d = rdask::value(1);
+/// assert!(d.key().to_string().starts_with("value-"));
+/// ```
 #[derive(Clone)]
 pub struct Key(Repr);
 
@@ -40,7 +54,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(1);
 
 impl Key {
     /// A fresh key `prefix-N`, unique within this process. (`prefix` is a
-    /// reference to a static name: `Key::unique(&"load")`.)
+    /// reference to a static name: `Key::unique(&"load")`.) The engine's
+    /// own: lazy calls name themselves.
+    #[doc(hidden)]
     pub fn unique(prefix: &'static &'static str) -> Key {
         Key(Repr::Counter(
             prefix,
@@ -54,7 +70,9 @@ impl Key {
         Key(Repr::Nested(COUNTER.fetch_add(1, Ordering::Relaxed)))
     }
 
-    /// A key `prefix-<hash>` named by a content hash (pure calls).
+    /// A key `prefix-<hash>` named by a content hash (pure calls). The
+    /// engine's own.
+    #[doc(hidden)]
     pub fn hashed(prefix: &'static &'static str, hash: u64) -> Key {
         Key(Repr::Hashed(prefix, hash))
     }

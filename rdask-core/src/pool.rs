@@ -7,7 +7,6 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// A scheduler's rayon pool.
@@ -98,15 +97,23 @@ pub(crate) fn last_pool() -> Option<RayonPool> {
 /// processes scheduler's threads block on pipes for as long as a worker's
 /// task runs, and a threads computation must not queue behind them. It
 /// names the threads (`rdask-{purpose}{n}-{i}`).
+///
+/// Pools are kept for reuse, most recently used first, while they hold at
+/// most [`KEPT_THREADS`] threads in all: a program that takes `n` from its
+/// input does not collect a pool per value. A pool dropped from the cache
+/// ends its threads once no computation holds it.
 pub(crate) fn sized_pool(n: usize, purpose: Purpose) -> Result<Arc<rayon::ThreadPool>> {
-    type Pools = HashMap<(Purpose, usize), Arc<rayon::ThreadPool>>;
+    type Pools = Vec<((Purpose, usize), Arc<rayon::ThreadPool>)>;
     static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = pools.get(&(purpose, n)) {
-        return Ok(p.clone());
+    if let Some(i) = pools.iter().position(|(k, _)| *k == (purpose, n)) {
+        let hit = pools.remove(i);
+        let pool = hit.1.clone();
+        pools.insert(0, hit);
+        return Ok(pool);
     }
     let prefix = match purpose {
         Purpose::Tasks => "",
@@ -124,9 +131,19 @@ pub(crate) fn sized_pool(n: usize, purpose: Purpose) -> Result<Arc<rayon::Thread
             )
         })?;
     let pool = Arc::new(pool);
-    pools.insert((purpose, n), pool.clone());
+    pools.insert(0, ((purpose, n), pool.clone()));
+    // The newest pool stays whatever its size.
+    let mut threads = 0;
+    pools.retain(|((_, size), _)| {
+        threads += size;
+        threads == *size || threads <= KEPT_THREADS
+    });
     Ok(pool)
 }
+
+/// The most threads the cache of [`sized_pool`] keeps (beyond the newest
+/// pool's).
+const KEPT_THREADS: usize = 64;
 
 /// What a shared pool's threads do.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

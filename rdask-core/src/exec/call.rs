@@ -3,7 +3,7 @@
 //! for by-value uses, building list arguments, and the computation's first
 //! error. One home, so that the two executors follow one set of rules.
 
-use crate::error::{BoxError, Error, ErrorKind};
+use crate::error::{short_type, BoxError, Error, ErrorKind};
 use crate::key::Key;
 use crate::node::Node;
 use crate::task::{Args, EngineError};
@@ -127,7 +127,7 @@ pub(crate) fn copy_of(
                 "{} needs its own copy of the value of `{producer}` (type `{}`), which is \
                  still in use elsewhere, but that type is not known to be Clone",
                 by(),
-                v.type_name()
+                short_type(v.type_name())
             ),
         )
     })
@@ -210,14 +210,18 @@ pub(crate) fn take_output<T: Send + Sync + 'static>(
                 ErrorKind::Type,
                 Some(key.clone()),
                 format!(
-                    "output `{key}` is a `{found}`, not the requested `{}`",
-                    std::any::type_name::<T>()
+                    "output `{key}` is a `{}`, not the requested `{}`",
+                    short_type(found),
+                    short_type(std::any::type_name::<T>())
                 ),
             ),
             Unwrap::Shared(v) => Error::new(
                 ErrorKind::NotClone,
                 Some(key.clone()),
-                format!("output `{key}` (type `{}`) is still shared", v.type_name()),
+                format!(
+                    "output `{key}` (type `{}`) is still shared",
+                    short_type(v.type_name())
+                ),
             ),
             Unwrap::Undecodable(why) => Error::undecodable(
                 key,

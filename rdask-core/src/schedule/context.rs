@@ -32,7 +32,17 @@ impl Drop for CurrentGuard {
     }
 }
 
-/// Sets the process-wide default scheduler.
+/// Sets the process-wide default scheduler (below a [`with_scheduler`]
+/// scope, above `RDASK_SCHEDULER`).
+///
+/// ```
+/// use rdask::prelude::*;
+/// rdask::set_scheduler(Scheduler::Sync);
+/// assert_eq!(rdask::current_scheduler()?.to_string(), "sync");
+/// assert_eq!((rdask::value(1_i64) + 1).compute()?, 2);
+/// # rdask::set_scheduler(Scheduler::default());
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub fn set_scheduler(s: Scheduler) {
     *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(s);
 }

@@ -105,24 +105,29 @@ impl Scheduler {
     }
 }
 
+/// The name [`FromStr`] reads back (a caller's own pool reads back as a
+/// pool of the same size), padded as the formatter asks (`{s:<12}`). `{:#}`
+/// says when the pool is the caller's own.
 impl fmt::Display for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Scheduler::Sync => f.write_str("sync"),
-            Scheduler::Threads(t) if t.pool.is_some() => {
-                write!(f, "threads (own pool of {})", t.workers())
+        let name = match self {
+            Scheduler::Sync => "sync".to_string(),
+            Scheduler::Threads(t) if t.pool.is_some() && f.alternate() => {
+                format!("threads:{} (own pool)", t.workers())
             }
-            Scheduler::Threads(t) if t.workers == 0 => f.write_str("threads"),
-            Scheduler::Threads(t) => write!(f, "threads:{}", t.workers),
-            Scheduler::Processes(p) if p.workers == 0 => f.write_str("processes"),
-            Scheduler::Processes(p) => write!(f, "processes:{}", p.workers),
-        }
+            Scheduler::Threads(t) if t.pool.is_some() => format!("threads:{}", t.workers()),
+            Scheduler::Threads(t) if t.workers == 0 => "threads".to_string(),
+            Scheduler::Threads(t) => format!("threads:{}", t.workers),
+            Scheduler::Processes(p) if p.workers == 0 => "processes".to_string(),
+            Scheduler::Processes(p) => format!("processes:{}", p.workers),
+        };
+        f.pad(&name)
     }
 }
 
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Scheduler({self})")
+        write!(f, "Scheduler({self:#})")
     }
 }
 
@@ -194,6 +199,32 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Scheduler);
         assert!(e.to_string().contains("bogus"));
         assert!("threads:x".parse::<Scheduler>().is_err());
+    }
+
+    #[test]
+    fn names_pad_and_parse_back() {
+        assert_eq!(format!("[{:<10}]", Scheduler::threads(3)), "[threads:3 ]");
+        assert_eq!(format!("[{:>6}]", Scheduler::Sync), "[  sync]");
+        let own = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let s = Scheduler::pool(own);
+        assert_eq!(format!("{s:#}"), "threads:2 (own pool)");
+        let back: Scheduler = s.to_string().parse().unwrap();
+        assert_eq!(back.to_string(), "threads:2");
+        for s in [
+            Scheduler::Sync,
+            Scheduler::threads(0),
+            Scheduler::processes(4),
+        ] {
+            assert_eq!(
+                s.to_string().parse::<Scheduler>().unwrap().to_string(),
+                s.to_string()
+            );
+        }
     }
 
     #[test]
