@@ -85,9 +85,28 @@ where
 
 /// Runs `register` on the `CloneProbe` of `d`'s value type; returns `d`.
 #[inline]
-pub fn registered<T>(d: &Delayed<T>, register: impl FnOnce(CloneProbe<T>)) -> &Delayed<T> {
+pub fn registered<T, D: ComputeArg<T>>(d: &D, register: impl FnOnce(CloneProbe<T>)) -> &Delayed<T> {
     register(CloneProbe::new());
-    d
+    d.delayed()
+}
+
+/// What `compute!` takes: a `Delayed` (the trait exists for its message).
+#[diagnostic::on_unimplemented(
+    message = "compute!(..) takes `Delayed` values, not `{Self}`",
+    label = "not a `Delayed`",
+    note = "for a list of `Delayed`s of one type, `rdask::compute(&list)` computes them all in \
+            one graph"
+)]
+pub trait ComputeArg<T> {
+    /// The `Delayed` itself.
+    fn delayed(&self) -> &Delayed<T>;
+}
+
+impl<T> ComputeArg<T> for Delayed<T> {
+    #[inline]
+    fn delayed(&self) -> &Delayed<T> {
+        self
+    }
 }
 
 /// A `CloneProbe` for `T`: `(&&probe::<T>()).clone_fn()`.

@@ -33,6 +33,9 @@ pub fn graph(input: TokenStream) -> TokenStream {
             Ok(e) => e,
             Err(e) => return e.to_compile_error(),
         };
+    if let Some(e) = duplicate_key(&entries) {
+        return e.to_compile_error();
+    }
     let inserts = entries.iter().map(|Entry { key, value }| {
         let k = quote_spanned!(key.span()=> ::rdask::Key::from(#key));
         if let Some((f, args)) = as_task(value) {
@@ -53,6 +56,43 @@ pub fn graph(input: TokenStream) -> TokenStream {
         #(#inserts)*
         __rdask_graph
     }}
+}
+
+/// The second of two entries with one literal key (a string, or a tuple of
+/// literals): the later would silently replace the earlier, as in a Python
+/// dict, which in a graph written out by hand is a typo.
+fn duplicate_key(entries: &Punctuated<Entry, Token![,]>) -> Option<syn::Error> {
+    let mut seen: Vec<String> = Vec::new();
+    for Entry { key, .. } in entries {
+        let Some(text) = literal_key(key) else {
+            continue;
+        };
+        if seen.contains(&text) {
+            return Some(syn::Error::new_spanned(
+                key,
+                format!(
+                    "duplicate key {text} in graph!: an entry above has it already (a later \
+                     entry would silently replace it)"
+                ),
+            ));
+        }
+        seen.push(text);
+    }
+    None
+}
+
+/// A key written as literals only, as text: `"a"`, `("x", 0)`.
+fn literal_key(key: &Expr) -> Option<String> {
+    match key {
+        Expr::Lit(l) => Some(quote!(#l).to_string()),
+        Expr::Tuple(t) if t.elems.iter().all(|e| literal_key(e).is_some()) => {
+            Some(quote!(#t).to_string())
+        }
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => {
+            literal_key(&u.expr).map(|x| format!("-{x}"))
+        }
+        _ => None,
+    }
 }
 
 /// `(f, args..)` where `f` is a path or a closure: a task.

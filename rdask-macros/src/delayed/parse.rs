@@ -66,6 +66,17 @@ impl Options {
                         ),
                     ))
                 }
+                ("nout", _) => errors.push(Error::new(
+                    item.ident.span(),
+                    "`nout` is not needed: a function that returns a tuple gives a \
+                     `Delayed<(A, B, ..)>`, and `.split()` (trait `rdask::Split`) makes one \
+                     `Delayed` per element",
+                )),
+                ("dask_key_name" | "key_name" | "key", _) => errors.push(Error::new(
+                    item.ident.span(),
+                    "a key per call is not an option of the function: `name = \"prefix\"` \
+                     sets the prefix of every call's key",
+                )),
                 (other, _) => errors.push(Error::new(
                     item.ident.span(),
                     format!("unknown #[delayed] option `{other}`: {KNOWN}"),
