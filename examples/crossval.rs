@@ -13,19 +13,17 @@
 //!
 //! ```text
 //! cargo run --release --example crossval [-- --folds K] [--rows N] [--repeat R] [--scheduler NAME]
-//!     [--visualize FILE.svg] [--profile FILE.html]
+//!     [--progress] [--visualize FILE.svg] [--profile FILE.html]
 //! ```
 //!
+//! `--progress` shows a progress bar while the graph runs (on a terminal);
 //! `--visualize` draws the merged graph (Graphviz `dot` renders SVG, PNG or
 //! PDF by the extension; `.dot` writes the text); `--profile` runs it once
 //! more on the threads scheduler with a `Profiler` and a `ResourceProfiler`
 //! and writes their timeline as a self-contained HTML page.
-//!
-//! ```text
-//! ```
 
 use rdask::prelude::*;
-use rdask::{Compute, Graph, Profiler, ResourceProfiler};
+use rdask::{Compute, Graph, Profiler, ProgressBar, ResourceProfiler};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,9 +39,20 @@ struct Args {
     scheduler: Option<Scheduler>,
     visualize: Option<std::path::PathBuf>,
     profile: Option<std::path::PathBuf>,
+    progress: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
+const USAGE: &str = "usage: cargo run --release --example crossval -- [--folds K] [--rows N] \
+     [--repeat R] [--scheduler sync|threads|threads:N|processes|processes:N] [--progress] \
+     [--visualize FILE.svg] [--profile FILE.html]";
+
+/// What the command line asks for: a run, or the usage.
+enum Command {
+    Run(Args),
+    Help,
+}
+
+fn parse_args() -> Result<Command, String> {
     let mut a = Args {
         folds: 5,
         rows: 20_000,
@@ -51,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         scheduler: None,
         visualize: None,
         profile: None,
+        progress: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,12 +75,8 @@ fn parse_args() -> Result<Args, String> {
             }
             "--visualize" => a.visualize = Some(val()?.into()),
             "--profile" => a.profile = Some(val()?.into()),
-            "-h" | "--help" => {
-                return Err("usage: crossval [--folds K] [--rows N] [--repeat R] \
-                     [--scheduler sync|threads|threads:N|processes] [--visualize FILE] \
-                     [--profile FILE.html]"
-                    .into())
-            }
+            "--progress" => a.progress = true,
+            "-h" | "--help" => return Ok(Command::Help),
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
@@ -88,7 +94,7 @@ fn parse_args() -> Result<Args, String> {
             a.folds
         ));
     }
-    Ok(a)
+    Ok(Command::Run(a))
 }
 
 /// Runs the graph `repeat` times on `scheduler`: the values (the same bits
@@ -98,11 +104,16 @@ fn run(
     outputs: &[Delayed<f64>],
     scheduler: &Scheduler,
     repeat: usize,
+    progress: bool,
 ) -> Result<(Vec<f64>, Duration), Box<dyn std::error::Error>> {
     let mut best: Option<(Vec<f64>, Duration)> = None;
     for _ in 0..repeat {
         let t = Instant::now();
-        let values = rdask::compute_with(outputs, scheduler)?;
+        let mut compute = Compute::new(outputs).scheduler(scheduler.clone());
+        if progress {
+            compute = compute.callback(Arc::new(ProgressBar::new()));
+        }
+        let values = compute.run()?;
         let time = t.elapsed();
         best = Some(match best {
             Some((first, _)) if !same_bits(&first, &values) => {
@@ -132,7 +143,13 @@ fn main() -> ExitCode {
 
 /// `Ok(false)` when two schedulers disagree.
 fn try_main() -> Result<bool, Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+    let args = match parse_args().map_err(|e| format!("{e}\n{USAGE}"))? {
+        Command::Run(args) => args,
+        Command::Help => {
+            println!("{USAGE}");
+            return Ok(true);
+        }
+    };
     let k = args.folds;
     println!(
         "nested cross-validation: {} rows x {FEATURES} features, {k} outer x {k} inner folds, {} alphas",
@@ -154,19 +171,20 @@ fn try_main() -> Result<bool, Box<dyn std::error::Error>> {
         merged.merge(&g);
     }
     println!(
-        "graph: {} distinct tasks for {} outputs (built in {:.2} ms; the outputs' own graphs \
-         hold {separately} tasks in all, shared work runs once)",
+        "the loops built {} tasks in {:.2} ms; computed one by one, the {} results would run \
+         {separately} (the data and fold splits they share run once)",
         merged.len(),
-        outputs.len(),
         built.as_secs_f64() * 1e3,
+        outputs.len(),
     );
 
     // Start the thread pool before timing, so its start-up is not counted.
     let threads = Scheduler::threads(0);
     rdask::value(0).compute_with(&threads)?;
 
-    let (sync_values, sync_time) = run(&outputs, &Scheduler::Sync, args.repeat)?;
-    let (thread_values, thread_time) = run(&outputs, &threads, args.repeat)?;
+    let p = args.progress;
+    let (sync_values, sync_time) = run(&outputs, &Scheduler::Sync, args.repeat, p)?;
+    let (thread_values, thread_time) = run(&outputs, &threads, args.repeat, p)?;
 
     for i in 0..k {
         println!(
@@ -177,7 +195,8 @@ fn try_main() -> Result<bool, Box<dyn std::error::Error>> {
     }
     println!("final score (mean outer R^2): {:.6}", sync_values[2 * k]);
     println!(
-        "wall time (best of {}): sync {:.1} ms, threads ({} workers) {:.1} ms, speedup {:.2}x",
+        "time (best of {} runs): one thread {:.1} ms, {} threads {:.1} ms, speed-up {:.2}x \
+         (less on a busy machine)",
         args.repeat,
         sync_time.as_secs_f64() * 1e3,
         rayon::current_num_threads(),
@@ -187,11 +206,12 @@ fn try_main() -> Result<bool, Box<dyn std::error::Error>> {
 
     let mut ok = same_bits(&sync_values, &thread_values);
     println!(
-        "sync and threads results bit-identical: {}",
+        "one thread and {} threads give the same numbers, to the bit: {}",
+        rayon::current_num_threads(),
         if ok { "yes" } else { "NO" }
     );
     if let Some(s) = &args.scheduler {
-        let (values, time) = run(&outputs, s, args.repeat)?;
+        let (values, time) = run(&outputs, s, args.repeat, p)?;
         let same = same_bits(&sync_values, &values);
         println!(
             "--scheduler {s}: {:.1} ms, bit-identical to sync: {}",
