@@ -255,7 +255,14 @@ fn resource_profiler_stops_on_drop() {
     let res = ResourceProfiler::with_interval(Duration::from_millis(5));
     rdask::callbacks::Callback::start(&res, 1);
     assert!(res.is_sampling());
-    drop(res); // joins the thread; a hang here fails the test by timeout
+    let state = res.sampler_state();
+    drop(res);
+    // The drop joined the thread, which held the last reference.
+    assert_eq!(
+        state.strong_count(),
+        0,
+        "the sampling thread outlived the profiler"
+    );
 }
 
 #[test]
