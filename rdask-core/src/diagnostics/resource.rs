@@ -315,8 +315,19 @@ mod tests {
         rp.start(1);
         rp.start(1);
         assert!(rp.is_sampling());
+        // Busy on one core for 150 ms, and on until the sampler has seen
+        // it (on a shared machine it may get little CPU): 10 s is a hang
+        // guard, not a timing.
+        let seen = |s: &[ResourceSample]| s.len() >= 5 && s.iter().any(|s| s.cpu_percent >= 30.0);
         let spin = Instant::now();
-        while spin.elapsed() < Duration::from_millis(150) {
+        while spin.elapsed() < Duration::from_millis(150)
+            || (cfg!(target_os = "linux") && !seen(&rp.samples()))
+        {
+            assert!(
+                spin.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                rp.samples()
+            );
             std::hint::black_box(0u64.wrapping_add(1));
         }
         rp.finish(true);
