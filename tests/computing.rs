@@ -554,6 +554,94 @@ fn reductions_run_depth_first() {
     }
 }
 
+/// The same reduction with the loads' handles kept: the graph is no longer
+/// a tree, so it runs through the plan, whose schedulers must keep the
+/// same depth-first order (each load's `clean` before the next loads).
+#[test]
+fn planned_reductions_run_depth_first() {
+    let n = 200;
+    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+        let live = counter();
+        let peak = counter();
+        let loads: Vec<Delayed<Loaded>> = (0..n)
+            .map(|i| load(i, live.clone(), peak.clone()))
+            .collect();
+        let parts: Vec<Delayed<u64>> = loads.iter().map(clean).collect();
+        let out = sum_u64(parts);
+        let before = rdask::__private::planned();
+        let expected: u64 = (0..n).map(|i| i * 64).sum();
+        assert_eq!(out.compute_with(&s).unwrap(), expected, "{s}");
+        assert!(
+            rdask::__private::planned() > before,
+            "{s}: ran without a plan"
+        );
+        assert_eq!(get(&live), 0, "{s}: loads leaked");
+        // As in `reductions_run_depth_first`: one load in flight per
+        // worker, plus slack for one made but not yet handed on.
+        let bound = match &s {
+            Scheduler::Sync => 2,
+            _ => 4,
+        };
+        assert!(
+            get(&peak) <= bound,
+            "{s}: {} loads were alive at once (of {n}); depth-first order keeps it at {bound}",
+            get(&peak)
+        );
+        drop(loads);
+    }
+}
+
+/// Records the order in which tasks start, by function name.
+#[derive(Default)]
+struct StartOrder(Mutex<Vec<String>>);
+
+impl rdask::Callback for StartOrder {
+    fn pretask(&self, key: &rdask::Key, _worker: usize) {
+        self.0.lock().unwrap().push(key.prefix().to_string());
+    }
+}
+
+#[delayed]
+fn source(x: i64) -> i64 {
+    x
+}
+
+#[delayed]
+fn left(x: &i64) -> i64 {
+    x + 1
+}
+
+#[delayed]
+fn right(x: &i64) -> i64 {
+    x + 2
+}
+
+#[delayed]
+fn join(a: &i64, b: &i64) -> i64 {
+    a * b
+}
+
+#[test]
+fn sync_runs_ready_siblings_in_argument_order() {
+    // `source` makes `left` and `right` ready at once: Sync runs the first
+    // one made ready next (dask's `get_sync` order), then the other.
+    let a = source(1);
+    let l = left(&a);
+    let r = right(&a);
+    let j = join(&l, &r);
+    let order = Arc::new(StartOrder::default());
+    let out = rdask::Compute::new(std::slice::from_ref(&j))
+        .scheduler(Scheduler::Sync)
+        .callback(order.clone())
+        .run()
+        .unwrap();
+    assert_eq!(out, vec![6]);
+    assert_eq!(
+        *order.0.lock().unwrap(),
+        ["source", "left", "right", "join"]
+    );
+}
+
 #[delayed]
 fn pair(x: i64) -> (i64, String) {
     (x, x.to_string())

@@ -54,11 +54,18 @@ fn has_class(n: &roxmltree::Node, class: &str) -> bool {
         .is_some_and(|c| c.split_whitespace().any(|c| c == class))
 }
 
-fn dot_available() -> bool {
-    std::process::Command::new("dot")
+/// Fails the test unless Graphviz's `dot` runs: the SVG checks never
+/// skip quietly.
+fn require_dot() {
+    let ok = std::process::Command::new("dot")
         .arg("-V")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "this test needs Graphviz's `dot`: install graphviz (apt-get install graphviz, \
+         brew install graphviz, or https://graphviz.org/download/)"
+    );
 }
 
 /// Graphviz's SVG of the DOT text `source`; panics with its complaint if
@@ -255,7 +262,14 @@ fn resource_profiler_stops_on_drop() {
     let res = ResourceProfiler::with_interval(Duration::from_millis(5));
     rdask::callbacks::Callback::start(&res, 1);
     assert!(res.is_sampling());
-    drop(res); // joins the thread; a hang here fails the test by timeout
+    let state = res.sampler_state();
+    drop(res);
+    // The drop joined the thread, which held the last reference.
+    assert_eq!(
+        state.strong_count(),
+        0,
+        "the sampling thread outlived the profiler"
+    );
 }
 
 #[test]
@@ -290,10 +304,7 @@ fn dot_output_labels_by_function() {
 
 #[test]
 fn visualize_writes_valid_svg() {
-    if !dot_available() {
-        println!("note: Graphviz `dot` is not installed; skipping the SVG check");
-        return;
-    }
+    require_dot();
     let dir = tempfile::tempdir().unwrap();
     let d = sums(4);
     let path = dir.path().join("graph.svg");
@@ -383,12 +394,11 @@ fn large_graphs_are_summarised() {
         "inc -> add edges: {dot}"
     );
     assert!(dot.len() < 2_000, "{}", dot.len());
-    if dot_available() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.svg");
-        top.visualize(&path).unwrap();
-        parse(&std::fs::read_to_string(&path).unwrap());
-    }
+    require_dot();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.svg");
+    top.visualize(&path).unwrap();
+    parse(&std::fs::read_to_string(&path).unwrap());
 }
 
 fn plus(a: i64, b: i64) -> i64 {
@@ -437,10 +447,7 @@ fn awkward_keys_make_valid_dot() {
     let drawn = labelled_dot(&g);
     assert_eq!(drawn.lines().count(), 4 + 4 + 4 + 1, "{drawn}");
     assert!(!raw.contains('\r') && !drawn.contains('\r'));
-    if !dot_available() {
-        println!("note: Graphviz `dot` is not installed; skipping the SVG check");
-        return;
-    }
+    require_dot();
 
     // Graphviz reads both, finds every node and edge, and labels `to_dot`'s
     // nodes with the keys' text, line by line, `\N` not replaced, BEL

@@ -3,7 +3,7 @@
 //! figures live in the notes; run with `--release -- --nocapture`).
 
 use rdask::graph::key;
-use rdask::{ErrorKind, Graph, Key, Scheduler};
+use rdask::{ErrorKind, Graph, Scheduler};
 use std::time::Instant;
 
 const N: usize = 1_000_000;
@@ -55,13 +55,13 @@ fn million_node_chain_culls_runs_and_finds_cycles() {
         "1M-node graph: build {build:?}, cull {cull:?}, run (sync) {run:?}, \
          cycle detection {cycle:?}, drop {dropped:?}"
     );
-    let _ = Key::from("x-0");
 }
 
-/// Cull and cycle detection at 100,000 and 1,000,000 nodes, per node: the
-/// two figures should match if both are linear (printed, not asserted).
+/// Cull and cycle detection at 100,000 and 1,000,000 nodes: both finish
+/// with the right answer. Their cost per node is printed, not asserted
+/// (the two figures match if both are linear; compare them by hand).
 #[test]
-fn cull_and_cycle_detection_cost_per_node() {
+fn cull_and_cycle_detection_at_two_sizes() {
     let mut per_node = Vec::new();
     for n in [N / 10, N] {
         let mut g = chain(n);

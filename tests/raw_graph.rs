@@ -152,6 +152,20 @@ fn the_builder_is_what_the_macro_writes() {
         ["a", "b", "c", "d", "e"]
     );
     assert_eq!(rdask::get::<i64>(&g, "e").unwrap(), 104);
+    // The macro writes the same graph.
+    let m = graph! {
+        "a" => 1_i64,
+        "b" => 2_i64,
+        "c" => (add, "a", "b"),
+        "d" => (sum, ["a", "c", lit(100_i64)]),
+        "e" => key("d"),
+    };
+    assert_eq!(m.keys().collect::<Vec<_>>(), g.keys().collect::<Vec<_>>());
+    for k in ["a", "b", "c", "d", "e"] {
+        assert_eq!(m.dependencies(k), g.dependencies(k), "{k}");
+    }
+    assert_eq!(m.to_dot(), g.to_dot());
+    assert_eq!(rdask::get::<i64>(&m, "e").unwrap(), 104);
     assert!(g.remove("e"));
     assert!(!g.contains("e"));
 }

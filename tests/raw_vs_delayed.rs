@@ -2,6 +2,7 @@
 //! results, on every scheduler.
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rdask::graph::{key, lit};
 use rdask::prelude::*;
 use rdask::Graph;
@@ -104,7 +105,17 @@ fn delayed(specs: &[Spec]) -> Vec<Delayed<i64>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    // A failing case's seed is saved there and replayed first by later runs
+    // (proptest's default looks for a `lib.rs` beside the test, which
+    // `tests/` lacks).
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/proptest-regressions/raw_vs_delayed.txt"
+        )))),
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn raw_and_delayed_agree(specs in specs()) {
         let expected = sequential(&specs);

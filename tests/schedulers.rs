@@ -387,7 +387,13 @@ fn rdask_scheduler_environment_variable() {
         ("nonsense", "error"),
     ] {
         let out = std::process::Command::new(&exe)
-            .args(["env_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "env_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("RDASK_SCHEDULER", value)
             .env("RDASK_TEST_ENV_EXPECT", expect)
             .output()
@@ -409,6 +415,7 @@ fn rdask_scheduler_environment_variable() {
 /// Run by `rdask_scheduler_environment_variable` in a child process; does
 /// nothing on its own.
 #[test]
+#[ignore = "helper: run by rdask_scheduler_environment_variable"]
 fn env_child() {
     let Ok(expect) = std::env::var("RDASK_TEST_ENV_EXPECT") else {
         return;

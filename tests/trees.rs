@@ -11,7 +11,7 @@ mod shapes;
 use rdask::prelude::*;
 use rdask::{Callback, ErrorKind, Key};
 use shapes::{add, pairwise};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 #[delayed]
@@ -145,15 +145,57 @@ fn a_failure_in_a_big_tree_stops_it_and_names_its_task() {
     }
 }
 
+/// Set by `fail_now` just before it fails.
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+#[delayed]
+fn fail_now(i: u64) -> Result<u64, String> {
+    FAILED.store(true, Ordering::SeqCst);
+    Err(format!("leaf {i} is bad"))
+}
+
+static BRANCH_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A step of a branch independent of the failure, which starts only once
+/// the failing leaf has run and takes 1 ms.
+#[delayed]
+fn gated_step(x: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !FAILED.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failing leaf never ran"
+        );
+        std::thread::yield_now();
+    }
+    BRANCH_STARTED.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    x + 1
+}
+
 #[test]
 fn nothing_starts_after_a_failure_in_a_tree() {
-    // A chain: the first task fails, and none of the 999 after it run.
-    let chain = (0..999).fold(checked(0, 0), |x, _| step(x));
+    // A chain whose first task fails, so none of the 999 after it can run;
+    // and beside it a branch that does not depend on the failure, whose
+    // steps wait for it: after the failure, no more of them start.
+    let steps = 200;
     for s in schedulers() {
-        let (e, with_plan) = planned(|| chain.compute_with(&s).unwrap_err());
-        assert!(!with_plan);
+        FAILED.store(false, Ordering::SeqCst);
+        BRANCH_STARTED.store(0, Ordering::SeqCst);
+        let chain = (0..999).fold(fail_now(0), |x, _| step(x));
+        let branch = (0..steps).fold(leaf(0), |x, _| gated_step(x));
+        let tree = add(chain, branch);
+        let (e, with_plan) = planned(|| tree.compute_with(&s).unwrap_err());
+        assert!(!with_plan, "{s}");
         assert!(e.to_string().contains("leaf 0 is bad"), "{e}");
         assert_eq!(STARTED.load(Ordering::SeqCst), 0, "{s}");
+        // A step already past its gate when the failure is recorded may
+        // finish; the rest must not start (all of them would take 200 ms).
+        let ran = BRANCH_STARTED.load(Ordering::SeqCst);
+        assert!(
+            ran < steps / 2,
+            "{s}: {ran} of {steps} independent steps started after the failure"
+        );
     }
 }
 

@@ -333,6 +333,7 @@ mod tests {
         let k = Key::nested();
         assert!(k.to_string().starts_with("task-"));
         assert_eq!(k.prefix(), "task");
+        // Reflexive: nested keys compare by their number, not their text.
         assert_eq!(k, k.clone());
         assert_ne!(k, Key::from(k.to_string()));
         assert_ne!(Key::from(k.to_string()), k);

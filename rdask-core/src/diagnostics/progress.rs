@@ -226,6 +226,9 @@ mod tests {
         bar.start(2);
         assert!(bar.bar.read().unwrap().is_none());
         bar.posttask(&Key::from("a"), 0, Duration::ZERO, true);
+        assert!(bar.bar.read().unwrap().is_none());
         bar.finish(true);
+        assert!(bar.bar.read().unwrap().is_none());
+        assert_eq!(*bar.running.lock().unwrap(), 0);
     }
 }

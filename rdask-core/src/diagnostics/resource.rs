@@ -122,6 +122,15 @@ impl ResourceProfiler {
         }
     }
 
+    /// For tests: a weak reference to the state this profiler shares with
+    /// its sampling thread. Once the profiler is dropped nothing holds it
+    /// (`strong_count() == 0`), since the drop joins the thread.
+    #[doc(hidden)]
+    pub fn sampler_state(&self) -> std::sync::Weak<dyn std::any::Any + Send + Sync> {
+        let state: std::sync::Weak<Shared> = Arc::downgrade(&self.shared);
+        state
+    }
+
     /// The instant sample times count from.
     pub(crate) fn origin(&self) -> Option<Instant> {
         *self.shared.origin.lock().unwrap_or_else(|e| e.into_inner())
@@ -306,8 +315,19 @@ mod tests {
         rp.start(1);
         rp.start(1);
         assert!(rp.is_sampling());
+        // Busy on one core for 150 ms, and on until the sampler has seen
+        // it (on a shared machine it may get little CPU): 10 s is a hang
+        // guard, not a timing.
+        let seen = |s: &[ResourceSample]| s.len() >= 5 && s.iter().any(|s| s.cpu_percent >= 30.0);
         let spin = Instant::now();
-        while spin.elapsed() < Duration::from_millis(150) {
+        while spin.elapsed() < Duration::from_millis(150)
+            || (cfg!(target_os = "linux") && !seen(&rp.samples()))
+        {
+            assert!(
+                spin.elapsed() < Duration::from_secs(10),
+                "{:?}",
+                rp.samples()
+            );
             std::hint::black_box(0u64.wrapping_add(1));
         }
         rp.finish(true);
@@ -329,8 +349,39 @@ mod tests {
 
     #[test]
     fn drop_stops_the_thread() {
-        let rp = ResourceProfiler::new();
+        // A long interval: the thread's one sample is its last, on stop.
+        let rp = ResourceProfiler::with_interval(Duration::from_secs(3600));
         rp.start(1);
-        drop(rp);
+        assert!(rp.is_sampling());
+        let shared = rp.shared.clone();
+        let (held, wait) = channel();
+        std::thread::scope(|s| {
+            // Holds the samples while `rp` is dropped: the thread's last
+            // sample waits for them, so a drop that did not join the
+            // thread would return while it still runs.
+            s.spawn(|| {
+                let samples = shared.samples.lock().unwrap();
+                held.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                drop(samples);
+            });
+            wait.recv().unwrap();
+            drop(rp);
+            assert_eq!(
+                Arc::strong_count(&shared),
+                1,
+                "the sampling thread outlived the profiler"
+            );
+        });
+        let n = shared.samples.lock().unwrap().len();
+        if cfg!(target_os = "linux") {
+            assert_eq!(n, 1, "the last sample is taken before the drop returns");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            shared.samples.lock().unwrap().len(),
+            n,
+            "sampled after drop"
+        );
     }
 }
