@@ -340,6 +340,34 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
     })
 }
 
+/// This machine's bare cross-process round trip: one byte to `cat` and
+/// back through two pipes, median of 2,000 (µs). A processes `chain` makes
+/// one such round trip a task, so its per-task figure cannot go below this:
+/// it is printed beside the processes figures so that they are read with
+/// what they depend on.
+fn pipe_round_trip_us() -> Option<f64> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let mut cat = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let (mut tx, mut rx) = (cat.stdin.take()?, cat.stdout.take()?);
+    let mut times = Vec::with_capacity(2000);
+    let mut byte = [0_u8];
+    for _ in 0..2000 {
+        let t = Instant::now();
+        tx.write_all(&[1]).ok()?;
+        rx.read_exact(&mut byte).ok()?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    drop(tx);
+    let _ = cat.wait();
+    times.sort_by(f64::total_cmp);
+    Some(times[times.len() / 2])
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut workload = None;
@@ -418,8 +446,9 @@ fn main() {
         let (remote, local) = rdask::process::task_counts();
         extra += &format!(
             ", \"remote_tasks\": {remote}, \"local_tasks\": {local}, \"pool_start_s\": {pool_start_s:.6}, \
-             \"worker_peak_rss_mb\": {}",
-            worker_rss(&p.worker_pids())
+             \"worker_peak_rss_mb\": {}, \"pipe_rtt_us\": {}",
+            worker_rss(&p.worker_pids()),
+            pipe_round_trip_us().map_or("null".to_string(), |us| format!("{us:.1}")),
         );
     }
     if COUNTING.load(Ordering::Relaxed) {
