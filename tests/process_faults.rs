@@ -419,3 +419,73 @@ fn a_corrupt_frame_from_a_worker_is_worker_lost() {
     // The real pool is unaffected.
     assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
 }
+
+/// The processes scheduler of `n` workers.
+fn processes(n: usize) -> (Scheduler, rdask::Processes) {
+    let s = Scheduler::processes(n);
+    let Scheduler::Processes(p) = &s else {
+        unreachable!()
+    };
+    let p = p.clone();
+    (s, p)
+}
+
+/// Its argument's `Deserialize` appends a line to the file it names, then
+/// panics.
+#[derive(Clone, Debug)]
+struct PanicsInWorker(String);
+
+impl serde::Serialize for PanicsInWorker {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PanicsInWorker {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use std::io::Write;
+        let path = String::deserialize(d)?;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "decoded").unwrap();
+        panic!("decoding the argument panicked")
+    }
+}
+
+#[delayed]
+fn take_panics_in_worker(_x: PanicsInWorker) -> u64 {
+    1
+}
+
+/// A panic in the user's `Deserialize` of a task's arguments, in the
+/// worker, is a `Panic` error naming the task, like a panic in the task:
+/// the worker lives on and the task is not run again.
+#[test]
+fn a_panic_decoding_arguments_in_a_worker_is_a_panic_error() {
+    // A pool of its own (the same size, another program path), so no
+    // other test's crash replaces its worker.
+    let (_, p) = processes(2);
+    let p = p.program(std::env::current_exe().unwrap());
+    let s = Scheduler::Processes(p.clone());
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+    let before = p.worker_pids();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decoded");
+    let d = take_panics_in_worker(PanicsInWorker(path.to_string_lossy().into_owned()));
+    let e = d.compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Panic, "{e}");
+    assert_eq!(e.key(), Some(d.key()), "{e}");
+    assert!(e.to_string().contains(&d.key().to_string()), "{e}");
+    assert!(
+        e.to_string().contains("decoding the argument panicked"),
+        "{e}"
+    );
+    let runs = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(runs.lines().count(), 1, "decoded {runs:?}");
+    assert_eq!(p.worker_pids(), before, "a worker was replaced");
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+}
