@@ -1,10 +1,17 @@
 //! Fault injection for the processes scheduler: tasks that abort, segfault,
-//! exit, or are killed from outside; the computation either succeeds
-//! through the retry or fails with `WorkerLost` naming the key; it never
-//! hangs; the next computation works; no zombie or orphan is left.
+//! exit, or are killed or stopped from outside, read stdin or start
+//! subprocesses; the computation either succeeds through the retry or fails
+//! with `WorkerLost` naming the key; it never hangs; the next computation
+//! works; no zombie or orphan is left.
+//!
+//! A test that would hang if its fault came back runs its computation under
+//! `bounded` (a hang guard, not a timing check) on a pool size of its own:
+//! rayon pools are shared by size, so a hung task would hold a thread of
+//! every other test's pool of that size.
 
 use rdask::prelude::*;
 use rdask::ErrorKind;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 #[delayed]
@@ -420,6 +427,25 @@ fn a_corrupt_frame_from_a_worker_is_worker_lost() {
     assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
 }
 
+/// How long a computation that must not hang may take before the test
+/// fails (generous: a loaded machine starts workers slowly).
+const GUARD: Duration = Duration::from_secs(20);
+
+/// Runs `f` on a helper thread and returns its result; fails the test,
+/// naming `what`, when it is still running after `GUARD` (the thread is
+/// left behind, blocked).
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(GUARD) {
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("{what}: still blocked after {GUARD:?} (it hangs)"),
+    }
+}
+
 /// The processes scheduler of `n` workers.
 fn processes(n: usize) -> (Scheduler, rdask::Processes) {
     let s = Scheduler::processes(n);
@@ -428,6 +454,105 @@ fn processes(n: usize) -> (Scheduler, rdask::Processes) {
     };
     let p = p.clone();
     (s, p)
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, ...) to `pid`.
+fn signal(signal: &str, pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Reads this worker's stdin to its end: the number of bytes read.
+#[delayed]
+fn read_stdin(x: u64) -> u64 {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).unwrap();
+    x + bytes.len() as u64
+}
+
+/// A task that reads stdin gets end-of-file (its stdin is `/dev/null`),
+/// rather than deadlocking on the lock of a stdin the worker reads its
+/// requests from.
+#[test]
+fn a_task_reading_stdin_gets_end_of_file() {
+    let (s, _) = processes(8);
+    let got = bounded("a task reading stdin", move || {
+        read_stdin(5).compute_with(&s).unwrap()
+    });
+    assert_eq!(got, 5);
+}
+
+/// Runs `head -c 64` with the worker's stdin: it must not read requests.
+#[delayed]
+fn run_head(x: u64) -> u64 {
+    let status = std::process::Command::new("sh")
+        .args(["-c", "head -c 64 >/dev/null"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    x + 1
+}
+
+#[delayed]
+fn add_all(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+/// A subprocess that a task starts inherits `/dev/null`, not the request
+/// pipe: it cannot eat the frames meant for its worker, and every task of a
+/// computation bigger than the pool completes.
+#[test]
+fn a_subprocess_of_a_task_does_not_eat_requests() {
+    let (s, _) = processes(5);
+    let got = bounded("tasks running `head -c 64`", move || {
+        let parts: Vec<_> = (0..12).map(run_head).collect();
+        add_all(&parts[..]).compute_with(&s).unwrap()
+    });
+    assert_eq!(got, (1..=12).sum::<u64>());
+}
+
+/// Starts `sleep 30` in the background (its pid appended to `path`), then
+/// aborts.
+#[delayed]
+fn daemon_then_abort(path: String) -> u64 {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "{}", child.id()).unwrap();
+    std::process::abort()
+}
+
+/// A worker that dies is lost at once, even if a subprocess it started
+/// lives on: the subprocess does not hold the reply pipe open.
+#[test]
+fn a_dead_worker_is_noticed_while_its_subprocess_lives() {
+    let (s, _) = processes(6);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daemons");
+    let d = daemon_then_abort(path.to_string_lossy().into_owned());
+    let key = d.key().clone();
+    let result = bounded("a worker that died leaving a daemon", move || {
+        d.compute_with(&s)
+    });
+    // Stop the daemons (not our children: they were the workers').
+    for pid in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+        signal("-KILL", pid.parse().unwrap());
+    }
+    assert_lost(result.unwrap_err(), &key);
 }
 
 /// Its argument's `Deserialize` appends a line to the file it names, then
