@@ -456,6 +456,12 @@ fn processes(n: usize) -> (Scheduler, rdask::Processes) {
     (s, p)
 }
 
+/// The state letter of process `pid` in `/proc/<pid>/stat` (`None`: gone).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
 /// Sends `signal` (`-STOP`, `-CONT`, ...) to `pid`.
 fn signal(signal: &str, pid: u32) -> bool {
     std::process::Command::new("kill")
@@ -613,4 +619,116 @@ fn a_panic_decoding_arguments_in_a_worker_is_a_panic_error() {
     assert_eq!(runs.lines().count(), 1, "decoded {runs:?}");
     assert_eq!(p.worker_pids(), before, "a worker was replaced");
     assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+}
+
+#[delayed]
+fn my_pid(_x: u64) -> u32 {
+    std::process::id()
+}
+
+#[delayed]
+fn all_of(xs: Vec<u32>) -> Vec<u32> {
+    xs
+}
+
+/// Workers started from a thread that then ends live on (the parent-death
+/// signal follows the thread that started a process, so no short-lived
+/// thread starts one), and the next computation uses them.
+#[test]
+fn workers_warmed_up_on_a_thread_that_ends_live_on() {
+    // A pool of its own, started by this test alone.
+    let (_, p) = processes(3);
+    let p = p.program(std::env::current_exe().unwrap());
+    let s = Scheduler::Processes(p.clone());
+    let warm = p.clone();
+    std::thread::spawn(move || warm.warm_up().unwrap())
+        .join()
+        .unwrap();
+    let pids = p.worker_pids();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    // Time for a parent-death signal to arrive, if one were sent.
+    std::thread::sleep(Duration::from_millis(500));
+    for pid in &pids {
+        let state = proc_state(*pid);
+        assert!(
+            state.is_some_and(|s| s != 'Z' && s != 'X'),
+            "worker {pid} died with the thread that started it (state {state:?})"
+        );
+    }
+    let used: Vec<_> = (0..6).map(my_pid).collect();
+    let used = all_of(&used[..]).compute_with(&s).unwrap();
+    assert!(
+        used.iter().all(|pid| pids.contains(pid)),
+        "{used:?} {pids:?}"
+    );
+    assert_eq!(p.worker_pids(), pids, "workers were replaced");
+}
+
+/// A worker stopped (SIGSTOP) while it runs a task is lost: killed, reaped,
+/// and its task retried on a fresh worker, instead of a computation that
+/// waits for it forever.
+#[test]
+fn a_worker_stopped_mid_task_is_lost() {
+    let (s, _) = processes(7);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pid");
+    let d = sleepy(path.to_string_lossy().into_owned(), 2000);
+    let key = d.key().clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(d.compute_with(&s)));
+    let deadline = Instant::now() + GUARD;
+    let stopped = loop {
+        let pid = std::fs::read_to_string(&path).ok();
+        if let Some(pid) = pid.and_then(|p| p.trim().parse::<u32>().ok()) {
+            assert!(signal("-STOP", pid), "cannot stop {pid}");
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let Ok(result) = rx.recv_timeout(GUARD) else {
+        signal("-CONT", stopped);
+        panic!("the computation still waits for a stopped worker after {GUARD:?}");
+    };
+    match result {
+        Ok(pid) => assert_ne!(pid, stopped, "the stopped worker answered"),
+        Err(e) => {
+            assert!(e.to_string().contains("stopped"), "{e}");
+            assert_lost(e, &key);
+        }
+    }
+    assert_ne!(
+        proc_state(stopped),
+        Some('T'),
+        "the stopped worker was left"
+    );
+    assert!(!zombies().contains(&stopped), "not reaped");
+}
+
+/// Idle workers that were stopped are not handed work: they are replaced.
+#[test]
+fn stopped_idle_workers_are_replaced() {
+    let (s, p) = processes(4);
+    p.warm_up().unwrap();
+    let stopped = p.worker_pids();
+    assert_eq!(stopped.len(), 4, "{stopped:?}");
+    for &pid in &stopped {
+        assert!(signal("-STOP", pid), "cannot stop {pid}");
+    }
+    let deadline = Instant::now() + GUARD;
+    while !stopped.iter().all(|&pid| proc_state(pid) == Some('T')) {
+        assert!(Instant::now() < deadline, "the workers did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(ok(1).compute_with(&s)));
+    let Ok(result) = rx.recv_timeout(GUARD) else {
+        for &pid in &stopped {
+            signal("-CONT", pid);
+        }
+        panic!("the computation still waits for a stopped worker after {GUARD:?}");
+    };
+    assert_eq!(result.unwrap(), 2);
+    let live = p.worker_pids();
+    assert!(live.iter().all(|pid| !stopped.contains(pid)), "{live:?}");
 }

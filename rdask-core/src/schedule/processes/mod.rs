@@ -21,6 +21,7 @@
 //! `ErrorKind::WorkerLost`. Workers exit with the parent.
 
 mod pool;
+mod watch;
 mod wire;
 // Worker mode uses unix file descriptors; elsewhere starting a worker is a
 // clear error (see `pool`).
@@ -76,7 +77,8 @@ impl Processes {
         Pool::shared(self.workers(), self.program.clone(), self.start_timeout)
     }
 
-    /// Starts the workers now rather than at the first remote task.
+    /// Starts the workers now rather than at the first remote task. Any
+    /// thread may call it: the workers do not end with it.
     pub fn warm_up(&self) -> crate::error::Result<()> {
         self.pool()
             .warm(self.workers())
