@@ -1,10 +1,17 @@
 //! Fault injection for the processes scheduler: tasks that abort, segfault,
-//! exit, or are killed from outside; the computation either succeeds
-//! through the retry or fails with `WorkerLost` naming the key; it never
-//! hangs; the next computation works; no zombie or orphan is left.
+//! exit, or are killed or stopped from outside, read stdin or start
+//! subprocesses; the computation either succeeds through the retry or fails
+//! with `WorkerLost` naming the key; it never hangs; the next computation
+//! works; no zombie or orphan is left.
+//!
+//! A test that would hang if its fault came back runs its computation under
+//! `bounded` (a hang guard, not a timing check) on a pool size of its own:
+//! rayon pools are shared by size, so a hung task would hold a thread of
+//! every other test's pool of that size.
 
 use rdask::prelude::*;
 use rdask::ErrorKind;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 #[delayed]
@@ -418,4 +425,310 @@ fn a_corrupt_frame_from_a_worker_is_worker_lost() {
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     // The real pool is unaffected.
     assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
+}
+
+/// How long a computation that must not hang may take before the test
+/// fails (generous: a loaded machine starts workers slowly).
+const GUARD: Duration = Duration::from_secs(20);
+
+/// Runs `f` on a helper thread and returns its result; fails the test,
+/// naming `what`, when it is still running after `GUARD` (the thread is
+/// left behind, blocked).
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(GUARD) {
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("{what}: still blocked after {GUARD:?} (it hangs)"),
+    }
+}
+
+/// The processes scheduler of `n` workers.
+fn processes(n: usize) -> (Scheduler, rdask::Processes) {
+    let s = Scheduler::processes(n);
+    let Scheduler::Processes(p) = &s else {
+        unreachable!()
+    };
+    let p = p.clone();
+    (s, p)
+}
+
+/// The state letter of process `pid` in `/proc/<pid>/stat` (`None`: gone).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, ...) to `pid`.
+fn signal(signal: &str, pid: u32) -> bool {
+    std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Reads this worker's stdin to its end: the number of bytes read.
+#[delayed]
+fn read_stdin(x: u64) -> u64 {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).unwrap();
+    x + bytes.len() as u64
+}
+
+/// A task that reads stdin gets end-of-file (its stdin is `/dev/null`),
+/// rather than deadlocking on the lock of a stdin the worker reads its
+/// requests from.
+#[test]
+fn a_task_reading_stdin_gets_end_of_file() {
+    let (s, _) = processes(8);
+    let got = bounded("a task reading stdin", move || {
+        read_stdin(5).compute_with(&s).unwrap()
+    });
+    assert_eq!(got, 5);
+}
+
+/// Runs `head -c 64` with the worker's stdin: it must not read requests.
+#[delayed]
+fn run_head(x: u64) -> u64 {
+    let status = std::process::Command::new("sh")
+        .args(["-c", "head -c 64 >/dev/null"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    x + 1
+}
+
+#[delayed]
+fn add_all(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+/// A subprocess that a task starts inherits `/dev/null`, not the request
+/// pipe: it cannot eat the frames meant for its worker, and every task of a
+/// computation bigger than the pool completes.
+#[test]
+fn a_subprocess_of_a_task_does_not_eat_requests() {
+    let (s, _) = processes(5);
+    let got = bounded("tasks running `head -c 64`", move || {
+        let parts: Vec<_> = (0..12).map(run_head).collect();
+        add_all(&parts[..]).compute_with(&s).unwrap()
+    });
+    assert_eq!(got, (1..=12).sum::<u64>());
+}
+
+/// Starts `sleep 30` in the background (its pid appended to `path`), then
+/// aborts.
+#[delayed]
+fn daemon_then_abort(path: String) -> u64 {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("sleep")
+        .arg("30")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "{}", child.id()).unwrap();
+    std::process::abort()
+}
+
+/// A worker that dies is lost at once, even if a subprocess it started
+/// lives on: the subprocess does not hold the reply pipe open.
+#[test]
+fn a_dead_worker_is_noticed_while_its_subprocess_lives() {
+    let (s, _) = processes(6);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daemons");
+    let d = daemon_then_abort(path.to_string_lossy().into_owned());
+    let key = d.key().clone();
+    let result = bounded("a worker that died leaving a daemon", move || {
+        d.compute_with(&s)
+    });
+    // Stop the daemons (not our children: they were the workers').
+    for pid in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+        signal("-KILL", pid.parse().unwrap());
+    }
+    assert_lost(result.unwrap_err(), &key);
+}
+
+/// Its argument's `Deserialize` appends a line to the file it names, then
+/// panics.
+#[derive(Clone, Debug)]
+struct PanicsInWorker(String);
+
+impl serde::Serialize for PanicsInWorker {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PanicsInWorker {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use std::io::Write;
+        let path = String::deserialize(d)?;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "decoded").unwrap();
+        panic!("decoding the argument panicked")
+    }
+}
+
+#[delayed]
+fn take_panics_in_worker(_x: PanicsInWorker) -> u64 {
+    1
+}
+
+/// A panic in the user's `Deserialize` of a task's arguments, in the
+/// worker, is a `Panic` error naming the task, like a panic in the task:
+/// the worker lives on and the task is not run again.
+#[test]
+fn a_panic_decoding_arguments_in_a_worker_is_a_panic_error() {
+    // A pool of its own (the same size, another program path), so no
+    // other test's crash replaces its worker.
+    let (_, p) = processes(2);
+    let p = p.program(std::env::current_exe().unwrap());
+    let s = Scheduler::Processes(p.clone());
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+    let before = p.worker_pids();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("decoded");
+    let d = take_panics_in_worker(PanicsInWorker(path.to_string_lossy().into_owned()));
+    let e = d.compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Panic, "{e}");
+    assert_eq!(e.key(), Some(d.key()), "{e}");
+    assert!(e.to_string().contains(&d.key().to_string()), "{e}");
+    assert!(
+        e.to_string().contains("decoding the argument panicked"),
+        "{e}"
+    );
+    let runs = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(runs.lines().count(), 1, "decoded {runs:?}");
+    assert_eq!(p.worker_pids(), before, "a worker was replaced");
+    assert_eq!(ok(1).compute_with(&s).unwrap(), 2);
+}
+
+#[delayed]
+fn my_pid(_x: u64) -> u32 {
+    std::process::id()
+}
+
+#[delayed]
+fn all_of(xs: Vec<u32>) -> Vec<u32> {
+    xs
+}
+
+/// Workers started from a thread that then ends live on (the parent-death
+/// signal follows the thread that started a process, so no short-lived
+/// thread starts one), and the next computation uses them.
+#[test]
+fn workers_warmed_up_on_a_thread_that_ends_live_on() {
+    // A pool of its own, started by this test alone.
+    let (_, p) = processes(3);
+    let p = p.program(std::env::current_exe().unwrap());
+    let s = Scheduler::Processes(p.clone());
+    let warm = p.clone();
+    std::thread::spawn(move || warm.warm_up().unwrap())
+        .join()
+        .unwrap();
+    let pids = p.worker_pids();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    // Time for a parent-death signal to arrive, if one were sent.
+    std::thread::sleep(Duration::from_millis(500));
+    for pid in &pids {
+        let state = proc_state(*pid);
+        assert!(
+            state.is_some_and(|s| s != 'Z' && s != 'X'),
+            "worker {pid} died with the thread that started it (state {state:?})"
+        );
+    }
+    let used: Vec<_> = (0..6).map(my_pid).collect();
+    let used = all_of(&used[..]).compute_with(&s).unwrap();
+    assert!(
+        used.iter().all(|pid| pids.contains(pid)),
+        "{used:?} {pids:?}"
+    );
+    assert_eq!(p.worker_pids(), pids, "workers were replaced");
+}
+
+/// A worker stopped (SIGSTOP) while it runs a task is lost: killed, reaped,
+/// and its task retried on a fresh worker, instead of a computation that
+/// waits for it forever.
+#[test]
+fn a_worker_stopped_mid_task_is_lost() {
+    let (s, _) = processes(7);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pid");
+    let d = sleepy(path.to_string_lossy().into_owned(), 2000);
+    let key = d.key().clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(d.compute_with(&s)));
+    let deadline = Instant::now() + GUARD;
+    let stopped = loop {
+        let pid = std::fs::read_to_string(&path).ok();
+        if let Some(pid) = pid.and_then(|p| p.trim().parse::<u32>().ok()) {
+            assert!(signal("-STOP", pid), "cannot stop {pid}");
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let Ok(result) = rx.recv_timeout(GUARD) else {
+        signal("-CONT", stopped);
+        panic!("the computation still waits for a stopped worker after {GUARD:?}");
+    };
+    match result {
+        Ok(pid) => assert_ne!(pid, stopped, "the stopped worker answered"),
+        Err(e) => {
+            assert!(e.to_string().contains("stopped"), "{e}");
+            assert_lost(e, &key);
+        }
+    }
+    assert_ne!(
+        proc_state(stopped),
+        Some('T'),
+        "the stopped worker was left"
+    );
+    assert!(!zombies().contains(&stopped), "not reaped");
+}
+
+/// Idle workers that were stopped are not handed work: they are replaced.
+#[test]
+fn stopped_idle_workers_are_replaced() {
+    let (s, p) = processes(4);
+    p.warm_up().unwrap();
+    let stopped = p.worker_pids();
+    assert_eq!(stopped.len(), 4, "{stopped:?}");
+    for &pid in &stopped {
+        assert!(signal("-STOP", pid), "cannot stop {pid}");
+    }
+    let deadline = Instant::now() + GUARD;
+    while !stopped.iter().all(|&pid| proc_state(pid) == Some('T')) {
+        assert!(Instant::now() < deadline, "the workers did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(ok(1).compute_with(&s)));
+    let Ok(result) = rx.recv_timeout(GUARD) else {
+        for &pid in &stopped {
+            signal("-CONT", pid);
+        }
+        panic!("the computation still waits for a stopped worker after {GUARD:?}");
+    };
+    assert_eq!(result.unwrap(), 2);
+    let live = p.worker_pids();
+    assert!(live.iter().all(|pid| !stopped.contains(pid)), "{live:?}");
 }

@@ -38,7 +38,8 @@ pub enum ErrorKind {
     NotClone,
     /// A scheduler could not be chosen or started (bad name, bad setting).
     Scheduler,
-    /// A worker process died while running the task.
+    /// A worker process died (or stopped, and was killed) while running
+    /// the task, and so did the fresh one it was retried on.
     WorkerLost,
     /// A callback panicked.
     Callback,

@@ -113,7 +113,8 @@ param_tuples! {
 pub enum Failure {
     /// The task returned `Err` (its message).
     Task(String),
-    /// The task panicked (its message).
+    /// The task panicked, or the user's `Deserialize` of its arguments or
+    /// `Serialize` of its result did (the message).
     Panic(String),
     /// The arguments could not be decoded.
     Decode(String),
@@ -139,11 +140,12 @@ where
     F::Params: DeserializeOwned,
     F::Out: Serialize,
 {
-    let params: F::Params =
-        postcard::from_bytes(bytes).map_err(|e| Failure::Decode(e.to_string()))?;
-    // Encoding runs the user's `Serialize`: under the guard too (a panic
-    // out of here would end the worker, and the task would run again).
+    // Decoding and encoding run the user's `Deserialize` and `Serialize`:
+    // under the guard with the task (a panic out of here would end the
+    // worker, and the task would run again, reported as a lost worker).
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let params: F::Params =
+            postcard::from_bytes(bytes).map_err(|e| Failure::Decode(e.to_string()))?;
         let out = F::apply(params).map_err(|e| Failure::Task(e.to_string()))?;
         postcard::to_allocvec(&out).map_err(|e| Failure::Encode(e.to_string()))
     }))

@@ -14,13 +14,31 @@
 //! the bytes the worker sent: forwarded unchanged to the next
 //! worker that needs it, decoded once if a task here or an output does.
 //!
-//! Faults: a task's panic inside a worker is an `ErrorKind::Panic` error and
-//! the worker lives on; a worker that dies (abort, segfault, killed, out of
-//! memory, `exit`) is noticed at once (its pipe closes), reaped, replaced, and
-//! its task retried once on a fresh worker, then failed as
-//! `ErrorKind::WorkerLost`. Workers exit with the parent.
+//! The protocol: a worker is this program re-executed with `RDASK_WORKER`
+//! set; before `main` it moves the protocol off its standard streams onto
+//! private close-on-exec fds (`worker`). A task's stdin there is
+//! `/dev/null` and its stdout goes to stderr, and a subprocess it starts
+//! inherits neither pipe. The parent writes one `RUN` frame (`wire`: the
+//! function's registered name, then its encoded arguments) and waits for
+//! one reply in a plain blocking read. Every worker is started from one
+//! long-lived thread, which also watches the busy ones (`watch`).
+//!
+//! Faults: a panic inside a worker (in the task, or in the user's
+//! `Deserialize` of its arguments or `Serialize` of its result) is an
+//! `ErrorKind::Panic` error naming the task, and the worker lives on. A
+//! worker that dies (abort, segfault, killed, out of memory, `exit`) is
+//! noticed at once (its pipe closes, even while a subprocess it started
+//! lives on), reaped, replaced, and its task retried once on a fresh
+//! worker, then failed as `ErrorKind::WorkerLost`. On Linux a stopped
+//! worker (SIGSTOP, a debugger) counts as dead: an idle one is replaced
+//! when next wanted; a busy one is killed once stopped for a second. There
+//! is no task timeout: a task that never returns holds its worker, and its
+//! computation. Workers exit with the parent (on Linux at once, by a
+//! parent-death signal; elsewhere when they find their request pipe
+//! closed).
 
 mod pool;
+mod watch;
 mod wire;
 // Worker mode uses unix file descriptors; elsewhere starting a worker is a
 // clear error (see `pool`).
@@ -76,7 +94,8 @@ impl Processes {
         Pool::shared(self.workers(), self.program.clone(), self.start_timeout)
     }
 
-    /// Starts the workers now rather than at the first remote task.
+    /// Starts the workers now rather than at the first remote task. Any
+    /// thread may call it: the workers do not end with it.
     pub fn warm_up(&self) -> crate::error::Result<()> {
         self.pool()
             .warm(self.workers())

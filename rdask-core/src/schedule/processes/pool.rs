@@ -1,6 +1,7 @@
 //! The pool of worker processes: started lazily, kept warm across
-//! computations, replaced when one dies.
+//! computations, replaced when one dies or stops.
 
+use super::watch::{self, usable, Watch};
 use super::wire::{fits, kind, read_frame, too_big, write_frame, ENV};
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter};
@@ -17,6 +18,9 @@ pub(crate) struct Worker {
     /// the buffer.
     stdin: Option<BufWriter<ChildStdin>>,
     stdout: BufReader<ChildStdout>,
+    /// Shared with the workers' thread, which kills the worker if it stops
+    /// during a call.
+    watch: Arc<Watch>,
 }
 
 /// Why a call did not produce a reply.
@@ -42,37 +46,31 @@ impl Worker {
                 std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?
             }
         };
-        let mut child = Command::new(&exe)
-            .env(ENV, "1")
+        let mut cmd = Command::new(&exe);
+        cmd.env(ENV, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
+            .stderr(Stdio::inherit());
+        // Started on the workers' thread, which outlives the caller's.
+        let (mut child, watch) = watch::spawn(cmd)
             .map_err(|e| format!("cannot start worker `{}`: {e}", exe.display()))?;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
+        let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+        let (Some(stdin), Some(stdout)) = (stdin, stdout) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("worker has no pipes".into());
+        };
         // Bigger pipes: a large argument or result crosses in fewer
         // wake-ups (the default is 64 KiB; best effort).
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
-            for fd in [
-                stdin.as_ref().map(|s| s.as_raw_fd()),
-                stdout.as_ref().map(|s| s.as_raw_fd()),
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for fd in [stdin.as_raw_fd(), stdout.as_raw_fd()] {
                 // SAFETY: an fcntl on a pipe we own; failure is harmless.
                 unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20) };
             }
         }
-        let stdout = stdout.map(|s| BufReader::with_capacity(1 << 16, s));
-        let Some(mut stdout) = stdout else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("worker has no stdout".into());
-        };
+        let mut stdout = BufReader::with_capacity(1 << 16, stdout);
         // Wait for hello, but not forever: a binary without rdask's worker
         // mode would just run its `main`.
         let (tx, rx) = mpsc::channel();
@@ -91,8 +89,9 @@ impl Worker {
         match hello {
             Ok((kind::HELLO, _)) if arrived => Ok(Worker {
                 child,
-                stdin: stdin.map(|s| BufWriter::with_capacity(1 << 16, s)),
+                stdin: Some(BufWriter::with_capacity(1 << 16, stdin)),
                 stdout,
+                watch,
             }),
             other => {
                 let _ = child.kill();
@@ -110,7 +109,20 @@ impl Worker {
         }
     }
 
+    /// Sends a request and waits for the reply. A plain blocking wait: a
+    /// worker that dies closes its pipe, and one that stops is killed by
+    /// the workers' thread (the error then says so).
     fn call(&mut self, name: &str, args: &[&[u8]]) -> io::Result<(u8, Vec<u8>)> {
+        self.watch.begin();
+        let reply = self.request(name, args);
+        self.watch.end();
+        reply.map_err(|e| match self.watch.lost() {
+            Some(why) => io::Error::other(why),
+            None => e,
+        })
+    }
+
+    fn request(&mut self, name: &str, args: &[&[u8]]) -> io::Result<(u8, Vec<u8>)> {
         let stdin = self
             .stdin
             .as_mut()
@@ -130,10 +142,15 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        // Closing stdin ends an idle worker; a stuck one is killed. Either
-        // way it is reaped here, so no zombie is left behind.
-        drop(self.stdin.take());
+        // Closing stdin ends an idle worker; a stuck or stopped one is
+        // killed. Either way it is reaped here, so no zombie is left
+        // behind. A request left half-sent is dropped, not flushed: that
+        // would wait on a worker that does not read.
+        if let Some(stdin) = self.stdin.take() {
+            drop(stdin.into_parts());
+        }
         let _ = self.child.kill();
+        self.watch.reaping();
         let _ = self.child.wait();
     }
 }
@@ -169,18 +186,19 @@ impl Pool {
             .clone()
     }
 
-    /// An idle worker that is still alive, else a new one. One that died
-    /// while idle (killed from outside, the OOM killer) is reaped here.
+    /// An idle worker that is still alive and running, else a new one. One
+    /// that died while idle (killed from outside, the OOM killer) is reaped
+    /// here; one that was stopped (SIGSTOP) is killed and reaped.
     fn checkout(&self) -> Result<Worker, String> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(mut w) = idle else {
                 return self.spawn();
             };
-            match w.child.try_wait() {
-                Ok(None) => return Ok(w),
-                _ => self.forget(w),
+            if usable(&mut w.child) {
+                return Ok(w);
             }
+            self.forget(w);
         }
     }
 
@@ -225,9 +243,9 @@ impl Pool {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Runs `name(args)` on a worker. A worker that dies mid-call is
-    /// replaced and the call retried once on a fresh one (not another idle
-    /// one, which may have died the same way).
+    /// Runs `name(args)` on a worker. A worker that dies or stops mid-call
+    /// is replaced and the call retried once on a fresh one (not another
+    /// idle one, which may have died the same way).
     pub(crate) fn call(&self, name: &str, args: &[&[u8]]) -> Result<(u8, Vec<u8>), Lost> {
         // Refused here, not by the frame writer: that error would look like
         // a lost worker, killed and the call retried.

@@ -2,9 +2,17 @@
 //! becomes a task server before `main` is ever entered.
 //!
 //! A constructor (run by the loader, before `main`) checks the variable. In
-//! a worker it moves the protocol off stdout (user `println!`s go to stderr
-//! instead, so they cannot corrupt frames), asks the kernel to kill it when
-//! the parent dies, says hello, and serves `RUN` frames until stdin closes.
+//! a worker it moves the protocol off the standard streams onto private
+//! close-on-exec fds, asks the kernel to kill it when the parent dies, says
+//! hello, and serves `RUN` frames until the request pipe closes.
+//!
+//! The standard streams are the task's: stdin is `/dev/null` (a task that
+//! reads it gets end-of-file; the serve loop reads requests from its own
+//! fd, never through `Stdin`, whose lock a task would wait for) and stdout
+//! is stderr (a `println!` cannot corrupt a frame). A subprocess that a
+//! task starts inherits those, never the protocol fds: it cannot eat
+//! requests, nor keep the reply pipe open after its worker died (the parent
+//! would wait for its end-of-file).
 
 use super::wire::{fits, kind, read_frame, too_big, write_frame, ENV};
 use crate::task::remote::{registry, Failure};
@@ -19,23 +27,52 @@ fn enter_worker_mode() {
     }
 }
 
-fn serve() -> ! {
-    // SAFETY: plain fd calls on this process's own standard streams, before
-    // any other thread exists (we run before `main`).
-    let proto = unsafe {
-        let fd = libc::dup(1);
-        if fd < 0 || libc::dup2(2, 1) < 0 {
-            std::process::exit(90);
+/// Moves the protocol to private close-on-exec fds: requests from the pipe
+/// on fd 0, replies to the pipe on fd 1. Then fd 0 is `/dev/null` and fd 1
+/// is stderr. `None` if a call failed.
+///
+/// # Safety
+///
+/// No other thread may be using the standard streams (call before `main`).
+unsafe fn take_protocol_fds() -> Option<(File, File)> {
+    // SAFETY: fd calls on this process's own descriptors; the caller
+    // guarantees no one else uses fds 0 and 1 meanwhile. Each new fd is
+    // owned by exactly one `File` (`null` is closed unless it took a
+    // standard stream's number, which it then keeps).
+    unsafe {
+        let requests = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3);
+        let replies = libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if requests < 0 || replies < 0 || null < 0 {
+            return None;
         }
-        #[cfg(target_os = "linux")]
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        File::from_raw_fd(fd)
+        // `dup2` clears close-on-exec on its target: subprocesses inherit
+        // `/dev/null` and stderr.
+        if libc::dup2(null, 0) < 0 || libc::dup2(2, 1) < 0 {
+            return None;
+        }
+        if null > 2 {
+            libc::close(null);
+        }
+        Some((File::from_raw_fd(requests), File::from_raw_fd(replies)))
+    }
+}
+
+fn serve() -> ! {
+    // SAFETY: we run before `main`, so no other thread exists yet.
+    let Some((requests, replies)) = (unsafe { take_protocol_fds() }) else {
+        std::process::exit(90);
     };
+    #[cfg(target_os = "linux")]
+    // SAFETY: a plain prctl on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
     std::env::remove_var(ENV);
     // A nested compute inside a worker's task runs on threads, here.
     crate::schedule::set_scheduler(crate::schedule::Scheduler::threads(0));
-    let mut out = BufWriter::new(proto);
-    let mut inp = BufReader::new(std::io::stdin().lock());
+    let mut out = BufWriter::new(replies);
+    let mut inp = BufReader::new(requests);
     let functions = registry();
     if write_frame(&mut out, kind::HELLO, &[]).is_err() {
         std::process::exit(91);
