@@ -118,8 +118,24 @@ impl Worker {
         self.watch.end();
         reply.map_err(|e| match self.watch.lost() {
             Some(why) => io::Error::other(why),
-            None => e,
+            None => io::Error::other(self.how_it_ended(&e)),
         })
+    }
+
+    /// What ended a call that got no reply, for the error: the worker's
+    /// exit status or signal when it died (its pipe closing is how the
+    /// parent notices), else the I/O error (a broken protocol).
+    fn how_it_ended(&mut self, e: &io::Error) -> String {
+        // A worker that closed its pipe is exiting: give it a moment to. No
+        // signal of the workers' thread may follow a reap.
+        self.watch.reaping();
+        for _ in 0..50 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return format!("it ended ({status})");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        format!("it broke the protocol ({e})")
     }
 
     fn request(&mut self, name: &str, args: &[&[u8]]) -> io::Result<(u8, Vec<u8>)> {
@@ -266,7 +282,7 @@ impl Pool {
                     return Ok(reply);
                 }
                 Err(e) => {
-                    last = format!("worker {} was lost: {e}", w.pid());
+                    last = format!("worker {}: {e}", w.pid());
                     self.forget(w);
                 }
             }

@@ -106,6 +106,14 @@ fn serve() -> ! {
                 }
             }
         };
+        // What the task printed goes out before its reply (a partial line
+        // would otherwise wait in the buffer, and be lost if the parent
+        // ends first and takes the worker with it).
+        {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().flush();
+        }
         let written = match reply {
             // Said, not sent: the parent would take a refused frame for a
             // lost worker, and run the task again.
