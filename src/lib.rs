@@ -55,11 +55,11 @@ macro_rules! __compute {
         $crate::__private::compute_tuple(($(
             // The output types are known here: record their copy functions
             // (an output that is also used by value elsewhere is copied).
-            $crate::__private::registered(&$e, |probe| {
+            $crate::__private::outputs(&$e, |outputs| {
                 #[allow(unused_imports)]
-                use $crate::__private::{ProbeClone as _, ProbeNoClone as _};
+                use $crate::__private::{RegisterClone as _, RegisterNothing as _};
                 #[allow(clippy::needless_borrow)]
-                (&&probe).register()
+                (&&outputs).register()
             }),
         )+))
     };

@@ -767,3 +767,18 @@ fn primitive_values_are_shared_copied_and_moved() {
         assert_eq!((c, sum, p, q, z), ('C', 4 * 67, 1.5, -1.0, -257), "{s}");
     }
 }
+
+/// `compute!` records the copy function of each output type it is given:
+/// an output a closure made (its node knows no copy function) that another
+/// task also takes by value is copied, not refused as not `Clone`.
+#[test]
+fn compute_macro_outputs_shared_with_a_consumer_are_copied() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Made(Vec<i64>);
+    let a = rdask::value(2_i64).map(|x: i64| Made(vec![x; 3]));
+    let b = a.map(|m: Made| m.0.len());
+    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+        let (made, len) = rdask::with_scheduler(s, || compute!(a, b)).unwrap();
+        assert_eq!((made, len), (Made(vec![2, 2, 2]), 3));
+    }
+}

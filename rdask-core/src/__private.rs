@@ -83,30 +83,42 @@ where
     }
 }
 
-/// Runs `register` on the `CloneProbe` of `d`'s value type; returns `d`.
+/// What `compute!` does with each argument before computing: a `Delayed`
+/// whose type is `Clone` records its copy function (an output also used by
+/// value elsewhere is copied), chosen at compile time as `CloneProbe`'s:
+/// `(&&Outputs(&arg)).register()`.
+pub struct Outputs<'a, D: ?Sized>(pub &'a D);
+
+/// Runs `register` on `d`'s [`Outputs`]; returns `d` (an argument of a call,
+/// so that a temporary lives as long as the computation).
 #[inline]
-pub fn registered<T, D: ComputeArg<T>>(d: &D, register: impl FnOnce(CloneProbe<T>)) -> &Delayed<T> {
-    register(CloneProbe::new());
-    d.delayed()
+pub fn outputs<'a, D: ?Sized>(d: &'a D, register: impl FnOnce(Outputs<'a, D>)) -> &'a D {
+    register(Outputs(d));
+    d
 }
 
-/// What `compute!` takes: a `Delayed` (the trait exists for its message).
-#[diagnostic::on_unimplemented(
-    message = "compute!(..) takes `Delayed` values, not `{Self}`",
-    label = "not a `Delayed`",
-    note = "for a list of `Delayed`s of one type, `rdask::compute(&list)` computes them all in \
-            one graph"
-)]
-pub trait ComputeArg<T> {
-    /// The `Delayed` itself.
-    fn delayed(&self) -> &Delayed<T>;
+/// The `Delayed<T: Clone>` arm of [`Outputs`].
+pub trait RegisterClone {
+    /// Records `T`'s copy function.
+    fn register(&self);
 }
 
-impl<T> ComputeArg<T> for Delayed<T> {
+/// The fallback arm of [`Outputs`]: a collection, or a type not `Clone`.
+pub trait RegisterNothing {
+    /// Nothing to record.
+    fn register(&self);
+}
+
+impl<T: Clone + std::any::Any + Send + Sync> RegisterClone for &Outputs<'_, Delayed<T>> {
     #[inline]
-    fn delayed(&self) -> &Delayed<T> {
-        self
+    fn register(&self) {
+        crate::value::register_clone::<T>();
     }
+}
+
+impl<D: ?Sized> RegisterNothing for Outputs<'_, D> {
+    #[inline]
+    fn register(&self) {}
 }
 
 /// A `CloneProbe` for `T`: `(&&probe::<T>()).clone_fn()`.

@@ -228,7 +228,158 @@ fn roots_of<T>(outputs: &[Delayed<T>]) -> Vec<NodeRef> {
     outputs.iter().map(|d| d.node.clone()).collect()
 }
 
-/// Tuples of `&Delayed`s computed together by `compute!`.
+/// What `compute!` takes: a `Delayed`, or a collection of them (dask's
+/// `traverse`): `Vec`, arrays and slices, `Option`, `HashMap`, `BTreeMap` and
+/// tuples, nested as deep as you like. Each is computed in one merged graph
+/// with the others and comes back in the same shape, holding the values.
+///
+/// ```
+/// use rdask::prelude::*;
+/// use std::collections::HashMap;
+/// let x = rdask::value(1_i64);
+/// let xs: Vec<_> = (0..3_i64).map(|i| &x + i).collect();
+/// let named: HashMap<&str, Delayed<i64>> = [("ten", &x * 10)].into();
+/// let (one, list, map) = compute!(x, xs, named)?;
+/// assert_eq!((one, list, map["ten"]), (1, vec![1, 2, 3], 10));
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "compute!(..) takes `Delayed` values or collections of them, not `{Self}`",
+    label = "not a `Delayed` or a collection of `Delayed`s",
+    note = "a `Vec`, array, slice, `Option`, `HashMap`, `BTreeMap` or tuple of `Delayed`s \
+            works; a plain value is computed already"
+)]
+pub trait Computable {
+    /// The same shape, holding the computed values.
+    type Output;
+    /// Appends the nodes to compute, in order.
+    #[doc(hidden)]
+    fn roots(&self, out: &mut Vec<NodeRef>);
+    /// The output from the computed values, taken in the same order.
+    #[doc(hidden)]
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output>;
+}
+
+impl<T: Send + Sync + 'static> Computable for Delayed<T> {
+    type Output = T;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        out.push(self.node.clone());
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<T> {
+        take_output::<T>(values.next(), &self.node.key)
+    }
+}
+
+impl<C: Computable + ?Sized> Computable for &C {
+    type Output = C::Output;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        (**self).roots(out)
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<C::Output> {
+        (**self).rebuild(values)
+    }
+}
+
+impl<C: Computable> Computable for [C] {
+    type Output = Vec<C::Output>;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        self.iter().for_each(|c| c.roots(out))
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+        self.iter().map(|c| c.rebuild(values)).collect()
+    }
+}
+
+impl<C: Computable> Computable for Vec<C> {
+    type Output = Vec<C::Output>;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        self[..].roots(out)
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+        self[..].rebuild(values)
+    }
+}
+
+impl<C: Computable, const N: usize> Computable for [C; N] {
+    type Output = Vec<C::Output>;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        self[..].roots(out)
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+        self[..].rebuild(values)
+    }
+}
+
+impl<C: Computable> Computable for Option<C> {
+    type Output = Option<C::Output>;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        if let Some(c) = self {
+            c.roots(out)
+        }
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+        self.as_ref().map(|c| c.rebuild(values)).transpose()
+    }
+}
+
+// A map is walked twice in its own order, which does not change between
+// the two walks (nothing mutates it).
+impl<K, C, S> Computable for std::collections::HashMap<K, C, S>
+where
+    K: Clone + Eq + std::hash::Hash,
+    C: Computable,
+    S: std::hash::BuildHasher + Clone,
+{
+    type Output = std::collections::HashMap<K, C::Output, S>;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        self.values().for_each(|c| c.roots(out))
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+        let mut map =
+            std::collections::HashMap::with_capacity_and_hasher(self.len(), self.hasher().clone());
+        for (k, c) in self {
+            map.insert(k.clone(), c.rebuild(values)?);
+        }
+        Ok(map)
+    }
+}
+
+impl<K: Clone + Ord, C: Computable> Computable for std::collections::BTreeMap<K, C> {
+    type Output = std::collections::BTreeMap<K, C::Output>;
+    fn roots(&self, out: &mut Vec<NodeRef>) {
+        self.values().for_each(|c| c.roots(out))
+    }
+    fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+        self.iter()
+            .map(|(k, c)| Ok((k.clone(), c.rebuild(values)?)))
+            .collect()
+    }
+}
+
+macro_rules! computable_tuples {
+    ($(($($T:ident $i:tt),+))+) => {$(
+        impl<$($T: Computable),+> Computable for ($($T,)+) {
+            type Output = ($($T::Output,)+);
+            fn roots(&self, out: &mut Vec<NodeRef>) {
+                $(self.$i.roots(out);)+
+            }
+            fn rebuild(&self, values: &mut std::vec::IntoIter<Value>) -> Result<Self::Output> {
+                Ok(($(self.$i.rebuild(values)?,)+))
+            }
+        }
+    )+};
+}
+
+computable_tuples! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+}
+
+/// Tuples of `&`[`Computable`]s computed together by `compute!`.
 pub trait ComputeTuple {
     /// The tuple of computed values.
     type Output;
@@ -238,16 +389,17 @@ pub trait ComputeTuple {
 
 macro_rules! compute_tuples {
     ($(($($T:ident $i:tt),+))+) => {$(
-        impl<$($T: Send + Sync + 'static),+> ComputeTuple for ($(&Delayed<$T>,)+) {
-            type Output = ($($T,)+);
+        impl<$($T: Computable + ?Sized),+> ComputeTuple for ($(&$T,)+) {
+            type Output = ($($T::Output,)+);
             fn compute_tuple(self, scheduler: Option<&Scheduler>) -> Result<Self::Output> {
-                let roots = [$(self.$i.node.clone()),+];
+                let mut roots = Vec::new();
+                $(self.$i.roots(&mut roots);)+
                 let values = match scheduler {
                     Some(s) => s.compute(&roots, None, &[])?,
                     None => current_scheduler()?.compute(&roots, None, &[])?,
                 };
                 let mut values = values.into_iter();
-                Ok(($(take_output::<$T>(values.next(), &self.$i.node.key)?,)+))
+                Ok(($(self.$i.rebuild(&mut values)?,)+))
             }
         }
     )+};
