@@ -38,5 +38,6 @@ tests=(
   --test stress_dag --test long_chain
 )
 
-cargo mutants --workspace "${scope[@]}" --timeout 300 --build-timeout 600 \
+cargo mutants --workspace --test-workspace true "${scope[@]}" --timeout 300 \
+  --build-timeout 600 \
   -- "${tests[@]}"

@@ -16,6 +16,7 @@ pub mod prelude {
     // The macros alone: `compute` and `graph` also name a function and a
     // module of the crate root, which the prelude does not bring in.
     pub use crate::__compute as compute;
+    pub use crate::persist;
     pub use rdask_core::{Delayed, Scheduler, Split, Tokenize, Visualize};
     pub use rdask_macros::{delay, delayed, graph};
 }
@@ -62,5 +63,41 @@ macro_rules! __compute {
                 (&&outputs).register()
             }),
         )+))
+    };
+}
+
+/// Computes several `Delayed`s in one merged graph (shared work done once,
+/// as `compute!`) and gives back a `Delayed` of each holding its value under
+/// its key, so later computations reuse it (dask's `dask.persist(a, b)`).
+/// Each type must be `Clone`; at most 8.
+///
+/// ```
+/// use rdask::prelude::*;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static LOADS: AtomicUsize = AtomicUsize::new(0);
+///
+/// #[delayed]
+/// fn load() -> Vec<i64> {
+///     LOADS.fetch_add(1, Ordering::SeqCst);
+///     vec![1, 2, 3]
+/// }
+///
+/// let data = load();
+/// let total = data.map(|v: Vec<i64>| v.iter().sum::<i64>());
+/// let count = data.map(|v: Vec<i64>| v.len());
+/// let (total, count) = rdask::persist!(total, count)?;
+/// assert_eq!(LOADS.load(Ordering::SeqCst), 1); // shared work ran once
+/// assert_eq!(total.compute()?, 6);
+/// assert_eq!(count.compute()?, 3);
+/// assert_eq!(LOADS.load(Ordering::SeqCst), 1); // and not again
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[macro_export]
+macro_rules! persist {
+    () => {
+        ::core::compile_error!("persist! needs at least one Delayed: `persist!(a, b)`")
+    };
+    ($($e:expr),+ $(,)?) => {
+        $crate::__private::persist_tuple(($(&$e,)+))
     };
 }

@@ -163,6 +163,11 @@ delay_fns! {
     delay8(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5, P6 a6 6, P7 a7 7);
 }
 
+/// `persist!`'s entry point.
+pub fn persist_tuple<P: crate::delayed::PersistTuple>(p: P) -> crate::Result<P::Output> {
+    p.persist_tuple()
+}
+
 /// `compute!`'s entry point.
 pub fn compute_tuple<C: ComputeTuple>(c: C) -> crate::Result<C::Output> {
     c.compute_tuple(None)

@@ -140,14 +140,21 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     where
         T: Clone,
     {
-        let v = self.compute()?;
-        Ok(Delayed::from_node(NodeRef::make(
+        Ok(self.persisted(self.compute()?))
+    }
+
+    /// A `Delayed` holding `v`, this task's computed value, under its key.
+    pub(crate) fn persisted(&self, v: T) -> Delayed<T>
+    where
+        T: Clone,
+    {
+        Delayed::from_node(NodeRef::make(
             self.node.key.clone(),
             Op::Const(Value::new(v)),
             [],
             Some(clone_fn_of::<T>()),
             true,
-        )))
+        ))
     }
 
     /// This value as an argument of another task.
@@ -403,6 +410,37 @@ macro_rules! compute_tuples {
             }
         }
     )+};
+}
+
+/// Tuples of `&Delayed`s persisted together by `persist!`.
+pub trait PersistTuple {
+    /// The tuple of persisted `Delayed`s.
+    type Output;
+    /// Computes every element in one merged graph and wraps each value.
+    fn persist_tuple(self) -> Result<Self::Output>;
+}
+
+macro_rules! persist_tuples {
+    ($(($($T:ident $i:tt),+))+) => {$(
+        impl<$($T: Clone + Send + Sync + 'static),+> PersistTuple for ($(&Delayed<$T>,)+) {
+            type Output = ($(Delayed<$T>,)+);
+            fn persist_tuple(self) -> Result<Self::Output> {
+                let values = ($(self.$i,)+).compute_tuple(None)?;
+                Ok(($(self.$i.persisted(values.$i),)+))
+            }
+        }
+    )+};
+}
+
+persist_tuples! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
 }
 
 compute_tuples! {

@@ -43,9 +43,9 @@ pub mod __private;
 
 pub use args::{IntoArg, IntoPureArg, Tokenize};
 pub use callbacks::{with_callbacks, Callback};
-#[doc(hidden)]
-pub use delayed::ComputeTuple;
 pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Split};
+#[doc(hidden)]
+pub use delayed::{ComputeTuple, PersistTuple};
 pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
