@@ -681,3 +681,29 @@ fn persist_keeps_the_key_and_does_not_recompute() {
         assert_eq!(mapped.load(Ordering::SeqCst), 1, "{s}");
     }
 }
+
+#[delayed]
+fn fails_named(x: i64) -> Result<i64, String> {
+    Err(format!("no {x}"))
+}
+
+/// `named` gives a call the key a user chose (dask's `dask_key_name`):
+/// errors, graphs and the key itself use it; a handle shared elsewhere is
+/// named through a task of its own, which passes the value on.
+#[test]
+fn a_call_can_be_given_its_own_key() {
+    let e = fails_named(1).named("load-a").compute().unwrap_err();
+    assert_eq!(e.key(), Some(&rdask::Key::from("load-a")), "{e}");
+
+    let x = rdask::value(2_i64);
+    let y = x.clone().named("two");
+    assert_eq!(y.key(), &rdask::Key::from("two"));
+    assert_ne!(x.key(), y.key(), "the shared handle keeps its key");
+    let keys = y.graph().keys().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert!(keys.contains(&"two".to_string()), "{keys:?}");
+    assert!(keys.contains(&x.key().to_string()), "{keys:?}");
+    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+        assert_eq!(y.compute_with(&s).unwrap(), 2);
+        assert_eq!((&y + 1).compute_with(&s).unwrap(), 3);
+    }
+}

@@ -134,6 +134,37 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         })
     }
 
+    /// This task under `key` instead of the key rdask made for it (dask's
+    /// `dask_key_name`): the name progress bars, profiles, pictures, errors
+    /// and [`graph`](Self::graph) show. Keys you choose are yours to keep
+    /// apart: two tasks of one name are still two tasks, but a `Graph` of
+    /// both holds one. A handle shared with other `Delayed`s (or a graph)
+    /// is named through a new task that passes the value on.
+    ///
+    /// ```
+    /// use rdask::prelude::*;
+    ///
+    /// #[delayed]
+    /// fn load(path: String) -> usize {
+    ///     path.len()
+    /// }
+    ///
+    /// let a = load("a.csv".to_string()).named("load-a");
+    /// assert_eq!(a.key().to_string(), "load-a");
+    /// assert_eq!(a.compute()?, 5);
+    /// # Ok::<(), rdask::Error>(())
+    /// ```
+    pub fn named(mut self, key: impl Into<Key>) -> Delayed<T> {
+        let key = key.into();
+        if let Some(node) = NodeRef::get_mut(&mut self.node) {
+            node.key = key;
+            return self;
+        }
+        let run = dyn_run("named", |args| args.take_value());
+        let arg = self.arg(false, None);
+        Delayed::from_node(NodeRef::make(key, Op::Dyn(run), [arg], None, false))
+    }
+
     /// Computes the value now and returns a `Delayed` holding it under the
     /// same key, so later computations reuse it instead of recomputing.
     pub fn persist(&self) -> Result<Delayed<T>>

@@ -399,6 +399,18 @@ impl NodeRef {
         }
     }
 
+    /// The node, to change, when this is its only reference (as
+    /// `Arc::get_mut`).
+    pub(crate) fn get_mut(this: &mut NodeRef) -> Option<&mut Node> {
+        if this.slot().strong.load(Ordering::Acquire) != 1 {
+            return None;
+        }
+        // SAFETY: this is the only reference (the count says so, and no
+        // other can be made without one), and `&mut self` keeps it so while
+        // the borrow lives.
+        Some(unsafe { &mut (*this.0.as_ptr()).node })
+    }
+
     /// The node's address (its identity).
     pub fn as_ptr(this: &NodeRef) -> *const Node {
         &this.slot().node

@@ -74,8 +74,9 @@ impl Options {
                 )),
                 ("dask_key_name" | "key_name" | "key", _) => errors.push(Error::new(
                     item.ident.span(),
-                    "a key per call is not an option of the function: `name = \"prefix\"` \
-                     sets the prefix of every call's key",
+                    "a key per call is not an option of the function: name the call, \
+                     `f(x).named(\"key\")`; `name = \"prefix\"` sets the prefix of every \
+                     call's key",
                 )),
                 (other, _) => errors.push(Error::new(
                     item.ident.span(),
