@@ -309,7 +309,10 @@ mod tests {
         assert_eq!(parse_stat_ticks("garbage"), None);
     }
 
+    // Not under Miri: the sampler reads `/proc/self` and the process CPU
+    // clock, which Miri does not model (and its isolation forbids).
     #[test]
+    #[cfg_attr(miri, ignore = "reads /proc and the process CPU clock")]
     fn samples_while_running_and_stops() {
         let rp = ResourceProfiler::with_interval(Duration::from_millis(5));
         rp.start(1);
@@ -347,7 +350,9 @@ mod tests {
         assert_eq!(rp.samples().len(), n, "no sampling after finish");
     }
 
+    // Not under Miri: as above, the sampler's first sample reads `/proc`.
     #[test]
+    #[cfg_attr(miri, ignore = "reads /proc and the process CPU clock")]
     fn drop_stops_the_thread() {
         // A long interval: the thread's one sample is its last, on stop.
         let rp = ResourceProfiler::with_interval(Duration::from_secs(3600));

@@ -273,7 +273,11 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    // Too slow under Miri (minutes): a megabyte of small elements pushed one
+    // at a time. `page_sized_elements_map_grow_and_drop_once` runs the
+    // mapped paths there instead.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri")]
     fn grows_past_the_mapping_size_and_keeps_its_elements() {
         let mut v: BigVec<u64> = BigVec::default();
         // Into a mapping, then through several moves of it.
@@ -287,7 +291,11 @@ mod tests {
         assert_eq!(v.pop(), Some(9));
     }
 
+    // Too slow under Miri (minutes): a megabyte of small elements pushed one
+    // at a time. `page_sized_elements_map_grow_and_drop_once` runs the
+    // mapped paths there instead.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri")]
     fn drops_every_element_once() {
         let one = Arc::new(());
         let mut v = BigVec::default();
@@ -303,7 +311,11 @@ mod tests {
     /// Arrays carved from one room share its mapping, each in its own
     /// aligned part; one that outgrows its part moves out with its elements;
     /// the mapping outlives the room and goes with its last array.
+    // Too slow under Miri (minutes): a megabyte of small elements pushed one
+    // at a time. `page_sized_elements_map_grow_and_drop_once` runs the
+    // mapped paths there instead.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri")]
     fn arrays_share_a_room_and_grow_out_of_it() {
         // Two arrays and a small one fill one huge page; a fourth does not fit.
         let n = crate::mem::huge::HUGE / 16 - 32;
@@ -345,7 +357,11 @@ mod tests {
         }
     }
 
+    // Too slow under Miri (minutes): a megabyte of small elements pushed one
+    // at a time. `page_sized_elements_map_grow_and_drop_once` runs the
+    // mapped paths there instead.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri")]
     fn a_big_known_size_is_mapped_at_once_and_a_small_one_is_not() {
         let mut big: BigVec<u64> = BigVec::with_capacity(MAP_KNOWN / 8);
         let small: BigVec<u64> = BigVec::with_capacity(MAP_KNOWN / 8 - 1);
@@ -359,5 +375,47 @@ mod tests {
             big.push(i);
         }
         assert!(big.iter().enumerate().all(|(i, &x)| x == i as u64));
+    }
+
+    /// The mapped paths in few pushes, with elements of a page each (cheap
+    /// enough for Miri): mapped at once, grown past the mapping (its pages
+    /// moved, or copied where `grow` declines, as under Miri), shared in a
+    /// room, and every element dropped once.
+    #[test]
+    fn page_sized_elements_map_grow_and_drop_once() {
+        type Page = ([u64; 511], Arc<()>);
+        assert_eq!(size_of::<Page>(), 4096);
+        let one = Arc::new(());
+        let page = |i: u64| ([i; 511], one.clone());
+        let mut v: BigVec<Page> = BigVec::with_capacity(MAP_KNOWN / 4096);
+        if cfg!(target_os = "linux") {
+            assert!(v.mapped >= MAP_KNOWN);
+        }
+        let n = crate::mem::huge::HUGE / 4096 + 1;
+        for i in 0..n as u64 {
+            v.push(page(i));
+        }
+        assert!(v.mapped >= n * 4096 || !cfg!(target_os = "linux"));
+        assert!(v
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.0[0] == i as u64 && p.0[510] == i as u64));
+        assert_eq!(Arc::strong_count(&one), n + 1);
+        v.truncate(3);
+        assert_eq!(Arc::strong_count(&one), 4);
+        // Two arrays in one room; the first outgrows its part and moves out.
+        let mut room = Room::new(2 * Room::size_of::<Page>(64));
+        let mut a: BigVec<Page> = room.vec(64);
+        let mut b: BigVec<Page> = room.vec(64);
+        drop(room);
+        for i in 0..65 {
+            a.push(page(i));
+        }
+        b.push(page(7));
+        assert!(a.shared.is_none());
+        assert!(a.iter().enumerate().all(|(i, p)| p.0[0] == i as u64));
+        assert_eq!(b[0].0[9], 7);
+        drop((v, a, b));
+        assert_eq!(Arc::strong_count(&one), 1);
     }
 }

@@ -48,9 +48,17 @@ pub(crate) const WORTH_HUGE: usize = 384 << 10;
 /// few recently freed mappings for the next request of the same length (a
 /// slab chunk, or a plan of the same size), and no more: peak memory is
 /// unchanged, and what stays after a computation is bounded.
+///
+/// The mappings are kept as pointers, not addresses, so that one handed out
+/// again keeps its provenance (Miri checks accesses through it as precisely
+/// as through a fresh one).
 pub(crate) struct Spares {
-    held: Vec<(usize, usize)>,
+    held: Vec<(NonNull<u8>, usize)>,
 }
+
+// SAFETY: the held mappings are plain memory that nothing refers into; the
+// thread that takes one out owns it from then on.
+unsafe impl Send for Spares {}
 
 /// The most the spare mappings may hold: eight huge pages.
 pub(crate) const SPARE_MAX: usize = 8 * HUGE;
@@ -63,16 +71,16 @@ impl Spares {
     /// A kept mapping of exactly `len` bytes.
     fn take(&mut self, len: usize) -> Option<NonNull<u8>> {
         let i = self.held.iter().rposition(|&(_, l)| l == len)?;
-        NonNull::new(self.held.remove(i).0 as *mut u8)
+        Some(self.held.remove(i).0)
     }
 
     /// Keeps mapping `p` of `len` bytes; returns what no longer fits (the
     /// oldest first, or `p` itself when it alone is too big), to unmap.
-    fn keep(&mut self, p: NonNull<u8>, len: usize) -> Vec<(usize, usize)> {
+    fn keep(&mut self, p: NonNull<u8>, len: usize) -> Vec<(NonNull<u8>, usize)> {
         if len > SPARE_MAX {
-            return vec![(p.as_ptr() as usize, len)];
+            return vec![(p, len)];
         }
-        self.held.push((p.as_ptr() as usize, len));
+        self.held.push((p, len));
         let mut total: usize = self.held.iter().map(|&(_, l)| l).sum();
         let mut out = Vec::new();
         while total > SPARE_MAX {
@@ -95,7 +103,7 @@ fn spares() -> std::sync::MutexGuard<'static, Spares> {
 /// A 2 MiB-aligned mapping of at least `bytes` (rounded up to whole huge
 /// pages), with huge pages requested: the mapping and its length. It may be
 /// a spare one (see [`Spares`]): its contents are then not zero.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 pub(crate) fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
     let len = bytes.checked_add(HUGE - 1)? & !(HUGE - 1);
     if let Some(p) = spares().take(len) {
@@ -138,7 +146,7 @@ pub(crate) fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
 ///
 /// SAFETY: `p` and `old` are a live mapping from [`map`]; on success it is
 /// gone (its contents are at the start of the new one).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(miri)))]
 pub(crate) unsafe fn grow(
     p: NonNull<u8>,
     old: usize,
@@ -164,6 +172,46 @@ pub(crate) unsafe fn grow(
     Some((fresh, len))
 }
 
+// Under Miri: Miri models `mmap` and `munmap` of a whole mapping only. It
+// rejects the trim above (a partial `munmap`) and has no `mremap` or
+// `madvise`. So it gets exactly `len` bytes (page-aligned, not 2 MiB-aligned:
+// nothing relies on more than the types' own alignment), and `grow` declines
+// (callers then copy into a fresh mapping, as when `mremap` fails). The
+// lengths, the spares and `unmap` are the same as natively, so the slab's
+// mapped chunks and the reuse of spares still run under Miri.
+
+/// [`map`] for Miri: a page-aligned mapping of exactly the rounded length.
+#[cfg(all(target_os = "linux", miri))]
+pub(crate) fn map(bytes: usize) -> Option<(NonNull<u8>, usize)> {
+    let len = bytes.checked_add(HUGE - 1)? & !(HUGE - 1);
+    if let Some(p) = spares().take(len) {
+        return Some((p, len));
+    }
+    // SAFETY: an anonymous private mapping touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    NonNull::new(p.cast::<u8>()).map(|p| (p, len))
+}
+
+/// [`grow`] for Miri, which has no `mremap`: never; the caller copies.
+///
+/// SAFETY: none needed; `p` is left as it is.
+#[cfg(all(target_os = "linux", miri))]
+pub(crate) unsafe fn grow(_: NonNull<u8>, _: usize, _: usize) -> Option<(NonNull<u8>, usize)> {
+    None
+}
+
 /// Gives back mapping `p` of `len` bytes (one of [`map`]'s, whole): kept
 /// as a spare, or unmapped.
 ///
@@ -174,7 +222,7 @@ pub(crate) unsafe fn unmap(p: NonNull<u8>, len: usize) {
     for (q, l) in out {
         // SAFETY: a mapping of ours nothing refers into (the caller's
         // promise, or an old spare's).
-        unsafe { libc::munmap(q as *mut libc::c_void, l) };
+        unsafe { libc::munmap(q.as_ptr().cast::<libc::c_void>(), l) };
     }
 }
 
@@ -195,8 +243,9 @@ pub(crate) unsafe fn unmap(_: NonNull<u8>, _: usize) {}
 mod tests {
     use super::*;
 
+    /// A stand-in mapping at address `x`, never dereferenced.
     fn at(x: usize) -> NonNull<u8> {
-        NonNull::new(x as *mut u8).unwrap()
+        NonNull::new(std::ptr::without_provenance_mut(x)).unwrap()
     }
 
     /// Spares are handed out for their own length only, most recent first,
@@ -214,10 +263,13 @@ mod tests {
         assert!(s.keep(at(16 * HUGE), 5 * HUGE).is_empty());
         assert_eq!(
             s.keep(at(32 * HUGE), 2 * HUGE),
-            vec![(HUGE, HUGE), (4 * HUGE, 2 * HUGE)]
+            vec![(at(HUGE), HUGE), (at(4 * HUGE), 2 * HUGE)]
         );
         // Too big alone: not kept.
-        assert_eq!(s.keep(at(64 * HUGE), 9 * HUGE), vec![(64 * HUGE, 9 * HUGE)]);
+        assert_eq!(
+            s.keep(at(64 * HUGE), 9 * HUGE),
+            vec![(at(64 * HUGE), 9 * HUGE)]
+        );
         assert_eq!(s.take(2 * HUGE), Some(at(32 * HUGE)));
         assert_eq!(s.take(2 * HUGE), None);
         assert_eq!(s.take(5 * HUGE), Some(at(16 * HUGE)));

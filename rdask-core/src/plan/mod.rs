@@ -657,7 +657,10 @@ mod tests {
 
     /// A chain's depth sizes the walk stacks and the task arrays; a list's
     /// length sizes the pending inputs; a plan of either fits its hint.
+    // Too slow under Miri: a chain of 71,000 nodes (past the depth's
+    // saturation at 65,535), built, hinted and dropped.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri")]
     fn hints_follow_chains_and_lists() {
         let mut x = crate::value(0_u64);
         for _ in 0..1000 {

@@ -20,7 +20,13 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::os::fd::FromRawFd;
 
-#[ctor::ctor]
+// `unsafe` (ctor 1.x requires it): this runs before `main`, where std does
+// not promise to be set up. Outside a worker it only reads one environment
+// variable. A worker never returns to `main`, and `serve` uses std's I/O
+// and threads this early: outside what std promises, but it works on
+// Linux, where workers run, and tests/processes.rs and
+// tests/process_faults.rs check it.
+#[ctor::ctor(unsafe)]
 fn enter_worker_mode() {
     if std::env::var_os(ENV).is_some() {
         serve();
