@@ -56,6 +56,24 @@ use std::sync::Arc;
 use wire::kind;
 
 /// The configuration of [`Scheduler::Processes`](crate::Scheduler::Processes).
+///
+/// ```
+/// use rdask::prelude::*;
+///
+/// #[delayed]
+/// fn square(x: u64) -> u64 {
+///     x * x // serde types in and out: runs in a worker process
+/// }
+///
+/// let s = Scheduler::processes(2);
+/// if let Scheduler::Processes(p) = &s {
+///     p.warm_up()?; // start the workers now, not at the first task
+///     assert_eq!(p.worker_pids().len(), 2);
+/// }
+/// let squares: Vec<_> = (1..=3).map(square).collect();
+/// assert_eq!(rdask::compute_with(&squares, &s)?, vec![1, 4, 9]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Processes {
     pub(crate) workers: usize,
