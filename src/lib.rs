@@ -101,3 +101,24 @@ macro_rules! persist {
         $crate::__private::persist_tuple(($(&$e,)+))
     };
 }
+
+/// The values of several keys of a raw graph, of different types, computed
+/// together (shared work once): `get!(&graph, "a", "b")` gives
+/// `rdask::Result<(A, B)>`, the types from where the result goes. On the
+/// default scheduler; [`get_tuple_with`] takes one.
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn inc(x: i64) -> i64 { x + 1 }
+/// fn show(x: i64) -> String { x.to_string() }
+/// let g = graph! { "a" => 1_i64, "b" => (inc, "a"), "c" => (show, "b") };
+/// let (b, c): (i64, String) = rdask::get!(&g, "b", "c")?;
+/// assert_eq!((b, c.as_str()), (2, "2"));
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[macro_export]
+macro_rules! get {
+    ($graph:expr, $($key:expr),+ $(,)?) => {
+        $crate::get_tuple($graph, &[$($crate::Key::from($key)),+])
+    };
+}

@@ -373,3 +373,26 @@ fn lists_nested_too_deep_are_an_error_not_a_stack_overflow() {
     }
     drop(nest(1_000_000));
 }
+
+/// `get!` computes keys of different types together; a wrong type names
+/// its key, and a count of keys that is not the tuple's is a clear error.
+#[test]
+fn keys_of_different_types_come_back_as_a_tuple() {
+    fn show(x: i64) -> String {
+        format!("<{x}>")
+    }
+    let g = graph! { "a" => 1_i64, "s" => (show, "a") };
+    for s in [Scheduler::Sync, Scheduler::threads(2)] {
+        let (a, text): (i64, String) =
+            rdask::get_tuple_with(&g, &["a".into(), "s".into()], &s).unwrap();
+        assert_eq!((a, text.as_str()), (1, "<1>"));
+    }
+    let (text,): (String,) = rdask::get!(&g, "s").unwrap();
+    assert_eq!(text, "<1>");
+    let wrong: rdask::Result<(i64, i64)> = rdask::get!(&g, "a", "s");
+    let e = wrong.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert_eq!(e.key(), Some(&rdask::Key::from("s")), "{e}");
+    let short: rdask::Result<(i64, String, i64)> = rdask::get!(&g, "a", "s");
+    assert!(short.unwrap_err().to_string().contains("one key per value"));
+}

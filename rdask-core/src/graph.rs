@@ -5,6 +5,8 @@
 //! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
 //! both faces share one planner and one executor.
 
+use crate::error::ErrorKind;
+use crate::exec::take_output;
 use crate::node::NodeRef;
 use crate::node::{Arg, Leaf, MaybeKey, Node, Op, Src};
 use crate::task::{dyn_run, DynRunFn};
@@ -502,6 +504,87 @@ pub fn get_many_with<T: Send + Sync + 'static>(
 ) -> Result<Vec<T>> {
     let keys: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
     run_graph::<T>(graph, &keys, scheduler)
+}
+
+/// The values of several keys of a raw graph, of different types, computed
+/// together: `T` is a tuple of their types, one key each, in order (the
+/// `rdask::get!` macro writes the call).
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn len(s: String) -> usize { s.len() }
+/// let g = graph! { "s" => lit("abc".to_string()), "n" => (len, "s") };
+/// let (s, n): (String, usize) = rdask::get!(&g, "s", "n")?;
+/// assert_eq!((s.as_str(), n), ("abc", 3));
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub fn get_tuple<T: FromOutputs>(graph: &Graph, keys: &[Key]) -> Result<T> {
+    get_tuple_with(graph, keys, &crate::schedule::current_scheduler()?)
+}
+
+/// [`get_tuple`] on a given scheduler.
+pub fn get_tuple_with<T: FromOutputs>(
+    graph: &Graph,
+    keys: &[Key],
+    scheduler: &Scheduler,
+) -> Result<T> {
+    if keys.len() != T::LEN {
+        return Err(Error::new(
+            ErrorKind::Type,
+            None,
+            format!(
+                "{} keys asked for a tuple of {} values: give one key per value",
+                keys.len(),
+                T::LEN
+            ),
+        ));
+    }
+    let roots = keys
+        .iter()
+        .map(|k| graph.root(k))
+        .collect::<Result<Vec<_>>>()?;
+    let values = scheduler.compute(&roots, Some(graph.nodes()), &[])?;
+    T::from_outputs(&mut values.into_iter(), &mut keys.iter())
+}
+
+/// Tuples of values [`get_tuple`] can fill, one computed output each.
+pub trait FromOutputs: Sized {
+    /// How many values.
+    const LEN: usize;
+    /// The tuple, from the outputs of `keys`, in order.
+    #[doc(hidden)]
+    fn from_outputs(
+        values: &mut std::vec::IntoIter<Value>,
+        keys: &mut std::slice::Iter<'_, Key>,
+    ) -> Result<Self>;
+}
+
+macro_rules! from_outputs {
+    ($($n:literal: ($($T:ident),+))+) => {$(
+        impl<$($T: Send + Sync + 'static),+> FromOutputs for ($($T,)+) {
+            const LEN: usize = $n;
+            fn from_outputs(
+                values: &mut std::vec::IntoIter<Value>,
+                keys: &mut std::slice::Iter<'_, Key>,
+            ) -> Result<Self> {
+                Ok(($({
+                    let key = keys.next().expect("one key per value");
+                    take_output::<$T>(values.next(), key)?
+                },)+))
+            }
+        }
+    )+};
+}
+
+from_outputs! {
+    1: (A)
+    2: (A, B)
+    3: (A, B, C)
+    4: (A, B, C, D)
+    5: (A, B, C, D, E)
+    6: (A, B, C, D, E, F)
+    7: (A, B, C, D, E, F, G)
+    8: (A, B, C, D, E, F, G, H)
 }
 
 /// The values of `keys`, as `T`s.

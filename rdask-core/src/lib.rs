@@ -48,7 +48,10 @@ pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Sp
 pub use delayed::{ComputeTuple, PersistTuple};
 pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
 pub use error::{BoxError, Error, ErrorKind, Result};
-pub use graph::{get, get_many, get_many_with, get_with, Graph, GraphArg, TaskArgs, TaskFn};
+pub use graph::{
+    get, get_many, get_many_with, get_tuple, get_tuple_with, get_with, FromOutputs, Graph,
+    GraphArg, TaskArgs, TaskFn,
+};
 pub use key::{Key, KeyIndex};
 pub use schedule::processes as process;
 pub use schedule::processes::Processes;
