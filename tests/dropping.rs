@@ -74,7 +74,7 @@ fn a_big_tree_is_dropped_once_with_the_pool_it_was_computed_on() {
     // over (the dropping thread takes back the rest): over a few tries of
     // an idle pool, it takes some.
     let mut helped = false;
-    for _ in 0..5 {
+    for _ in 0..20 {
         let log = Arc::new(Log::default());
         let g = tree(n, &log, None);
         let sum = g.compute_with(&Scheduler::pool(pool.clone())).unwrap();
