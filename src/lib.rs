@@ -4,21 +4,22 @@
 //!
 //! `rdask` is the facade: it re-exports the runtime (`rdask-core`: `Delayed`,
 //! `Graph`, `Key`, `Scheduler`, `Error`) and the macros (`rdask-macros`:
-//! `#[delayed]`, `delay!`, `graph!`), and defines `compute!`.
+//! `#[delayed]`, `delay!`, `graph!`, `#[derive(Tokenize)]`), and defines
+//! `compute!`.
 
 pub use rdask_core::*;
-pub use rdask_macros::{delay, delayed, graph};
+pub use rdask_macros::{delay, delayed, graph, Tokenize};
 
 /// Everything a user of rdask needs in scope: the macros, `Delayed`,
 /// `Scheduler`, and the traits behind `split()`, `visualize()` and pure
-/// arguments.
+/// arguments (`Tokenize` is both the trait and its derive).
 pub mod prelude {
     // The macros alone: `compute` and `graph` also name a function and a
     // module of the crate root, which the prelude does not bring in.
     pub use crate::__compute as compute;
     pub use crate::persist;
     pub use rdask_core::{Delayed, Scheduler, Split, Tokenize, Visualize};
-    pub use rdask_macros::{delay, delayed, graph};
+    pub use rdask_macros::{delay, delayed, graph, Tokenize};
 }
 
 #[doc(inline)]

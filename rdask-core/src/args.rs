@@ -113,6 +113,9 @@ impl<X: Send + Sync + 'static, const N: usize> IntoArg<Vec<X>> for [Delayed<X>; 
 /// `Hash`, it covers floats (by their bits). Implement it for your own types
 /// to pass them as plain arguments to pure functions.
 ///
+/// `#[derive(Tokenize)]` (`rdask::Tokenize`, also in the prelude) writes such
+/// an impl for structs and enums; `#[tokenize(skip)]` leaves a field out.
+///
 /// ```
 /// use rdask::prelude::*;
 /// use std::hash::Hasher;

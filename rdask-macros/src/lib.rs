@@ -6,6 +6,7 @@ use proc_macro::TokenStream;
 mod delay;
 mod delayed;
 mod graph;
+mod tokenize;
 
 /// Makes a function lazy: each call returns a `Delayed<R>` at once and runs
 /// nothing; `compute` runs it later, with everything it depends on.
@@ -126,4 +127,56 @@ pub fn delay(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     graph::graph(input.into()).into()
+}
+
+/// `#[derive(Tokenize)]`: implements `rdask::Tokenize` for a struct or enum,
+/// so that its values can be passed as plain arguments to
+/// `#[delayed(pure)]` functions, whose keys hash them.
+///
+/// A struct hashes its fields in declaration order (named, tuple and unit
+/// structs alike). An enum hashes its variant's index (as a `u32`, counted
+/// in declaration order) and then that variant's fields, so two variants
+/// with equal fields give different keys. Every hashed field must be
+/// `Tokenize`; each type parameter gets a `Tokenize` bound. Unions are
+/// refused: implement the trait by hand.
+///
+/// `#[tokenize(skip)]` on a field leaves it out of the hash: values that
+/// differ only there give the same key (for caches, handles, labels that
+/// do not change the result). The field need not be `Tokenize`.
+///
+/// ```
+/// use rdask::prelude::*;
+///
+/// #[derive(Clone, Tokenize)]
+/// struct Params {
+///     alpha: f64,
+///     folds: u32,
+///     #[tokenize(skip)]
+///     label: String, // not part of the key
+/// }
+///
+/// #[derive(Clone, rdask::Tokenize)]
+/// enum Model {
+///     Linear(Params),
+///     Tree { depth: u32 },
+/// }
+///
+/// #[delayed(pure)]
+/// fn score(m: Model) -> f64 {
+///     match m {
+///         Model::Linear(p) => p.alpha * f64::from(p.folds),
+///         Model::Tree { depth } => f64::from(depth),
+///     }
+/// }
+///
+/// let p = |label: &str| Params { alpha: 0.5, folds: 4, label: label.into() };
+/// // Equal inputs (up to skipped fields), one key: computed once.
+/// assert_eq!(score(Model::Linear(p("a"))).key(), score(Model::Linear(p("b"))).key());
+/// assert_ne!(score(Model::Linear(p("a"))).key(), score(Model::Tree { depth: 4 }).key());
+/// assert_eq!(score(Model::Tree { depth: 3 }).compute()?, 3.0);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+#[proc_macro_derive(Tokenize, attributes(tokenize))]
+pub fn derive_tokenize(input: TokenStream) -> TokenStream {
+    tokenize::derive(input.into()).into()
 }
