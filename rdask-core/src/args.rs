@@ -3,14 +3,41 @@
 
 use crate::node::NodeRef;
 use crate::node::{Arg, Src};
-use crate::value::{clone_fn_of, typed_list, CloneFn, Value};
+use crate::value::{clone_fn_of, typed_list, unwrap_value, CloneFn, ListFn, Value};
 use crate::{Delayed, Key};
-use std::hash::Hasher;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// A value that can be passed for a parameter of type `P` of a lazy call:
 /// a plain `P` or `&P` (copied into the graph), a `Delayed<P>` or
-/// `&Delayed<P>`, and for `P = Vec<X>` also `Vec<Delayed<X>>` or
-/// `&[Delayed<X>]`.
+/// `&Delayed<P>`, and for `P = Vec<X>` also `Vec<Delayed<X>>`,
+/// `&[Delayed<X>]` or `[Delayed<X>; N]`.
+///
+/// `Delayed`s may also stand inside the parameter's own shape (dask's
+/// `traverse`), moved in: a tuple `(A, B)` to `(A, B, C, D)` takes a tuple
+/// of `Delayed`s, or of `Delayed`s and plain values (at least one
+/// `Delayed`); `Option<T>` takes `Option<Delayed<T>>`; `Vec<Vec<T>>` takes
+/// `Vec<Vec<Delayed<T>>>`; `HashMap<K, V>` takes `HashMap<K, Delayed<V>>`
+/// (its keys copied into the graph). The consumer gets the shape built from
+/// the values. All but the `HashMap` may be passed to `#[delayed(pure)]`
+/// functions too.
+///
+/// ```
+/// use rdask::prelude::*;
+///
+/// #[delayed]
+/// fn num(x: i64) -> i64 { x }
+///
+/// #[delayed]
+/// fn both(p: (i64, i64)) -> i64 { p.0 * p.1 }
+///
+/// #[delayed]
+/// fn or_one(x: Option<i64>) -> i64 { x.unwrap_or(1) }
+///
+/// assert_eq!(both((num(6), num(7))).compute().unwrap(), 42);
+/// assert_eq!(both((num(6), 2)).compute().unwrap(), 12);
+/// assert_eq!(or_one(Some(num(5))).compute().unwrap(), 5);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed for a parameter of type `{P}`",
     label = "expected `{P}`, `&{P}`, `Delayed<{P}>` or `&Delayed<{P}>`",
@@ -106,6 +133,183 @@ impl<X: Send + Sync + 'static> IntoArg<Vec<X>> for &[Delayed<X>] {
 impl<X: Send + Sync + 'static, const N: usize> IntoArg<Vec<X>> for [Delayed<X>; N] {
     fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
         list(self.iter(), by_ref)
+    }
+}
+
+// Nested shapes holding `Delayed`s (dask's `traverse`): a `Src::List` of the
+// parts, which a typed `build` turns back into the parameter's shape. Such
+// an argument makes its node no tree, so it runs on the planned executor;
+// the argument kinds above are untouched.
+
+/// The next part of a nested argument, as an `X`.
+fn part<X: Send + Sync + 'static>(
+    items: &mut dyn ExactSizeIterator<Item = Value>,
+) -> Result<X, &'static str> {
+    let v = items.next().ok_or("a shorter list of parts")?;
+    unwrap_value::<X>(v).map_err(|e| e.found())
+}
+
+/// A nested argument: its parts as a list that `build` assembles.
+fn nested(items: Box<[Src]>, build: ListFn, by_ref: bool) -> Arg {
+    Arg::new(
+        Src::List {
+            items,
+            build: Some(build),
+        },
+        by_ref,
+        None,
+    )
+}
+
+/// One part of a nested argument: a `Delayed`'s node or a plain value.
+fn part_src<P, E: IntoArg<P>>(e: E) -> Src {
+    e.into_arg(false, None).src
+}
+
+macro_rules! tuple_build {
+    ($($name:ident ($($T:ident),+))+) => {$(
+        /// Builds a tuple from its parts, in order.
+        fn $name<$($T: Send + Sync + 'static),+>(
+            items: &mut dyn ExactSizeIterator<Item = Value>,
+        ) -> Result<Value, &'static str> {
+            Ok(Value::new(($(part::<$T>(items)?,)+)))
+        }
+    )+};
+}
+tuple_build! {
+    tuple2(A, B)
+    tuple3(A, B, C)
+    tuple4(A, B, C, D)
+}
+
+/// A tuple with at least one `Delayed` element, each element a `Delayed` or
+/// a plain value (`$E`, each an `IntoArg` of its `$T`).
+macro_rules! tuple_arg {
+    ($build:ident [$($T:ident $i:tt),+] ($($E:ty),+)) => {
+        impl<$($T: Send + Sync + 'static),+> IntoArg<($($T,)+)> for ($($E,)+)
+        where
+            $($E: IntoArg<$T>,)+
+        {
+            fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+                let items = Box::new([$(part_src::<$T, $E>(self.$i)),+]);
+                nested(items, $build::<$($T),+>, by_ref)
+            }
+        }
+
+        impl<$($T: Send + Sync + 'static),+> IntoPureArg<($($T,)+)> for ($($E,)+)
+        where
+            $($E: IntoPureArg<$T>,)+
+        {
+            fn token(&self, h: &mut dyn Hasher) {
+                $(self.$i.token(h);)+
+            }
+        }
+    };
+}
+tuple_arg!(tuple2 [A 0, B 1] (Delayed<A>, Delayed<B>));
+tuple_arg!(tuple2 [A 0, B 1] (Delayed<A>, B));
+tuple_arg!(tuple2 [A 0, B 1] (A, Delayed<B>));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (Delayed<A>, Delayed<B>, Delayed<C>));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (Delayed<A>, Delayed<B>, C));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (Delayed<A>, B, Delayed<C>));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (A, Delayed<B>, Delayed<C>));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (Delayed<A>, B, C));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (A, Delayed<B>, C));
+tuple_arg!(tuple3 [A 0, B 1, C 2] (A, B, Delayed<C>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, Delayed<B>, Delayed<C>, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, Delayed<B>, Delayed<C>, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, Delayed<B>, C, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, B, Delayed<C>, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, Delayed<B>, Delayed<C>, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, Delayed<B>, C, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, B, Delayed<C>, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, B, C, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, Delayed<B>, Delayed<C>, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, Delayed<B>, C, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, B, Delayed<C>, Delayed<D>));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (Delayed<A>, B, C, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, Delayed<B>, C, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, B, Delayed<C>, D));
+tuple_arg!(tuple4 [A 0, B 1, C 2, D 3] (A, B, C, Delayed<D>));
+
+/// Builds an `Option<T>` from no part (`None`) or one (`Some`).
+fn typed_option<T: Send + Sync + 'static>(
+    items: &mut dyn ExactSizeIterator<Item = Value>,
+) -> Result<Value, &'static str> {
+    Ok(Value::new(match items.len() {
+        0 => None,
+        _ => Some(part::<T>(items)?),
+    }))
+}
+
+impl<T: Send + Sync + 'static> IntoArg<Option<T>> for Option<Delayed<T>> {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        let items = self.map(|d| Src::Node(d.node, None)).into_iter().collect();
+        nested(items, typed_option::<T>, by_ref)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoPureArg<Option<T>> for Option<Delayed<T>> {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.tokenize(h)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoArg<Vec<Vec<T>>> for Vec<Vec<Delayed<T>>> {
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        let items = self
+            .into_iter()
+            .map(|inner| Src::Nodes {
+                items: inner.into_iter().map(|d| d.node).collect(),
+                build: typed_list::<T>,
+            })
+            .collect();
+        nested(items, typed_list::<Vec<T>>, by_ref)
+    }
+}
+
+impl<T: Send + Sync + 'static> IntoPureArg<Vec<Vec<T>>> for Vec<Vec<Delayed<T>>> {
+    fn token(&self, h: &mut dyn Hasher) {
+        self.tokenize(h)
+    }
+}
+
+/// Builds a `HashMap` from its parts: each key, then its value.
+fn typed_map<K, V, S>(
+    items: &mut dyn ExactSizeIterator<Item = Value>,
+) -> Result<Value, &'static str>
+where
+    K: Eq + Hash + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher + Default + Send + Sync + 'static,
+{
+    let mut map = HashMap::with_capacity_and_hasher(items.len() / 2, S::default());
+    while items.len() > 0 {
+        let k = part::<K>(items)?;
+        map.insert(k, part::<V>(items)?);
+    }
+    Ok(Value::new(map))
+}
+
+impl<K, V, S> IntoArg<HashMap<K, V, S>> for HashMap<K, Delayed<V>, S>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+    S: BuildHasher + Default + Send + Sync + 'static,
+{
+    /// The keys are copied into the graph as constants.
+    fn into_arg(self, by_ref: bool, _: Option<CloneFn>) -> Arg {
+        let items = self
+            .into_iter()
+            .flat_map(|(k, d)| {
+                let key = Src::Const {
+                    value: Value::new(k),
+                    clone: clone_fn_of::<K>(),
+                };
+                [key, Src::Node(d.node, None)]
+            })
+            .collect();
+        nested(items, typed_map::<K, V, S>, by_ref)
     }
 }
 
