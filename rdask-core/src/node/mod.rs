@@ -223,7 +223,7 @@ pub struct Node {
     pub(crate) size: u32,
     /// Every node below this one is the input of exactly one node, once,
     /// and none deduplicates by key: the graph is a tree, which runs
-    /// without a plan (see `crate::tree`). Known as the node is built (its
+    /// without a plan (see `crate::exec::tree`). Known as the node is built (its
     /// inputs then held by it alone) and true for good, since a node's
     /// inputs never change.
     pub(crate) tree: bool,
