@@ -58,3 +58,23 @@ fn million_operator_chain_computes_and_drops() {
         drop(d);
     });
 }
+
+#[delayed]
+fn first(xs: Vec<u64>) -> u64 {
+    xs[0] + 1
+}
+
+/// A chain through list arguments (`Vec<Delayed<X>>`): each list's items
+/// join the drop's own stack like a plain input, or its drop would recurse
+/// once per link.
+#[test]
+fn chain_through_list_arguments_drops_without_recursion() {
+    small_stack(|| {
+        let mut d = rdask::value(0_u64);
+        for _ in 0..N / 4 {
+            d = first(vec![d]);
+        }
+        assert!(d.key().to_string().starts_with("first-"));
+        drop(d);
+    });
+}
