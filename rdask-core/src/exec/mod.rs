@@ -143,6 +143,7 @@ impl<'p> Exec<'p> {
 
     /// Runs task `t`, handing every task it makes ready to `ready`, in
     /// priority order.
+    #[inline]
     pub fn execute(&self, t: u32, ready: &mut impl FnMut(u32)) {
         let mut batch = Batch::default();
         self.execute_batched(t, &mut batch, ready);

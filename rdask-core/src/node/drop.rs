@@ -18,7 +18,7 @@ impl Drop for Node {
         }
         let mut stack: Vec<NodeRef> = Vec::new();
         take_children(&mut self.args, &mut stack);
-        dismantle(stack, 0, fork_pool().as_ref());
+        dismantle(stack, 0, Pool::Find);
     }
 }
 
@@ -35,16 +35,53 @@ const MAX_DROP_FORKS: u32 = 8;
 /// alone holds, iteratively. Where two big subgraphs held only here are
 /// next (a tree's two halves), one is handed to a pool while this thread
 /// drops the other: dropping is a third of a fine-grained graph's life, and
-/// the caller would otherwise do it alone. `pool` is where hand-offs go
-/// (`None`: nowhere, this thread does it all).
+/// the caller would otherwise do it alone. `pool` is where hand-offs go.
 ///
 /// The drop never waits on a pool: a half no pool thread has started by
 /// the time this thread is done with its own is taken back and dropped
 /// here ([`Handoff`]), so a busy pool (or one whose tasks wait for a lock
 /// the dropping code holds) delays nothing. The only wait is for a half a
 /// pool thread is dropping right now, which runs nothing but this drop.
-fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32, pool: Option<&RayonPool>) {
+fn dismantle(mut stack: Vec<NodeRef>, forks: u32, pool: Pool<'_>) {
     let mut frees = Frees::default();
+    while let Some(node) = stack.pop() {
+        if forks < MAX_DROP_FORKS && both_big(&node, &stack) {
+            stack.push(node);
+            return dismantle_sharing(stack, frees, forks, pool);
+        }
+        drop_one(node, &mut frees, &mut stack);
+    }
+}
+
+/// The last reference empties the node in place (no move out of its slot)
+/// before it is dropped, so that drop does not recurse; its inputs go to
+/// `stack`.
+#[inline(always)]
+fn drop_one(node: NodeRef, frees: &mut Frees, stack: &mut Vec<NodeRef>) {
+    // SAFETY: the node is dropped whole (its inputs moved out, then the
+    // rest), once.
+    unsafe {
+        NodeRef::drop_with(node, frees, |node| {
+            take_children(&mut node.args, stack);
+            node.drop_rest();
+        })
+    };
+}
+
+/// [`dismantle`] from its first big pair on: halves are handed to the pool
+/// (found now, at the top). Out of line: most drops never get here, and
+/// the hand-offs' bookkeeping would cost every node's drop.
+#[cold]
+#[inline(never)]
+fn dismantle_sharing(mut stack: Vec<NodeRef>, mut frees: Frees, mut forks: u32, pool: Pool<'_>) {
+    let found;
+    let pool = match pool {
+        Pool::Find => {
+            found = fork_pool();
+            found.as_ref()
+        }
+        Pool::This(p) => p,
+    };
     // Finished however this drop ends, even by a panic in a user's `Drop`.
     let mut handed = Handed {
         list: Vec::new(),
@@ -54,26 +91,17 @@ fn dismantle(mut stack: Vec<NodeRef>, mut forks: u32, pool: Option<&RayonPool>) 
     while let Some(node) = stack.pop() {
         if forks < MAX_DROP_FORKS && both_big(&node, &stack) {
             match pool {
-                Some(pool) => {
+                Some(target) => {
                     forks += 1;
                     handed.forks = forks;
-                    handed.list.push(Handoff::start(pool, vec![node], forks));
+                    handed.list.push(Handoff::start(target, vec![node], forks));
                     continue;
                 }
                 // Nowhere to fork to: this thread does it all.
                 None => forks = MAX_DROP_FORKS,
             }
         }
-        // The last reference empties the node in place (no move out of
-        // its slot) before it is dropped, so that drop does not recurse.
-        // SAFETY: the node is dropped whole (its inputs moved out, then
-        // the rest), once.
-        unsafe {
-            NodeRef::drop_with(node, &mut frees, |node| {
-                take_children(&mut node.args, &mut stack);
-                node.drop_rest();
-            })
-        };
+        drop_one(node, &mut frees, &mut stack);
     }
     drop(frees);
     drop(handed);
@@ -100,6 +128,17 @@ impl Drop for Handed<'_> {
             resume_unwind(panic);
         }
     }
+}
+
+/// Where a drop hands work.
+#[derive(Clone, Copy)]
+enum Pool<'p> {
+    /// The top of a drop: [`fork_pool`], looked up at the first big pair
+    /// only (a thread-local and a reference count: too much for every
+    /// node's drop).
+    Find,
+    /// Inside a hand-off: its pool (`None`: this thread does it all).
+    This(Option<&'p RayonPool>),
 }
 
 /// Where a drop hands work at the top: the pool this thread last computed
@@ -135,7 +174,9 @@ impl Handoff {
             let Some(nodes) = job.take() else { return };
             // A panic must not end the pool's thread (rayon aborts): it
             // goes to the owner, as it would in a drop on one thread.
-            let r = catch_unwind(AssertUnwindSafe(|| dismantle(nodes, forks, Some(&on))));
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                dismantle(nodes, forks, Pool::This(Some(&on)))
+            }));
             *lock(&job.done) = Some(r);
             job.finished.notify_all();
         });
@@ -150,7 +191,9 @@ impl Handoff {
     /// the one that did is done. `Err`: a user's `Drop` panicked.
     fn finish(&self, pool: Option<&RayonPool>, forks: u32) -> std::thread::Result<()> {
         if let Some(nodes) = self.take() {
-            return catch_unwind(AssertUnwindSafe(|| dismantle(nodes, forks, pool)));
+            return catch_unwind(AssertUnwindSafe(|| {
+                dismantle(nodes, forks, Pool::This(pool))
+            }));
         }
         let mut done = lock(&self.done);
         loop {
