@@ -2,7 +2,6 @@
 //! and signatures here change without notice.
 
 pub use crate::args::{IntoArg, IntoPureArg, Tokenize};
-pub use crate::delayed::ComputeTuple;
 pub use crate::error::BoxError;
 pub use crate::graph::{GraphArg, TaskArgs, TaskFn};
 pub use crate::node::Arg;
@@ -169,8 +168,8 @@ pub fn persist_tuple<P: crate::delayed::PersistTuple>(p: P) -> crate::Result<P::
 }
 
 /// `compute!`'s entry point.
-pub fn compute_tuple<C: ComputeTuple>(c: C) -> crate::Result<C::Output> {
-    c.compute_tuple(None)
+pub fn compute_tuple<C: crate::Computable>(c: C) -> crate::Result<C::Output> {
+    crate::delayed::compute_all(&c)
 }
 
 /// A string in a `graph!` task: the key's value if the graph has it, else

@@ -268,7 +268,7 @@ fn roots_of<T>(outputs: &[Delayed<T>]) -> Vec<NodeRef> {
 
 /// What `compute!` takes: a `Delayed`, or a collection of them (dask's
 /// `traverse`): `Vec`, arrays and slices, `Option`, `HashMap`, `BTreeMap` and
-/// tuples, nested as deep as you like. Each is computed in one merged graph
+/// tuples (up to 12), nested as deep as you like. Each is computed in one merged graph
 /// with the others and comes back in the same shape, holding the values.
 ///
 /// ```
@@ -408,6 +408,7 @@ macro_rules! computable_tuples {
     )+};
 }
 
+// Up to 12: `compute!`'s arguments are such a tuple.
 computable_tuples! {
     (A 0)
     (A 0, B 1)
@@ -415,32 +416,21 @@ computable_tuples! {
     (A 0, B 1, C 2, D 3)
     (A 0, B 1, C 2, D 3, E 4)
     (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11)
 }
 
-/// Tuples of `&`[`Computable`]s computed together by `compute!`.
-pub trait ComputeTuple {
-    /// The tuple of computed values.
-    type Output;
-    /// Computes every element in one merged graph.
-    fn compute_tuple(self, scheduler: Option<&Scheduler>) -> Result<Self::Output>;
-}
-
-macro_rules! compute_tuples {
-    ($(($($T:ident $i:tt),+))+) => {$(
-        impl<$($T: Computable + ?Sized),+> ComputeTuple for ($(&$T,)+) {
-            type Output = ($($T::Output,)+);
-            fn compute_tuple(self, scheduler: Option<&Scheduler>) -> Result<Self::Output> {
-                let mut roots = Vec::new();
-                $(self.$i.roots(&mut roots);)+
-                let values = match scheduler {
-                    Some(s) => s.compute(&roots, None, &[])?,
-                    None => current_scheduler()?.compute(&roots, None, &[])?,
-                };
-                let mut values = values.into_iter();
-                Ok(($(self.$i.rebuild(&mut values)?,)+))
-            }
-        }
-    )+};
+/// Computes every `Delayed` in `c` in one merged graph on the default
+/// scheduler, and gives `c`'s shape back holding the values: `compute!`.
+pub(crate) fn compute_all<C: Computable + ?Sized>(c: &C) -> Result<C::Output> {
+    let mut roots = Vec::new();
+    c.roots(&mut roots);
+    let values = current_scheduler()?.compute(&roots, None, &[])?;
+    c.rebuild(&mut values.into_iter())
 }
 
 /// Tuples of `&Delayed`s persisted together by `persist!`.
@@ -456,7 +446,7 @@ macro_rules! persist_tuples {
         impl<$($T: Clone + Send + Sync + 'static),+> PersistTuple for ($(&Delayed<$T>,)+) {
             type Output = ($(Delayed<$T>,)+);
             fn persist_tuple(self) -> Result<Self::Output> {
-                let values = ($(self.$i,)+).compute_tuple(None)?;
+                let values = compute_all(&($(self.$i,)+))?;
                 Ok(($(self.$i.persisted(values.$i),)+))
             }
         }
@@ -472,21 +462,6 @@ persist_tuples! {
     (A 0, B 1, C 2, D 3, E 4, F 5)
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
-}
-
-compute_tuples! {
-    (A 0)
-    (A 0, B 1)
-    (A 0, B 1, C 2)
-    (A 0, B 1, C 2, D 3)
-    (A 0, B 1, C 2, D 3, E 4)
-    (A 0, B 1, C 2, D 3, E 4, F 5)
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8)
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9)
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10)
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11)
 }
 
 /// Splits a `Delayed` tuple into one `Delayed` per element (dask's `nout`),

@@ -419,11 +419,16 @@ impl Graph {
     }
 
     /// The node at `k`, for planning.
-    fn root(&self, k: &Key) -> Result<NodeRef> {
-        self.nodes
-            .get(k)
-            .cloned()
-            .ok_or_else(|| Error::missing(k, None))
+    /// The nodes of `keys`, to compute (a key the graph lacks: `MissingKey`).
+    fn roots(&self, keys: &[Key]) -> Result<Vec<NodeRef>> {
+        keys.iter()
+            .map(|k| {
+                self.nodes
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| Error::missing(k, None))
+            })
+            .collect()
     }
 
     /// The map of nodes, for resolving keys.
@@ -539,11 +544,7 @@ pub fn get_tuple_with<T: FromOutputs>(
             ),
         ));
     }
-    let roots = keys
-        .iter()
-        .map(|k| graph.root(k))
-        .collect::<Result<Vec<_>>>()?;
-    let values = scheduler.compute(&roots, Some(graph.nodes()), &[])?;
+    let values = scheduler.compute(&graph.roots(keys)?, Some(graph.nodes()), &[])?;
     T::from_outputs(&mut values.into_iter(), &mut keys.iter())
 }
 
@@ -593,9 +594,5 @@ fn run_graph<T: Send + Sync + 'static>(
     keys: &[Key],
     scheduler: &Scheduler,
 ) -> Result<Vec<T>> {
-    let roots = keys
-        .iter()
-        .map(|k| graph.root(k))
-        .collect::<Result<Vec<_>>>()?;
-    scheduler.compute_as::<T>(&roots, Some(graph.nodes()), &[])
+    scheduler.compute_as::<T>(&graph.roots(keys)?, Some(graph.nodes()), &[])
 }

@@ -43,9 +43,9 @@ pub mod __private;
 
 pub use args::{IntoArg, IntoPureArg, Tokenize};
 pub use callbacks::{with_callbacks, Callback};
-pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Split};
 #[doc(hidden)]
-pub use delayed::{ComputeTuple, PersistTuple};
+pub use delayed::PersistTuple;
+pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Split};
 pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{

@@ -73,7 +73,7 @@ fn drop_one(node: NodeRef, frees: &mut Frees, stack: &mut Vec<NodeRef>) {
 /// the hand-offs' bookkeeping would cost every node's drop.
 #[cold]
 #[inline(never)]
-fn dismantle_sharing(mut stack: Vec<NodeRef>, mut frees: Frees, mut forks: u32, pool: Pool<'_>) {
+fn dismantle_sharing(mut stack: Vec<NodeRef>, mut frees: Frees, forks: u32, pool: Pool<'_>) {
     let found;
     let pool = match pool {
         Pool::Find => {
@@ -88,17 +88,18 @@ fn dismantle_sharing(mut stack: Vec<NodeRef>, mut frees: Frees, mut forks: u32, 
         pool,
         forks,
     };
+    // `handed.forks` counts this drop's nesting from here on.
     while let Some(node) = stack.pop() {
-        if forks < MAX_DROP_FORKS && both_big(&node, &stack) {
+        if handed.forks < MAX_DROP_FORKS && both_big(&node, &stack) {
             match pool {
                 Some(target) => {
-                    forks += 1;
-                    handed.forks = forks;
-                    handed.list.push(Handoff::start(target, vec![node], forks));
+                    handed.forks += 1;
+                    let h = Handoff::start(target, vec![node], handed.forks);
+                    handed.list.push(h);
                     continue;
                 }
                 // Nowhere to fork to: this thread does it all.
-                None => forks = MAX_DROP_FORKS,
+                None => handed.forks = MAX_DROP_FORKS,
             }
         }
         drop_one(node, &mut frees, &mut stack);
