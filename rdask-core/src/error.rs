@@ -88,6 +88,12 @@ impl Error {
         }))
     }
 
+    /// The same error without its source (for a failure that several
+    /// readers report).
+    pub(crate) fn duplicate(&self) -> Error {
+        Error::new(self.0.kind, self.0.key.clone(), self.0.message.clone())
+    }
+
     /// A task's own `Err`, kept as the `source()`.
     pub(crate) fn task(key: Key, source: BoxError) -> Error {
         Error(Box::new(Inner {

@@ -85,6 +85,12 @@ impl Key {
         ))))
     }
 
+    /// Whether this key names a pure call (its hash of its inputs), the
+    /// same wherever the same build makes it.
+    pub(crate) fn is_pure(&self) -> bool {
+        matches!(self.0, Repr::Hashed(..))
+    }
+
     /// The name part: the whole string key, the prefix of a generated key, or
     /// the first element of a tuple key. Used to group and colour tasks.
     pub fn prefix(&self) -> &str {

@@ -223,12 +223,9 @@ pub(crate) fn take_output<T: Send + Sync + 'static>(
                     short_type(v.type_name())
                 ),
             ),
-            Unwrap::Undecodable(why) => Error::undecodable(
-                key,
-                &format!("output `{key}`"),
-                std::any::type_name::<T>(),
-                &why,
-            ),
+            Unwrap::Undecodable(why) => {
+                why.into_error(key, &format!("output `{key}`"), std::any::type_name::<T>())
+            }
         })
     })
 }

@@ -33,7 +33,7 @@ impl Scheduler {
                 if root.tree
                     && graph.is_none()
                     && callbacks.is_empty()
-                    && !matches!(self, Scheduler::Processes(_)) =>
+                    && !matches!(self, Scheduler::Processes(_) | Scheduler::Dask(_)) =>
             {
                 Some(&**root)
             }
@@ -90,6 +90,12 @@ impl Scheduler {
             },
             // The parent drives on as many threads as there are workers.
             Scheduler::Processes(p) => RayonPool::Own(sized_pool(p.workers(), Purpose::Drivers)?),
+            // Cluster tasks are only queued here: the threads run the local
+            // tasks, and wait for values that must come here.
+            Scheduler::Dask(_) => RayonPool::Own(sized_pool(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+                Purpose::Drivers,
+            )?),
         }))
     }
 
@@ -129,19 +135,31 @@ impl Scheduler {
         callbacks: &[Arc<dyn Callback>],
         pool: Option<&RayonPool>,
     ) -> Result<Vec<Value>> {
-        // Worker processes, kept alive for the computation.
+        // Worker processes, kept alive for the computation; or the cluster.
         let workers = match self {
             Scheduler::Processes(p) => Some(p.pool()),
             _ => None,
         };
-        let remote = workers.as_deref().map(|w| w as &dyn Remote);
+        let cluster = match self {
+            Scheduler::Dask(d) => Some(d.run()?),
+            _ => None,
+        };
+        let remote = match (&workers, &cluster) {
+            (Some(w), _) => Some(&**w as &dyn Remote),
+            (_, Some(c)) => Some(c as &dyn Remote),
+            _ => None,
+        };
         let exec = Exec::new(plan, callbacks, remote);
         match pool {
             None => sync::run(&exec, self),
             Some(RayonPool::Global) => threads::run(&exec, self, None),
             Some(RayonPool::Own(pool)) => threads::run(&exec, self, Some(pool)),
         }
-        exec.finish()
+        let outputs = exec.finish();
+        if let (Some(cluster), Ok(values)) = (&cluster, &outputs) {
+            cluster.finish(values);
+        }
+        outputs
     }
 }
 

@@ -16,6 +16,7 @@
 
 mod compute;
 mod context;
+pub mod dask;
 pub mod processes;
 mod sync;
 mod threads;
@@ -24,6 +25,7 @@ pub(crate) use compute::planned;
 pub use context::{current_scheduler, set_scheduler, with_scheduler};
 
 use crate::error::{Error, ErrorKind, Result};
+use dask::Dask;
 use processes::Processes;
 use std::fmt;
 use std::str::FromStr;
@@ -37,6 +39,7 @@ use std::sync::Arc;
 /// | `Scheduler::threads(n)` | a rayon pool of `n` workers (`0`: all cores) | the default |
 /// | `Scheduler::pool(pool)` | the caller's own rayon pool | sharing a pool with other rayon work |
 /// | `Scheduler::processes(n)` | `n` worker processes (`0`: one per core) | isolating tasks that may crash or abort |
+/// | `Scheduler::dask(addr)` | a Dask cluster's workers ([`dask`]) | more than one machine |
 ///
 /// ```
 /// use rdask::prelude::*;
@@ -54,6 +57,8 @@ pub enum Scheduler {
     Threads(Threads),
     /// Worker processes, for tasks whose types are serde.
     Processes(Processes),
+    /// A Dask cluster, for tasks whose types are serde.
+    Dask(Dask),
 }
 
 /// The thread pool of [`Scheduler::Threads`].
@@ -96,6 +101,31 @@ impl Scheduler {
         })
     }
 
+    /// A running Dask cluster, by its scheduler's address
+    /// (`"tcp://10.0.0.5:8786"`; a bare `host:port` is taken as tcp). See
+    /// [`dask`].
+    pub fn dask(address: impl Into<String>) -> Scheduler {
+        let a = address.into();
+        let a = if a.contains("://") {
+            a
+        } else {
+            format!("tcp://{a}")
+        };
+        Scheduler::Dask(Dask::new(dask::Target::Address(a)))
+    }
+
+    /// A running Dask cluster, by the scheduler file its scheduler wrote
+    /// (`dask scheduler --scheduler-file`, dask-jobqueue, HPC).
+    pub fn dask_scheduler_file(path: impl Into<std::path::PathBuf>) -> Scheduler {
+        Scheduler::Dask(Dask::new(dask::Target::File(path.into())))
+    }
+
+    /// A Dask `LocalCluster` of `n` single-threaded worker processes on
+    /// 127.0.0.1, started for this program on first use (at least 1).
+    pub fn dask_local(n: usize) -> Scheduler {
+        Scheduler::Dask(Dask::new(dask::Target::Local(n.max(1))))
+    }
+
     /// Runs on the caller's own rayon pool (dask's `pool=`).
     pub fn pool(pool: Arc<rayon::ThreadPool>) -> Scheduler {
         Scheduler::Threads(Threads {
@@ -120,6 +150,7 @@ impl fmt::Display for Scheduler {
             Scheduler::Threads(t) => format!("threads:{}", t.workers),
             Scheduler::Processes(p) if p.workers == 0 => "processes".to_string(),
             Scheduler::Processes(p) => format!("processes:{}", p.workers),
+            Scheduler::Dask(d) => d.to_string(),
         };
         f.pad(&name)
     }
@@ -142,8 +173,9 @@ impl FromStr for Scheduler {
 
     /// `"sync"`, `"single-threaded"`, `"synchronous"`; `"threads"`,
     /// `"threading"`, `"threads:N"` (N workers); `"processes"`,
-    /// `"multiprocessing"`, `"processes:N"`. Case and surrounding spaces are
-    /// ignored.
+    /// `"multiprocessing"`, `"processes:N"`; `"dask://HOST:PORT"`,
+    /// `"dask-file:PATH"`, `"dask-local:N"` (a Dask cluster). Case and
+    /// surrounding spaces are ignored (but for a path's case).
     fn from_str(s: &str) -> Result<Scheduler> {
         let name = s.trim().to_ascii_lowercase();
         let bad = |why: &str| {
@@ -153,6 +185,9 @@ impl FromStr for Scheduler {
                 format!("unknown scheduler {s:?}: {why}"),
             )
         };
+        if let Some(d) = dask::parse(s.trim()) {
+            return d.map(Scheduler::Dask).map_err(|why| bad(&why));
+        }
         match name.as_str() {
             "sync" | "single-threaded" | "synchronous" => Ok(Scheduler::Sync),
             "threads" | "threading" => Ok(Scheduler::threads(0)),
@@ -170,8 +205,9 @@ impl FromStr for Scheduler {
                 } else {
                     Err(bad(
                         "expected \"sync\", \"single-threaded\", \"synchronous\", \"threads\", \
-                         \"threading\", \"processes\", \"multiprocessing\", \"threads:N\" or \
-                         \"processes:N\"",
+                         \"threading\", \"processes\", \"multiprocessing\", \"threads:N\", \
+                         \"processes:N\", \"dask://HOST:PORT\", \"dask-file:PATH\" or \
+                         \"dask-local:N\"",
                     ))
                 }
             }

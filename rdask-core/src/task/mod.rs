@@ -124,7 +124,7 @@ impl<'a> Args<'a> {
         };
         match crate::value::unwrap_value::<T>(v) {
             Ok(t) => Ok(t),
-            Err(crate::value::Unwrap::Undecodable(why)) => Err(self.undecodable::<T>(i, &why)),
+            Err(crate::value::Unwrap::Undecodable(why)) => Err(self.undecodable::<T>(i, why)),
             Err(crate::value::Unwrap::Shared(shared)) => match copy(&shared) {
                 Some(t) => Ok(t),
                 None => {
@@ -136,12 +136,11 @@ impl<'a> Args<'a> {
         }
     }
 
-    fn undecodable<T>(&self, i: usize, why: &str) -> BoxError {
-        Box::new(EngineError(crate::error::Error::undecodable(
+    fn undecodable<T>(&self, i: usize, why: crate::value::Unreadable) -> BoxError {
+        Box::new(EngineError(why.into_error(
             self.key,
             &format!("task `{}`: parameter {}", self.key, i + 1),
             std::any::type_name::<T>(),
-            why,
         )))
     }
 
@@ -164,7 +163,7 @@ impl<'a> Args<'a> {
         match v {
             Some(v) => crate::value::downcast_ref::<T>(v).ok_or_else(|| {
                 match crate::value::undecodable::<T>(v) {
-                    Some(why) => self.undecodable::<T>(i, &why),
+                    Some(why) => self.undecodable::<T>(i, why),
                     None => self.mismatch(i, std::any::type_name::<T>(), v.type_name()),
                 }
             }),

@@ -44,21 +44,40 @@ pub struct Encoding {
     parts: Vec<Part>,
 }
 
+/// One part of an [`Encoding`], as a cluster sees it.
+pub(crate) enum Piece<'a> {
+    /// Bytes to send.
+    Bytes(&'a [u8]),
+    /// Bytes already held where the task runs, by this name.
+    Named(&'a str),
+}
+
 enum Part {
     Here(Vec<u8>),
     Forward(Arc<Encoded>),
 }
 
 impl Encoding {
-    /// The parts, in order.
-    pub(crate) fn slices(&self) -> Vec<&[u8]> {
+    /// The parts' bytes, in order (bytes held elsewhere are fetched).
+    pub(crate) fn slices(&self) -> Result<Vec<&[u8]>, crate::error::Error> {
         self.parts
             .iter()
             .map(|p| match p {
-                Part::Here(b) => &b[..],
+                Part::Here(b) => Ok(&b[..]),
                 Part::Forward(e) => e.bytes(),
             })
             .collect()
+    }
+
+    /// The parts, in order: bytes, or the name of bytes held elsewhere.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = Piece<'_>> {
+        self.parts.iter().map(|p| match p {
+            Part::Here(b) => Piece::Bytes(b),
+            Part::Forward(e) => match e.held_as() {
+                Some(name) => Piece::Named(name),
+                None => Piece::Bytes(e.bytes().unwrap_or_default()),
+            },
+        })
     }
 
     /// Appends argument `i`: forwarded if another worker sent it, else

@@ -11,7 +11,7 @@
 //! outputs, and a mismatch (only possible with raw graphs) is an
 //! [`ErrorKind::Type`](crate::ErrorKind::Type) error naming both types.
 
-use crate::error::BoxError;
+use crate::error::{BoxError, Error};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -255,21 +255,96 @@ pub fn typed_list<X: Send + Sync + 'static>(
 /// The processes scheduler keeps a worker's result encoded: a task in
 /// another worker gets the same bytes forwarded (no decode and re-encode in
 /// this process), and only a task that runs here, or an output, decodes it,
-/// once. [`unwrap_value`] and [`downcast_ref`] see through it, so the rest of
-/// the engine treats it as the `T` it encodes.
+/// once. On a cluster the bytes stay where they were made ([`Fetch`]) until
+/// this process needs them. [`unwrap_value`] and [`downcast_ref`] see
+/// through it, so the rest of the engine treats it as the `T` it encodes.
 pub struct Encoded {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     /// The `TypeId` of the encoded type.
     type_id: TypeId,
     decode: fn(&[u8]) -> Result<Value, BoxError>,
     /// The decoded value, for borrowers (`&T`) and copies.
-    decoded: OnceLock<Result<Value, String>>,
+    decoded: OnceLock<Result<Value, Unreadable>>,
+}
+
+enum Bytes {
+    Here(Vec<u8>),
+    /// Held elsewhere (a cluster's worker), fetched on first read.
+    There(Arc<dyn Fetch>),
+}
+
+/// Bytes held outside this process under a name (a Dask cluster's key):
+/// read once, when a task here or an output needs them, and let go of when
+/// the last value naming them is dropped (the implementor's `Drop`).
+pub trait Fetch: Send + Sync {
+    /// The bytes: waits for them. `Err`: the failure of the task that was
+    /// to make them (or why they are lost), as the computation reports it.
+    fn fetch(&self) -> Result<&[u8], Error>;
+    /// The name they are held under there.
+    fn name(&self) -> &str;
+    /// Asks for the bytes now, without waiting (a read soon will not wait
+    /// as long).
+    fn prefetch(&self) {}
+}
+
+/// Asks for `v`'s bytes if they are held elsewhere, without waiting.
+pub(crate) fn prefetch(v: &Value) {
+    if let Some(Encoded {
+        bytes: Bytes::There(at),
+        ..
+    }) = v.plain::<Encoded>()
+    {
+        at.prefetch();
+    }
+}
+
+/// Why an encoded value cannot be read as its type.
+pub enum Unreadable {
+    /// Its bytes do not decode (the reason).
+    Decode(String),
+    /// Its bytes never came: the producing task's error.
+    Failed(Error),
+}
+
+impl Unreadable {
+    /// The error for task or output `key`, where `what` needed an
+    /// `expected`: a decode error names them; a failure is its own error.
+    pub(crate) fn into_error(self, key: &crate::key::Key, what: &str, expected: &str) -> Error {
+        match self {
+            Unreadable::Decode(why) => Error::undecodable(key, what, expected, &why),
+            Unreadable::Failed(e) => e,
+        }
+    }
+
+    fn again(&self) -> Unreadable {
+        match self {
+            Unreadable::Decode(why) => Unreadable::Decode(why.clone()),
+            Unreadable::Failed(e) => Unreadable::Failed(e.duplicate()),
+        }
+    }
 }
 
 impl Encoded {
     /// A value of type `type_id`, encoded as `bytes`, decoded by `decode`.
     pub(crate) fn new(
         bytes: Vec<u8>,
+        type_id: TypeId,
+        decode: fn(&[u8]) -> Result<Value, BoxError>,
+    ) -> Encoded {
+        Encoded::with(Bytes::Here(bytes), type_id, decode)
+    }
+
+    /// A value of type `type_id` whose bytes are held elsewhere.
+    pub(crate) fn there(
+        at: Arc<dyn Fetch>,
+        type_id: TypeId,
+        decode: fn(&[u8]) -> Result<Value, BoxError>,
+    ) -> Encoded {
+        Encoded::with(Bytes::There(at), type_id, decode)
+    }
+
+    fn with(
+        bytes: Bytes,
         type_id: TypeId,
         decode: fn(&[u8]) -> Result<Value, BoxError>,
     ) -> Encoded {
@@ -292,31 +367,50 @@ impl Encoded {
         v.clone().shared::<Encoded>().ok()
     }
 
-    /// The wire form.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The wire form (fetched first if it is held elsewhere).
+    pub(crate) fn bytes(&self) -> Result<&[u8], Error> {
+        match &self.bytes {
+            Bytes::Here(b) => Ok(b),
+            Bytes::There(at) => at.fetch(),
+        }
     }
 
-    /// A copy of `v` that stays encoded, when it is encoded.
+    /// The name of the bytes where they are held, when they are not here.
+    pub(crate) fn held_as(&self) -> Option<&str> {
+        match &self.bytes {
+            Bytes::Here(_) => None,
+            Bytes::There(at) => Some(at.name()),
+        }
+    }
+
+    /// A copy of `v` that stays encoded, when it is encoded (bytes held
+    /// elsewhere are shared, not fetched).
     pub(crate) fn copy(v: &Value) -> Option<Value> {
-        v.plain::<Encoded>()
-            .map(|e| Value::new(Encoded::new(e.bytes.clone(), e.type_id, e.decode)))
+        v.plain::<Encoded>().map(|e| {
+            let bytes = match &e.bytes {
+                Bytes::Here(b) => Bytes::Here(b.clone()),
+                Bytes::There(at) => Bytes::There(at.clone()),
+            };
+            Value::new(Encoded::with(bytes, e.type_id, e.decode))
+        })
+    }
+
+    fn decode_now(&self) -> Result<Value, Unreadable> {
+        let bytes = self.bytes().map_err(Unreadable::Failed)?;
+        (self.decode)(bytes).map_err(|e| Unreadable::Decode(e.to_string()))
     }
 
     /// The decoded value, decoded on first use.
-    fn view(&self) -> Result<&Value, &str> {
-        self.decoded
-            .get_or_init(|| (self.decode)(&self.bytes).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(String::as_str)
+    fn view(&self) -> Result<&Value, &Unreadable> {
+        self.decoded.get_or_init(|| self.decode_now()).as_ref()
     }
 
     /// The decoded value, taking it (or decoding it) when this is the only
     /// reference.
-    fn into_value(self) -> Result<Value, String> {
-        match self.decoded.into_inner() {
+    fn into_value(mut self) -> Result<Value, Unreadable> {
+        match self.decoded.take() {
             Some(decoded) => decoded,
-            None => (self.decode)(&self.bytes).map_err(|e| e.to_string()),
+            None => self.decode_now(),
         }
     }
 }
@@ -327,8 +421,8 @@ pub enum Unwrap {
     WrongType(&'static str),
     /// It is the right type but still shared: here it is back.
     Shared(Value),
-    /// A worker process sent it, and it does not decode (the reason).
-    Undecodable(String),
+    /// A worker process sent it, and it does not decode, or it never came.
+    Undecodable(Unreadable),
 }
 
 impl Unwrap {
@@ -410,9 +504,10 @@ pub fn downcast_ref<T: Any>(v: &Value) -> Option<&T> {
     }
 }
 
-/// Why [`downcast_ref`] found no `T` in an encoded `T`: its decode error.
-pub fn undecodable<T: Any>(v: &Value) -> Option<String> {
-    Encoded::of::<T>(v).and_then(|e| e.view().err().map(str::to_string))
+/// Why [`downcast_ref`] found no `T` in an encoded `T`: its decode error,
+/// or the error of the task that was to make it.
+pub fn undecodable<T: Any>(v: &Value) -> Option<Unreadable> {
+    Encoded::of::<T>(v).and_then(|e| e.view().err().map(Unreadable::again))
 }
 
 fn clone_as<T: Clone + Any + Send + Sync>(v: &Value) -> Option<Value> {
@@ -606,7 +701,7 @@ mod tests {
         assert_eq!(downcast_ref::<u64>(&v), Some(&42));
         assert_eq!(downcast_ref::<i64>(&v), None);
         let shared = Encoded::shared::<u64>(&v).unwrap();
-        assert_eq!(shared.bytes(), &42u64.to_le_bytes()[..]);
+        assert_eq!(shared.bytes().ok(), Some(&42u64.to_le_bytes()[..]));
         assert!(Encoded::shared::<i64>(&v).is_none());
         drop(shared);
         // A copy stays encoded; the unique value moves out decoded.
@@ -630,10 +725,12 @@ mod tests {
     fn undecodable_values_say_why() {
         let bad = Value::new(Encoded::new(vec![1, 2], TypeId::of::<u64>(), decode_u64));
         assert_eq!(downcast_ref::<u64>(&bad), None);
-        assert_eq!(undecodable::<u64>(&bad).as_deref(), Some("not 8 bytes"));
-        assert_eq!(undecodable::<u64>(&encoded(1)), None);
+        assert!(
+            matches!(undecodable::<u64>(&bad), Some(Unreadable::Decode(why)) if why == "not 8 bytes")
+        );
+        assert!(undecodable::<u64>(&encoded(1)).is_none());
         match unwrap_value::<u64>(bad) {
-            Err(Unwrap::Undecodable(why)) => assert_eq!(why, "not 8 bytes"),
+            Err(Unwrap::Undecodable(Unreadable::Decode(why))) => assert_eq!(why, "not 8 bytes"),
             _ => panic!("an undecodable value must say so"),
         }
     }

@@ -55,6 +55,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wire::kind;
 
+/// Starts `cmd` on the long-lived thread that starts every worker (a child
+/// asking for a parent-death signal must not die with a caller's thread).
+pub(crate) fn spawn(
+    cmd: std::process::Command,
+) -> std::io::Result<(std::process::Child, Arc<watch::Watch>)> {
+    watch::spawn(cmd)
+}
+
 /// The configuration of [`Scheduler::Processes`](crate::Scheduler::Processes).
 ///
 /// ```
@@ -173,20 +181,21 @@ fn run_remote(
             &format_args!(": cannot encode its arguments for a worker: {e}"),
         )
     })?;
-    let (k, body) = pool
-        .call(info.path, &bytes.slices())
-        .map_err(|lost| match lost {
-            Lost::Start(m) => Box::new(EngineError(Error::new(
-                ErrorKind::Scheduler,
-                Some(key.clone()),
-                m,
-            ))),
-            Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
-            Lost::Died(m) => fail(
-                ErrorKind::WorkerLost,
-                &format_args!(": its worker died twice ({m})"),
-            ),
-        })?;
+    let slices = bytes
+        .slices()
+        .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
+    let (k, body) = pool.call(info.path, &slices).map_err(|lost| match lost {
+        Lost::Start(m) => Box::new(EngineError(Error::new(
+            ErrorKind::Scheduler,
+            Some(key.clone()),
+            m,
+        ))),
+        Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
+        Lost::Died(m) => fail(
+            ErrorKind::WorkerLost,
+            &format_args!(": its worker died twice ({m})"),
+        ),
+    })?;
     let text = || String::from_utf8_lossy(&body).into_owned();
     match k {
         // A big value is kept as the worker sent it: forwarded as is to
