@@ -93,3 +93,161 @@ fn tasks_run_in_helpers_on_the_dask_workers() {
     );
     assert!(!ran.contains(&std::process::id()));
 }
+
+#[derive(Debug)]
+struct Refused(u64);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+#[delayed]
+fn checked(x: u64) -> Result<u64, Refused> {
+    if x == 3 {
+        Err(Refused(x))
+    } else {
+        Ok(x)
+    }
+}
+
+#[delayed]
+fn boom(x: u64) -> u64 {
+    assert!(x != 2, "boom at {x}");
+    x
+}
+
+#[delayed]
+fn crash(_x: u64) -> u64 {
+    std::process::abort()
+}
+
+#[test]
+fn a_failing_task_names_its_key_and_nothing_downstream_is_returned() {
+    let s = cluster();
+    let bad = checked(3);
+    let key = bad.key().clone();
+    let down = inc(inc(bad));
+    let e = down.compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Task, "{e}");
+    assert_eq!(e.key(), Some(&key), "{e}");
+    assert!(e.to_string().contains("refused 3"), "{e}");
+    // The scheduler is still usable.
+    assert_eq!(inc(checked(4)).compute_with(&s).unwrap(), 5);
+}
+
+#[test]
+fn a_panic_is_a_panic_error_with_its_message() {
+    let s = cluster();
+    let p = boom(2);
+    let key = p.key().clone();
+    let e = total(vec![inc(1), p]).compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Panic, "{e}");
+    assert_eq!(e.key(), Some(&key));
+    assert!(e.to_string().contains("boom at 2"), "{e}");
+}
+
+#[test]
+fn a_helper_that_aborts_is_retried_once_then_lost() {
+    let s = cluster();
+    let c = crash(1);
+    let key = c.key().clone();
+    let e = inc(c).compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::WorkerLost, "{e}");
+    assert_eq!(e.key(), Some(&key));
+    assert!(e.to_string().contains("died twice"), "{e}");
+    // The dask workers live on, with fresh helpers.
+    assert_eq!(inc(41).compute_with(&s).unwrap(), 42);
+}
+
+#[test]
+fn local_tasks_between_cluster_tasks() {
+    let s = cluster();
+    // `map` closures run here; `inc` and `total` on the cluster.
+    let xs: Vec<_> = (0..10).map(inc).collect();
+    let doubled: Vec<_> = xs.iter().map(|x| inc(x.map(|v| v * 2))).collect();
+    let t = total(doubled);
+    let want: u64 = (1..=10).map(|v| v * 2 + 1).sum();
+    assert_eq!(t.compute_with(&s).unwrap(), want);
+    // and a local task at the end
+    assert_eq!(t.map(|v| v + 1).compute_with(&s).unwrap(), want + 1);
+}
+
+#[test]
+fn persisted_values_feed_later_computations() {
+    let s = cluster();
+    let xs: Vec<_> = (0..5).map(inc).collect();
+    let kept = rdask::with_scheduler(s.clone(), || {
+        xs.iter()
+            .map(|x| x.persist())
+            .collect::<rdask::Result<Vec<_>>>()
+    })
+    .unwrap();
+    assert_eq!(total(kept.clone()).compute_with(&s).unwrap(), 15);
+    assert_eq!(total(kept).compute_with(&s).unwrap(), 15);
+}
+
+#[test]
+fn a_long_chain_is_fused() {
+    let s = cluster();
+    let mut c = inc(0);
+    for _ in 1..1000 {
+        c = inc(c);
+    }
+    assert_eq!(c.compute_with(&s).unwrap(), 1000);
+}
+
+#[test]
+fn scheduler_strings_name_the_cluster() {
+    for s in [
+        "dask://10.0.0.5:8786",
+        "dask-local:2",
+        "dask-file:/shared/sched.json",
+    ] {
+        let parsed: Scheduler = s.parse().unwrap();
+        assert_eq!(parsed.to_string(), s);
+        assert!(matches!(parsed, Scheduler::Dask(_)));
+    }
+    assert_eq!(Scheduler::dask("tcp://h:1").to_string(), "dask://h:1");
+    assert_eq!(Scheduler::dask("h:1").to_string(), "dask://h:1");
+    for bad in ["dask://", "dask-local:0", "dask-local:x", "dask-file:"] {
+        let e = bad.parse::<Scheduler>().unwrap_err();
+        assert_eq!(e.kind(), rdask::ErrorKind::Scheduler);
+        assert!(e.to_string().contains("dask"), "{e}");
+    }
+}
+
+#[test]
+fn an_unreachable_scheduler_is_a_scheduler_error_within_seconds() {
+    let Scheduler::Dask(d) = Scheduler::dask("tcp://127.0.0.1:9") else {
+        unreachable!()
+    };
+    let s = Scheduler::Dask(
+        d.python(python())
+            .connect_timeout(std::time::Duration::from_secs(2)),
+    );
+    let t = std::time::Instant::now();
+    let e = inc(1).compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Scheduler, "{e}");
+    assert!(e.to_string().contains("127.0.0.1:9"), "{e}");
+    assert!(t.elapsed().as_secs() < 30, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn a_python_without_distributed_says_what_to_install() {
+    for (python, says) in [
+        ("/nonexistent/python3", "RDASK_DASK_PYTHON"),
+        ("python3", "distributed"),
+    ] {
+        let Scheduler::Dask(d) = Scheduler::dask_local(1) else {
+            unreachable!()
+        };
+        let s = Scheduler::Dask(d.python(python));
+        let e = inc(1).compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), rdask::ErrorKind::Scheduler, "{e}");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+}

@@ -34,7 +34,7 @@ use crate::node::{MaybeKey, Op, Src};
 use crate::plan::{Plan, TaskState, NONE};
 use crate::task::remote::RemoteFns;
 use crate::task::{Args, FnInfo};
-use crate::value::{DynList, Encoded, Value, LIST_DEPTH};
+use crate::value::{DynList, Encoded, EncodedList, Value, LIST_DEPTH};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -287,10 +287,32 @@ impl<'p> Exec<'p> {
                 // element straight from its producer's cell.
                 let edges = *e..*e + items.len();
                 *e = edges.end;
+                if self.remote.is_some() && self.runs_remotely(t) {
+                    return self.remote_list(t, *build, edges);
+                }
                 build_list(self.key(t), *build, edges, |e| self.element(t, e))
             }
             Src::Node(..) | Src::Key(_) => self.leaf(t, None, by_ref, e),
             Src::MaybeKey(m) => self.leaf(t, Some(m), by_ref, e),
+        }
+    }
+
+    /// A list for a task that runs elsewhere: elements made elsewhere stay
+    /// encoded (and on a cluster, where they are), so they are not decoded
+    /// here only to be encoded again.
+    #[cold]
+    fn remote_list(
+        &self,
+        t: u32,
+        build: crate::value::ListFn,
+        edges: std::ops::Range<usize>,
+    ) -> Result<Value, Error> {
+        let elems = edges
+            .map(|e| self.element(t, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        match EncodedList::of(elems) {
+            Ok(list) => Ok(list),
+            Err(elems) => build_list(self.key(t), build, elems.into_iter(), Ok),
         }
     }
 

@@ -11,7 +11,7 @@
 
 use super::Args;
 use crate::error::BoxError;
-use crate::value::{Encoded, Value};
+use crate::value::{Codec, Encoded, EncodedList, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -91,6 +91,17 @@ impl Encoding {
             self.parts.push(Part::Forward(e));
             return Ok(());
         }
+        if let Some(list) = args.value(i).and_then(|v| v.plain::<EncodedList>()) {
+            // A `Vec` from elements made elsewhere: its length, then theirs.
+            let items = list
+                .items_as(std::any::TypeId::of::<P>())
+                .ok_or("a list of values from workers met a parameter of another type")?;
+            self.parts
+                .push(Part::Here(postcard::to_allocvec(&items.len())?));
+            self.parts
+                .extend(items.iter().map(|e| Part::Forward(e.clone())));
+            return Ok(());
+        }
         let bytes = postcard::to_allocvec(args.get::<P>(i)?)?;
         self.parts.push(Part::Here(bytes));
         Ok(())
@@ -148,10 +159,9 @@ pub struct RemoteFns {
     pub encode: fn(&Args<'_>) -> Result<Encoding, BoxError>,
     /// Worker: decode the arguments, run, encode the result.
     pub run: fn(&[u8]) -> Result<Vec<u8>, Failure>,
-    /// Parent: decode a result (when a task here or an output needs it).
-    pub decode: fn(&[u8]) -> Result<Value, BoxError>,
-    /// The result's type.
-    pub out: std::any::TypeId,
+    /// Parent: the result's type and decoder (when a task here or an
+    /// output needs it).
+    pub out: Codec,
 }
 
 fn run<F: Apply>(bytes: &[u8]) -> Result<Vec<u8>, Failure>
@@ -229,8 +239,7 @@ where
     RemoteFns {
         encode: <F::Params as ParamTuple>::encode,
         run: run::<F>,
-        decode: decode::<F>,
-        out: std::any::TypeId::of::<F::Out>(),
+        out: Codec::of::<F::Out>(decode::<F>),
     }
 }
 

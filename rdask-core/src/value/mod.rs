@@ -134,7 +134,7 @@ impl Value {
 
     /// The value as a `T` in place (no decoding of an [`Encoded`] `T`).
     #[inline]
-    fn plain<T: Any>(&self) -> Option<&T> {
+    pub(crate) fn plain<T: Any>(&self) -> Option<&T> {
         match &self.0 {
             Repr::Shared(v) => {
                 let any: &dyn Any = &**v;
@@ -260,9 +260,7 @@ pub fn typed_list<X: Send + Sync + 'static>(
 /// through it, so the rest of the engine treats it as the `T` it encodes.
 pub struct Encoded {
     bytes: Bytes,
-    /// The `TypeId` of the encoded type.
-    type_id: TypeId,
-    decode: fn(&[u8]) -> Result<Value, BoxError>,
+    codec: Codec,
     /// The decoded value, for borrowers (`&T`) and copies.
     decoded: OnceLock<Result<Value, Unreadable>>,
 }
@@ -271,6 +269,69 @@ enum Bytes {
     Here(Vec<u8>),
     /// Held elsewhere (a cluster's worker), fetched on first read.
     There(Arc<dyn Fetch>),
+}
+
+/// What an [`Encoded`] value is: its type, the type of a `Vec` of it (a
+/// list of encoded values is encoded as that), and its decoder.
+#[derive(Clone, Copy)]
+pub struct Codec {
+    type_id: TypeId,
+    vec_type: TypeId,
+    decode: fn(&[u8]) -> Result<Value, BoxError>,
+}
+
+impl Codec {
+    /// The codec of `T`, decoded by `decode`.
+    pub fn of<T: Any>(decode: fn(&[u8]) -> Result<Value, BoxError>) -> Codec {
+        Codec {
+            type_id: TypeId::of::<T>(),
+            vec_type: TypeId::of::<Vec<T>>(),
+            decode,
+        }
+    }
+
+    /// Decodes `bytes`.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Value, BoxError> {
+        (self.decode)(bytes)
+    }
+}
+
+/// A list argument for a task that runs elsewhere, each element still
+/// encoded: a `Vec<T>` is encoded as its length and then its elements, so
+/// the list goes out as the elements' own bytes (or names), never decoded
+/// here.
+pub struct EncodedList {
+    items: Vec<Arc<Encoded>>,
+}
+
+impl EncodedList {
+    /// The list of `items` when each is an encoded value of one type.
+    pub(crate) fn of(items: Vec<Value>) -> Result<Value, Vec<Value>> {
+        let first = match items.first().and_then(|v| v.plain::<Encoded>()) {
+            Some(e) => e.codec.type_id,
+            None => return Err(items),
+        };
+        if !items.iter().all(|v| {
+            v.plain::<Encoded>()
+                .is_some_and(|e| e.codec.type_id == first)
+        }) {
+            return Err(items);
+        }
+        let items = items
+            .into_iter()
+            .map(|v| v.shared::<Encoded>().ok())
+            .collect::<Option<Vec<_>>>();
+        match items {
+            Some(items) => Ok(Value::new(EncodedList { items })),
+            None => unreachable!("checked: every item is an encoded value"),
+        }
+    }
+
+    /// The elements, when this is a `Vec<T>` of the encoded `T`s (`vec`:
+    /// the `TypeId` of the `Vec` wanted).
+    pub(crate) fn items_as(&self, vec: TypeId) -> Option<&[Arc<Encoded>]> {
+        (self.items[0].codec.vec_type == vec).then_some(&self.items[..])
+    }
 }
 
 /// Bytes held outside this process under a name (a Dask cluster's key):
@@ -325,40 +386,27 @@ impl Unreadable {
 }
 
 impl Encoded {
-    /// A value of type `type_id`, encoded as `bytes`, decoded by `decode`.
-    pub(crate) fn new(
-        bytes: Vec<u8>,
-        type_id: TypeId,
-        decode: fn(&[u8]) -> Result<Value, BoxError>,
-    ) -> Encoded {
-        Encoded::with(Bytes::Here(bytes), type_id, decode)
+    /// A value of `codec`'s type, encoded as `bytes`.
+    pub(crate) fn new(bytes: Vec<u8>, codec: Codec) -> Encoded {
+        Encoded::with(Bytes::Here(bytes), codec)
     }
 
-    /// A value of type `type_id` whose bytes are held elsewhere.
-    pub(crate) fn there(
-        at: Arc<dyn Fetch>,
-        type_id: TypeId,
-        decode: fn(&[u8]) -> Result<Value, BoxError>,
-    ) -> Encoded {
-        Encoded::with(Bytes::There(at), type_id, decode)
+    /// A value of `codec`'s type whose bytes are held elsewhere.
+    pub(crate) fn there(at: Arc<dyn Fetch>, codec: Codec) -> Encoded {
+        Encoded::with(Bytes::There(at), codec)
     }
 
-    fn with(
-        bytes: Bytes,
-        type_id: TypeId,
-        decode: fn(&[u8]) -> Result<Value, BoxError>,
-    ) -> Encoded {
+    fn with(bytes: Bytes, codec: Codec) -> Encoded {
         Encoded {
             bytes,
-            type_id,
-            decode,
+            codec,
             decoded: OnceLock::new(),
         }
     }
 
     fn of<T: Any>(v: &Value) -> Option<&Encoded> {
         v.plain::<Encoded>()
-            .filter(|e| e.type_id == TypeId::of::<T>())
+            .filter(|e| e.codec.type_id == TypeId::of::<T>())
     }
 
     /// `v` itself, shared, when it is an encoded `T`.
@@ -391,13 +439,15 @@ impl Encoded {
                 Bytes::Here(b) => Bytes::Here(b.clone()),
                 Bytes::There(at) => Bytes::There(at.clone()),
             };
-            Value::new(Encoded::with(bytes, e.type_id, e.decode))
+            Value::new(Encoded::with(bytes, e.codec))
         })
     }
 
     fn decode_now(&self) -> Result<Value, Unreadable> {
         let bytes = self.bytes().map_err(Unreadable::Failed)?;
-        (self.decode)(bytes).map_err(|e| Unreadable::Decode(e.to_string()))
+        self.codec
+            .decode(bytes)
+            .map_err(|e| Unreadable::Decode(e.to_string()))
     }
 
     /// The decoded value, decoded on first use.
@@ -459,7 +509,7 @@ pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
         Err(any) => any,
     };
     let any = match any.downcast::<Encoded>() {
-        Ok(enc) if enc.type_id == TypeId::of::<T>() => {
+        Ok(enc) if enc.codec.type_id == TypeId::of::<T>() => {
             return match Arc::try_unwrap(enc) {
                 Ok(enc) => unwrap_value::<T>(enc.into_value().map_err(Unwrap::Undecodable)?),
                 Err(shared) => Err(Unwrap::Shared(Value(Repr::Shared(shared)))),
@@ -692,7 +742,7 @@ mod tests {
 
     fn encoded(x: u64) -> Value {
         let bytes = x.to_le_bytes().to_vec();
-        Value::new(Encoded::new(bytes, TypeId::of::<u64>(), decode_u64))
+        Value::new(Encoded::new(bytes, Codec::of::<u64>(decode_u64)))
     }
 
     #[test]
@@ -723,7 +773,7 @@ mod tests {
 
     #[test]
     fn undecodable_values_say_why() {
-        let bad = Value::new(Encoded::new(vec![1, 2], TypeId::of::<u64>(), decode_u64));
+        let bad = Value::new(Encoded::new(vec![1, 2], Codec::of::<u64>(decode_u64)));
         assert_eq!(downcast_ref::<u64>(&bad), None);
         assert!(
             matches!(undecodable::<u64>(&bad), Some(Unreadable::Decode(why)) if why == "not 8 bytes")

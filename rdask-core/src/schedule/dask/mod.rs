@@ -287,11 +287,7 @@ impl Remote for Run {
             })
             .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
         let held = Held::new(dask_key, self.session.clone(), self.names.clone());
-        Ok(Value::new(Encoded::there(
-            Arc::new(held),
-            fns.out,
-            fns.decode,
-        )))
+        Ok(Value::new(Encoded::there(Arc::new(held), fns.out)))
     }
 
     /// A task about to run here: whatever it waits for must be on its way.

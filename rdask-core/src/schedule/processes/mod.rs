@@ -201,10 +201,8 @@ fn run_remote(
         // A big value is kept as the worker sent it: forwarded as is to
         // tasks in other workers, decoded only where this process needs it.
         // A small one is decoded now (cheaper to hold, and to re-encode).
-        kind::OK if body.len() > KEEP_ENCODED => {
-            Ok(Value::new(Encoded::new(body, fns.out, fns.decode)))
-        }
-        kind::OK => (fns.decode)(&body).map_err(|e| {
+        kind::OK if body.len() > KEEP_ENCODED => Ok(Value::new(Encoded::new(body, fns.out))),
+        kind::OK => fns.out.decode(&body).map_err(|e| {
             fail(
                 ErrorKind::Type,
                 &format_args!(": cannot decode its result from the worker: {e}"),
