@@ -1,13 +1,13 @@
 //! The Dask scheduler against a real cluster: `RDASK_DASK_SCHEDULER_FILE`'s
 //! (CI starts `dask scheduler` + 2 `dask worker` on 127.0.0.1), else a
-//! `LocalCluster` of 2 workers that the first test starts. The client's
-//! Python is `RDASK_DASK_PYTHON`, else `target/peers-venv` (made on first
-//! use by `benches/peers/setup.sh`). Without one these tests fail, saying
-//! what to install: they never pass by skipping.
+//! `LocalCluster` of 2 workers that the first test starts (see
+//! `common/dask.rs` for the Python it needs).
 
+#[path = "common/dask.rs"]
+mod fixture;
+
+use fixture::{cluster, python};
 use rdask::prelude::*;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
 #[delayed]
 fn inc(x: u64) -> u64 {
@@ -17,41 +17,6 @@ fn inc(x: u64) -> u64 {
 #[delayed]
 fn total(xs: Vec<u64>) -> u64 {
     xs.iter().sum()
-}
-
-fn python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            if let Some(p) = std::env::var_os("RDASK_DASK_PYTHON") {
-                return PathBuf::from(p);
-            }
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            let venv = root.join("target/peers-venv/bin/python");
-            let ok = std::process::Command::new("bash")
-                .arg(root.join("benches/peers/setup.sh"))
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(
-                ok && venv.exists(),
-                "the Dask tests need a Python with dask.distributed: benches/peers/setup.sh \
-                 could not make target/peers-venv (it needs python3 -m venv and PyPI); or set \
-                 RDASK_DASK_PYTHON to a Python with `pip install 'distributed==2026.8.0'`"
-            );
-            venv
-        })
-        .clone()
-}
-
-fn cluster() -> Scheduler {
-    let s = match std::env::var_os("RDASK_DASK_SCHEDULER_FILE") {
-        Some(f) => Scheduler::dask_scheduler_file(f),
-        None => Scheduler::dask_local(2),
-    };
-    match s {
-        Scheduler::Dask(d) => Scheduler::Dask(d.python(python())),
-        _ => unreachable!(),
-    }
 }
 
 #[test]
@@ -191,13 +156,23 @@ fn persisted_values_feed_later_computations() {
 }
 
 #[test]
-fn a_long_chain_is_fused() {
+fn a_long_chain_is_one_dask_task() {
     let s = cluster();
     let mut c = inc(0);
     for _ in 1..1000 {
         c = inc(c);
     }
+    // Other tests run at the same time: count only what this one adds, and
+    // compare with a computation of as many unfused tasks.
+    let (calls, tasks) = rdask::dask::task_counts();
     assert_eq!(c.compute_with(&s).unwrap(), 1000);
+    let (calls2, tasks2) = rdask::dask::task_counts();
+    assert!(calls2 - calls >= 1000);
+    assert!(
+        tasks2 - tasks < (calls2 - calls) / 2,
+        "1000 chained calls went out as {} dask tasks",
+        tasks2 - tasks
+    );
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub use graph::{
     GraphArg, TaskArgs, TaskFn,
 };
 pub use key::{Key, KeyIndex};
+pub use schedule::dask;
+pub use schedule::dask::Dask;
 pub use schedule::processes as process;
 pub use schedule::processes::Processes;
 pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};

@@ -43,6 +43,7 @@ use session::{Held, Names, Session};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -186,6 +187,15 @@ impl Dask {
             names: Arc::new(Mutex::new(HashMap::new())),
         })
     }
+}
+
+static CALLS: AtomicU64 = AtomicU64::new(0);
+static TASKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many rdask tasks this program has sent to Dask clusters, and as how
+/// many dask tasks (fewer when chains fused), since it started.
+pub fn task_counts() -> (u64, u64) {
+    (CALLS.load(Ordering::Relaxed), TASKS.load(Ordering::Relaxed))
 }
 
 /// `dask://HOST:PORT`, `dask-file:PATH` or `dask-local:N`.

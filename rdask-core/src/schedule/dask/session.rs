@@ -264,7 +264,10 @@ impl Session {
         if out.batch.is_empty() {
             return;
         }
+        let calls = out.batch.tasks.len() as u64;
         let (tasks, released) = out.batch.take();
+        super::CALLS.fetch_add(calls, Ordering::Relaxed);
+        super::TASKS.fetch_add(tasks.len() as u64, Ordering::Relaxed);
         let mut msgs = Vec::with_capacity(2);
         if !tasks.is_empty() {
             let tasks = tasks
