@@ -366,8 +366,8 @@ def main(argv=None):
     p.add_argument(
         "--scheduler",
         default="threads",
-        choices=("sync", "threads", "processes"),
-        help="sync | threads | processes (default threads)",
+        help="sync | threads | processes | dask-file:PATH | dask://HOST:PORT "
+        "(a running Dask cluster: client.get) (default threads)",
     )
     p.add_argument("--n", type=int, default=None)
     p.add_argument(
@@ -393,7 +393,18 @@ def main(argv=None):
     n = a.n if a.n is not None else DEFAULT_N.get(a.workload, 100_000)
     workers = a.workers if a.workers > 0 else (os.cpu_count() or 1)
 
-    if a.scheduler == "sync":
+    client = None
+    if a.scheduler.startswith(("dask-file:", "dask://")):
+        # A running cluster, as rdask's `--scheduler dask-file:PATH` names it.
+        from distributed import Client
+
+        if a.scheduler.startswith("dask-file:"):
+            client = Client(scheduler_file=a.scheduler[len("dask-file:"):], timeout="60s")
+        else:
+            client = Client("tcp://" + a.scheduler[len("dask://"):], timeout="60s")
+        compute_kw = {"scheduler": client.get}
+        sched_name = a.scheduler
+    elif a.scheduler == "sync":
         compute_kw = {"scheduler": "sync"}
         sched_name = "sync"
     else:
@@ -408,6 +419,8 @@ def main(argv=None):
     t = time.perf_counter()
     if not a.no_warmup:
         dask.compute(dask.delayed(inc)(0), scheduler="sync")
+        if client is not None:
+            dask.compute(dask.delayed(inc)(0), **compute_kw)
     warmup_s = time.perf_counter() - t
 
     base_rss = rss_mb()
