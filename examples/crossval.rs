@@ -43,7 +43,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: cargo run --release --example crossval -- [--folds K] [--rows N] \
-     [--repeat R] [--scheduler sync|threads|threads:N|processes|processes:N] [--progress] \
+     [--repeat R] [--scheduler sync|threads:N|processes:N|dask-local:N|dask://HOST:PORT|dask-file:PATH] [--progress] \
      [--visualize FILE.svg] [--profile FILE.html]";
 
 /// What the command line asks for: a run, or the usage.
@@ -213,8 +213,14 @@ fn try_main() -> Result<bool, Box<dyn std::error::Error>> {
     if let Some(s) = &args.scheduler {
         let (values, time) = run(&outputs, s, args.repeat, p)?;
         let same = same_bits(&sync_values, &values);
+        let (calls, tasks) = rdask::dask::task_counts();
+        let cluster = if calls > 0 {
+            format!(" ({calls} calls ran on the cluster, as {tasks} dask tasks)")
+        } else {
+            String::new()
+        };
         println!(
-            "--scheduler {s}: {:.1} ms, bit-identical to sync: {}",
+            "--scheduler {s}: {:.1} ms, bit-identical to sync: {}{cluster}",
             time.as_secs_f64() * 1e3,
             if same { "yes" } else { "NO" }
         );

@@ -119,12 +119,21 @@ def main():
         fatal(f"cannot start rdask on the dask workers: {type(e).__name__}: {e}")
 
     info = client.scheduler_info(n_workers=-1)
-    dashboard = info.get("services", {}).get("dashboard")
+    dashboard = None
+    if info.get("services", {}).get("dashboard"):
+        # Reported even where nothing serves it (no bokeh): check.
+        try:
+            import urllib.request
+
+            urllib.request.urlopen(client.dashboard_link, timeout=1).close()
+            dashboard = client.dashboard_link
+        except Exception:  # noqa: BLE001
+            pass
     send(["ready", {"workers": len(info["workers"]),
                     "threads": sum(w.get("nthreads", 0) for w in info["workers"].values()),
                     "dask": dask.__version__, "distributed": distributed.__version__,
                     "scheduler": client.scheduler.address,
-                    "dashboard": client.dashboard_link if dashboard else None}])
+                    "dashboard": dashboard}])
 
     held = {}  # key -> its Future
     counts = {}  # key -> submissions not yet released
