@@ -14,12 +14,12 @@
 //! parameters and result are serde types runs on the cluster; every other
 //! task (closures, operators, raw-graph tasks, other types) runs here. A
 //! task on the cluster is submitted without waiting for anything: its value
-//! here is a name for bytes that dask holds ([`Held`](session::Held)). The
+//! here is a name for bytes that dask holds (`session::Held`). The
 //! bytes come here only when a task here or an output reads them, and dask
 //! lets go of them when the last value naming them is dropped here. So a
 //! graph of cluster tasks goes out whole, in batches, and its values move
 //! between dask workers, not through this program. Chains fuse into one
-//! dask task each ([`batch`]).
+//! dask task each (`batch`).
 //!
 //! Faults: a task's `Err` or panic fails the computation with its key and
 //! message, as on processes; a helper that dies is replaced and its task
