@@ -118,3 +118,18 @@ fn second_program() {
     assert!(mine.key().to_string().starts_with("echo-"));
     assert_eq!(mine.compute_with(&s).unwrap(), me);
 }
+
+#[test]
+fn a_client_of_another_dask_version_is_refused_saying_so() {
+    let c = OwnCluster::start(1);
+    drop(c.scheduler(1));
+    let Scheduler::Dask(d) = Scheduler::dask_scheduler_file(c.file()) else {
+        unreachable!()
+    };
+    let s = Scheduler::Dask(d.python(fixture::other_python()));
+    let e = slow(1, 0).compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Scheduler, "{e}");
+    let m = e.to_string();
+    assert!(m.contains("version mismatch"), "{m}");
+    assert!(m.contains("2026.7.1") && m.contains("2026.8.0"), "{m}");
+}

@@ -158,3 +158,37 @@ fn wait_for(file: &Path, limit: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A Python with another dask and distributed than the cluster's (for the
+/// version-mismatch test): `target/dask-other-venv`, made on first use.
+pub fn other_python() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/dask-other-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".ready-2026.7.1");
+    if !ready.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+            && Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["dask==2026.7.1", "distributed==2026.7.1"])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(
+            made,
+            "could not make {} with dask and distributed 2026.7.1 (python3 -m venv, PyPI)",
+            venv.display()
+        );
+        std::fs::write(&ready, "").unwrap();
+    }
+    python
+}

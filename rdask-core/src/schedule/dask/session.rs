@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -473,7 +473,8 @@ pub(crate) struct Held {
     session: Arc<Session>,
     /// rdask's keys of the computation's tasks, by dask key (for errors).
     names: Arc<Names>,
-    asked: AtomicBool,
+    /// Where the bytes arrive, once asked for.
+    slot: OnceLock<Arc<Slot>>,
     got: OnceLock<Result<Vec<u8>, Failure>>,
 }
 
@@ -486,16 +487,14 @@ impl Held {
             key,
             session,
             names,
-            asked: AtomicBool::new(false),
+            slot: OnceLock::new(),
             got: OnceLock::new(),
         }
     }
 
-    /// Asks for the bytes now, without waiting for them.
-    pub fn prefetch(&self) {
-        if !self.asked.swap(true, Ordering::AcqRel) {
-            self.session.want(&self.key);
-        }
+    /// Asks for the bytes (once): where they will arrive.
+    fn slot(&self) -> &Slot {
+        self.slot.get_or_init(|| self.session.want(&self.key))
     }
 
     fn error(&self, f: &Failure) -> Error {
@@ -519,8 +518,7 @@ impl Held {
 impl Fetch for Held {
     fn fetch(&self) -> Result<&[u8], Error> {
         let got = self.got.get_or_init(|| {
-            self.asked.store(true, Ordering::Release);
-            let slot = self.session.want(&self.key);
+            let slot = self.slot();
             let mut got = slot.got.lock().unwrap_or_else(|e| e.into_inner());
             loop {
                 if let Some(g) = got.as_ref() {
@@ -537,7 +535,7 @@ impl Fetch for Held {
     }
 
     fn prefetch(&self) {
-        Held::prefetch(self)
+        self.slot();
     }
 }
 

@@ -96,10 +96,9 @@ def main():
             client = Client(target["address"], timeout=f"{timeout}s")
     except Exception as e:  # noqa: BLE001 - reported to the driver
         fatal(f"cannot reach the dask scheduler: {type(e).__name__}: {e}")
-    try:
-        client.get_versions(check=True)
-    except Exception as e:  # noqa: BLE001
-        fatal(f"version mismatch between this client and the cluster: {e}")
+    mismatch = version_mismatch(client)
+    if mismatch:
+        fatal(mismatch)
 
     # The bridge goes to the scheduler and every worker, future ones too, and
     # is imported by name: tasks then pickle by reference (a few bytes), not
@@ -219,6 +218,34 @@ def main():
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def version_mismatch(client):
+    """Why this client cannot drive the cluster, or None. The graph travels
+    as pickled dask objects, so dask and distributed must be the same
+    version here, on the scheduler and on every worker (dask itself only
+    warns)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        versions = client.get_versions()
+
+    def of(side):
+        packages = (side or {}).get("packages", {})
+        return {name: packages.get(name) for name in ("dask", "distributed")}
+
+    here = of(versions.get("client"))
+    there = [("the scheduler", of(versions.get("scheduler")))]
+    there += [(f"worker {addr}", of(v)) for addr, v in (versions.get("workers") or {}).items()]
+    for who, theirs in there:
+        for name in ("dask", "distributed"):
+            if theirs[name] != here[name]:
+                return (f"version mismatch: this client ({sys.executable}) has {name} "
+                        f"{here[name]}, {who} has {theirs[name]}; dask sends graphs as "
+                        f"pickled dask objects, so install {name}=={theirs[name]} here "
+                        "(or point RDASK_DASK_PYTHON at a Python that has it)")
+    return None
 
 
 def _fatal_frame(message):
