@@ -226,3 +226,43 @@ fn a_python_without_distributed_says_what_to_install() {
         assert!(e.to_string().contains(says), "{e}");
     }
 }
+
+#[delayed]
+fn nap(x: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    x
+}
+
+#[test]
+fn callbacks_hear_of_each_cluster_task_when_it_has_run() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    #[derive(Default)]
+    struct Times(Mutex<HashMap<String, (std::time::Duration, bool)>>);
+    impl rdask::Callback for Times {
+        fn posttask(&self, key: &rdask::Key, _w: usize, took: std::time::Duration, ok: bool) {
+            self.0.lock().unwrap().insert(key.to_string(), (took, ok));
+        }
+    }
+    let s = cluster();
+    let slow = nap(1);
+    let mut c = inc(slow.clone());
+    for _ in 0..9 {
+        c = inc(c); // a chain: fused into one dask task
+    }
+    let local = c.map(|v| v * 2);
+    let times = Arc::new(Times::default());
+    let out = rdask::Compute::new(std::slice::from_ref(&local))
+        .scheduler(s)
+        .callback(times.clone())
+        .run()
+        .unwrap();
+    assert_eq!(out, vec![22]);
+    let seen = times.0.lock().unwrap();
+    // Every task: the 11 on the cluster (fused or not) and the local one.
+    assert_eq!(seen.len(), 12, "{seen:?}");
+    assert!(seen.values().all(|(_, ok)| *ok));
+    // Heard of when dask ran it, not when it was sent.
+    let (took, _) = seen[&slow.key().to_string()];
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+}

@@ -52,6 +52,12 @@ pub(crate) trait Remote: Sync {
 
     /// Notes a task that ran in this process instead (for diagnostics).
     fn ran_here(&self) {}
+
+    /// Whether `run` only sends the task, and this hook itself tells the
+    /// callbacks' `posttask` once the task has run there (a cluster).
+    fn reports_finish(&self) -> bool {
+        false
+    }
 }
 
 /// What a scheduler marks on a thread while it runs a computation's tasks
@@ -173,19 +179,24 @@ impl<'p> Exec<'p> {
             }
             Some((worker, Instant::now()))
         };
+        // A cluster's task is only sent here: the cluster says when it ran.
+        let mut sent = false;
         let result = match &node.op {
             Op::Const(v) => Ok(v.clone()),
             // Under the unwind guard as any task: gathering may copy the
             // input (a graph's literal), which runs the user's `Clone`.
             Op::Alias => self.call(t, |args| args.take_value()),
             Op::Fn { run, info } => match self.remote_fns(info) {
-                Some((remote, fns)) => self.call(t, |args| remote.run(info, fns, args)),
+                Some((remote, fns)) => {
+                    sent = timing.is_some() && remote.reports_finish();
+                    self.call(t, |args| remote.run(info, fns, args))
+                }
                 None => self.call_here(t, run),
             },
             // Closures always run in this process, on processes too.
             Op::Dyn(task) => self.call_here(t, &task.run),
         };
-        if let Some((worker, started)) = timing {
+        if let Some((worker, started)) = timing.filter(|_| !(sent && result.is_ok())) {
             let (took, ok) = (started.elapsed(), result.is_ok());
             if let Err(e) = each(self.callbacks, "posttask", |c| {
                 c.posttask(&node.key, worker, took, ok)

@@ -141,7 +141,7 @@ impl Scheduler {
             _ => None,
         };
         let cluster = match self {
-            Scheduler::Dask(d) => Some(d.run()?),
+            Scheduler::Dask(d) => Some(d.run(callbacks)?),
             _ => None,
         };
         let remote = match (&workers, &cluster) {
@@ -155,11 +155,10 @@ impl Scheduler {
             Some(RayonPool::Global) => threads::run(&exec, self, None),
             Some(RayonPool::Own(pool)) => threads::run(&exec, self, Some(pool)),
         }
-        let outputs = exec.finish();
-        if let (Some(cluster), Ok(values)) = (&cluster, &outputs) {
-            cluster.finish(values);
+        match (exec.finish(), &cluster) {
+            (Ok(values), Some(cluster)) => cluster.finish(&values).map(|()| values),
+            (outputs, _) => outputs,
         }
-        outputs
     }
 }
 

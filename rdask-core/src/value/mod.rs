@@ -348,6 +348,15 @@ pub trait Fetch: Send + Sync {
     fn prefetch(&self) {}
 }
 
+/// Waits for `v`'s bytes if they are held elsewhere: `Err` is the failure
+/// of the task that was to make them.
+pub(crate) fn fetch(v: &Value) -> Result<(), Error> {
+    match v.plain::<Encoded>() {
+        Some(e) => e.bytes().map(|_| ()),
+        None => Ok(()),
+    }
+}
+
 /// Asks for `v`'s bytes if they are held elsewhere, without waiting.
 pub(crate) fn prefetch(v: &Value) {
     if let Some(Encoded {

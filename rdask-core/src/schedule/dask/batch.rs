@@ -29,6 +29,8 @@ pub(crate) struct Task {
     pub func: &'static str,
     /// Its argument parts, concatenated in order.
     pub args: Vec<Arg>,
+    /// Whether the callbacks want to hear when it has run.
+    pub watch: bool,
 }
 
 /// One step of a dask task: a function, the key that names it in errors,
@@ -47,6 +49,8 @@ pub(crate) struct DaskTask {
     pub key: String,
     pub steps: Vec<Step>,
     pub args: Vec<Arg>,
+    /// Whether any of its steps is watched.
+    pub watch: bool,
 }
 
 /// Tasks and releases since the last flush, in the order they happened.
@@ -148,8 +152,10 @@ fn build(tasks: &mut [Option<Task>], members: &[usize]) -> DaskTask {
     let mut steps = Vec::with_capacity(members.len());
     let mut args: Vec<Arg> = Vec::new();
     let mut last_key = String::new();
+    let mut watch = false;
     for (j, &m) in members.iter().enumerate() {
         let t = tasks[m].take().expect("a task is in one chain");
+        watch |= t.watch;
         let refs = t
             .args
             .into_iter()
@@ -173,6 +179,7 @@ fn build(tasks: &mut [Option<Task>], members: &[usize]) -> DaskTask {
         key: last_key,
         steps,
         args,
+        watch,
     }
 }
 
@@ -191,6 +198,7 @@ mod tests {
                     None => Arg::Key(a.to_string()),
                 })
                 .collect(),
+            watch: false,
         }
     }
 

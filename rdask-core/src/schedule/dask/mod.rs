@@ -32,6 +32,7 @@ mod session;
 
 pub use session::ClusterInfo;
 
+use crate::callbacks::Callback;
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::exec::Remote;
 use crate::key::Key;
@@ -39,7 +40,7 @@ use crate::task::remote::{Piece, RemoteFns};
 use crate::task::{Args, EngineError, FnInfo};
 use crate::value::{Encoded, Value};
 use batch::{Arg, Task};
-use session::{Held, Names, Session};
+use session::{Held, Names, Progress, Session};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -178,13 +179,15 @@ impl Dask {
             .map_err(|m| Error::new(ErrorKind::Scheduler, None, m))
     }
 
-    /// What the computation's executor calls for its remote tasks.
-    pub(crate) fn run(&self) -> crate::error::Result<Run> {
+    /// What the computation's executor calls for its remote tasks, telling
+    /// `callbacks` when each has run on the cluster.
+    pub(crate) fn run(&self, callbacks: &[Arc<dyn Callback>]) -> crate::error::Result<Run> {
         let session = self.session()?;
         session.begin();
         Ok(Run {
             session,
             names: Arc::new(Mutex::new(HashMap::new())),
+            progress: (!callbacks.is_empty()).then(|| Arc::new(Progress::new(callbacks))),
         })
     }
 }
@@ -246,16 +249,26 @@ pub(crate) fn parse(s: &str) -> Option<Result<Dask, String>> {
 pub(crate) struct Run {
     session: Arc<Session>,
     names: Arc<Names>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Run {
-    /// Sends what is queued and asks for the outputs' bytes at once (they
-    /// are read one after another next).
-    pub fn finish(&self, outputs: &[Value]) {
+    /// Sends what is queued and waits for the outputs' bytes (all asked for
+    /// at once), and for the callbacks to have heard of every task: the
+    /// computation is over when this returns. A task's failure is the
+    /// error.
+    pub fn finish(&self, outputs: &[Value]) -> crate::error::Result<()> {
         for v in outputs {
             crate::value::prefetch(v);
         }
         self.session.flush();
+        for v in outputs {
+            crate::value::fetch(v)?;
+        }
+        match &self.progress {
+            Some(p) => p.wait(&self.session),
+            None => Ok(()),
+        }
     }
 }
 
@@ -289,11 +302,15 @@ impl Remote for Run {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(dask_key.clone(), key.clone());
+        if let Some(p) = &self.progress {
+            self.session.watch(&dask_key, key.clone(), p);
+        }
         self.session
             .submit(Task {
                 key: dask_key.clone(),
                 func: info.path,
                 args: parts,
+                watch: self.progress.is_some(),
             })
             .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
         let held = Held::new(dask_key, self.session.clone(), self.names.clone());
@@ -303,5 +320,9 @@ impl Remote for Run {
     /// A task about to run here: whatever it waits for must be on its way.
     fn ran_here(&self) {
         self.session.flush();
+    }
+
+    fn reports_finish(&self) -> bool {
+        true
     }
 }

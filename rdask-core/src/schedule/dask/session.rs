@@ -18,6 +18,7 @@
 
 use super::batch::{Arg, Batch, Task};
 use super::Target;
+use crate::callbacks::{each, Callback};
 use crate::error::{Error, ErrorKind};
 use crate::key::Key;
 use crate::value::Fetch;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SHIM: &str = include_str!("shim.py");
 const BRIDGE: &str = include_str!("bridge.py");
@@ -69,8 +70,69 @@ struct Failure {
     message: String,
 }
 
+/// The callbacks of one computation, told when each of its cluster tasks
+/// has run (`posttask`), and how many have not yet.
+pub(crate) struct Progress {
+    callbacks: Vec<Arc<dyn Callback>>,
+    left: Mutex<usize>,
+    changed: Condvar,
+    /// A callback's panic (the computation fails with it).
+    failed: Mutex<Option<Error>>,
+}
+
+impl Progress {
+    pub fn new(callbacks: &[Arc<dyn Callback>]) -> Progress {
+        Progress {
+            callbacks: callbacks.to_vec(),
+            left: Mutex::new(0),
+            changed: Condvar::new(),
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// Waits until every watched task has been heard of (or the session
+    /// ended); a callback's panic is the error.
+    pub fn wait(&self, session: &Session) -> Result<(), Error> {
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        while *left > 0 && !session.dead() {
+            left = self
+                .changed
+                .wait_timeout(left, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(left);
+        match self.failed.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn ran(&self, key: &Key, took: Duration, ok: bool) {
+        if let Err(e) = each(&self.callbacks, "posttask", |c| {
+            c.posttask(key, 0, took, ok)
+        }) {
+            self.failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
+        }
+        *self.left.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.changed.notify_all();
+    }
+}
+
+/// A watched task: its key here, when it was sent, whose it is.
+struct Watched {
+    key: Key,
+    sent: Instant,
+    progress: Arc<Progress>,
+}
+
 pub(crate) struct Session {
     out: Mutex<Out>,
+    /// Tasks whose computation's callbacks wait to hear they ran.
+    watched: Mutex<HashMap<String, Watched>>,
     /// Keys whose bytes someone waits for.
     waiting: Mutex<HashMap<String, Arc<Slot>>>,
     /// An `info` request's reply.
@@ -200,6 +262,7 @@ impl Session {
                 batch: Batch::default(),
             }),
             waiting: Mutex::new(HashMap::new()),
+            watched: Mutex::new(HashMap::new()),
             info: Mutex::new(None),
             dead: OnceLock::new(),
             active: AtomicUsize::new(0),
@@ -258,6 +321,20 @@ impl Session {
         Ok(())
     }
 
+    /// Tells `progress` when the task `dask_key` (rdask's `key`) has run.
+    pub fn watch(&self, dask_key: &str, key: Key, progress: &Arc<Progress>) {
+        *progress.left.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let w = Watched {
+            key,
+            sent: Instant::now(),
+            progress: progress.clone(),
+        };
+        self.watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dask_key.to_string(), w);
+    }
+
     /// Sends what is queued.
     pub fn flush(&self) {
         let mut out = self.lock_out();
@@ -270,6 +347,11 @@ impl Session {
         super::TASKS.fetch_add(tasks.len() as u64, Ordering::Relaxed);
         let mut msgs = Vec::with_capacity(2);
         if !tasks.is_empty() {
+            let watch: Vec<Msg> = tasks
+                .iter()
+                .filter(|t| t.watch)
+                .map(|t| Msg::from(t.key.as_str()))
+                .collect();
             let tasks = tasks
                 .into_iter()
                 .map(|t| {
@@ -287,7 +369,11 @@ impl Session {
                     Msg::Array(vec![t.key.into(), Msg::Array(steps), args(t.args)])
                 })
                 .collect();
-            msgs.push(Msg::Array(vec!["submit".into(), Msg::Array(tasks)]));
+            msgs.push(Msg::Array(vec![
+                "submit".into(),
+                Msg::Array(tasks),
+                Msg::Array(watch),
+            ]));
         }
         if !released.is_empty() {
             msgs.push(names("release", released));
@@ -445,6 +531,21 @@ fn listen(session: std::sync::Weak<Session>, mut from: BufReader<std::process::C
                         message: message.as_str().unwrap_or_default().to_string(),
                     };
                     fill(&slot, Err(failure));
+                }
+            }
+            Some(("finished", [keys, ok, ..])) => {
+                let ok = ok.as_bool().unwrap_or(false);
+                for key in keys.as_array().map_or(&[][..], |k| &k[..]) {
+                    let w = key.as_str().and_then(|k| {
+                        session
+                            .watched
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(k)
+                    });
+                    if let Some(w) = w {
+                        w.progress.ran(&w.key, w.sent.elapsed(), ok);
+                    }
                 }
             }
             Some(("info", [info, ..])) => {

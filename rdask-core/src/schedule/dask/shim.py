@@ -6,11 +6,13 @@ re-import __main__ from its path).
 Frames both ways: a little-endian u32 length, then a msgpack array.
 
   driver -> shim  ["hello", {target, bridge, program, ship, timeout, protocol}]
-                  ["submit", [[key, steps, args], ...]]  steps: [[fn, rkey, refs]]
+                  ["submit", [[key, steps, args], ...], [watched key, ...]]
+                                 steps: [[fn, rkey, refs]]
                   ["want", [key, ...]]   ["release", [key, ...]]
                   ["info"]               ["close"]
   shim -> driver  ["ready", {...}]       ["done", key, bytes]
                   ["error", key, failed_key, kind, message]
+                  ["finished", [rkey of each step], ok]   (for watched keys)
                   ["info", {...}]        ["fatal", message]
 
 An arg is a literal (bytes) or a key (str): of this batch, or of an earlier
@@ -135,6 +137,7 @@ def main():
                     "dashboard": dashboard}])
 
     held = {}  # key -> its Future
+    watched = {}  # key -> its Future, until it has run (callbacks)
     counts = {}  # key -> submissions not yet released
 
     def answer(fut):
@@ -159,6 +162,10 @@ def main():
                 send(["error", key, key, "Scheduler", f"{type(exc).__name__}: {exc}"])
         except Exception as e:  # noqa: BLE001
             send(["error", key, key, "Scheduler", f"{type(e).__name__}: {e}"])
+
+    def finished(fut, steps):
+        watched.pop(fut.key, None)
+        send(["finished", steps, fut.status == "finished"])
 
     def watchdog():
         # A scheduler that dies or cannot be reached any more fails every
@@ -194,8 +201,14 @@ def main():
             keys = list(dsk)
             for k, f in zip(keys, client.get(dsk, keys, sync=False)):
                 held[k] = f
-            for key, _, _ in msg[1]:
+            for key, steps, _ in msg[1]:
                 counts[key] = counts.get(key, 0) + 1
+            watch = set(msg[2])
+            for key, steps, _ in msg[1]:
+                if key in watch:
+                    fut = watched[key] = held[key]
+                    names = [rkey.decode() for _, rkey, _ in steps]
+                    fut.add_done_callback(lambda f, names=names: finished(f, names))
         elif op == "want":
             for k in msg[1]:
                 fut = held.get(k)
