@@ -5,19 +5,13 @@
 
 #[path = "common/dask.rs"]
 mod fixture;
+#[path = "common/shapes.rs"]
+#[allow(dead_code)]
+mod shapes;
 
 use fixture::{cluster, python};
 use rdask::prelude::*;
-
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[delayed]
-fn total(xs: Vec<u64>) -> u64 {
-    xs.iter().sum()
-}
+use shapes::{inc, total};
 
 #[test]
 fn flat_chain_and_tree_results() {

@@ -442,6 +442,15 @@ impl Session {
         Ok(workers)
     }
 
+    /// The slot waiting for `key`'s answer, which has come.
+    fn answered(&self, key: &Msg) -> Option<Arc<Slot>> {
+        let key = key.as_str()?;
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+    }
+
     fn lock_out(&self) -> std::sync::MutexGuard<'_, Out> {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -500,24 +509,12 @@ fn listen(session: std::sync::Weak<Session>, mut from: BufReader<std::process::C
         };
         match parse_reply(&msg) {
             Some(("done", [key, bytes, ..])) => {
-                let key = key.as_str().unwrap_or_default();
-                let slot = session
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(key);
-                if let (Some(slot), Msg::Binary(b)) = (slot, bytes) {
+                if let (Some(slot), Msg::Binary(b)) = (session.answered(key), bytes) {
                     fill(&slot, Ok(b.clone()));
                 }
             }
             Some(("error", [key, failed, kind, message, ..])) => {
-                let key = key.as_str().unwrap_or_default();
-                let slot = session
-                    .waiting
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(key);
-                if let Some(slot) = slot {
+                if let Some(slot) = session.answered(key) {
                     let kind = match kind.as_str().unwrap_or_default() {
                         "Task" => ErrorKind::Task,
                         "Panic" => ErrorKind::Panic,
@@ -526,7 +523,7 @@ fn listen(session: std::sync::Weak<Session>, mut from: BufReader<std::process::C
                         _ => ErrorKind::Scheduler,
                     };
                     let failure = Failure {
-                        failed: failed.as_str().unwrap_or(key).to_string(),
+                        failed: failed.as_str().unwrap_or_default().to_string(),
                         kind,
                         message: message.as_str().unwrap_or_default().to_string(),
                     };
