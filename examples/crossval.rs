@@ -131,9 +131,19 @@ fn same_bits(a: &[f64], b: &[f64]) -> bool {
 }
 
 fn main() -> ExitCode {
+    // The first Ctrl-C cancels the running computation (a second one exits
+    // at once, as usual).
+    rdask::cancel_on_ctrl_c();
     match try_main() {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        Err(e)
+            if e.downcast_ref::<rdask::Error>()
+                .is_some_and(|e| e.kind() == rdask::ErrorKind::Cancelled) =>
+        {
+            eprintln!("crossval: stopped by Ctrl-C (no result is printed for the unfinished run)");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("crossval: {e}");
             ExitCode::from(2)

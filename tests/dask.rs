@@ -260,3 +260,31 @@ fn callbacks_hear_of_each_cluster_task_when_it_has_run() {
     let (took, _) = seen[&slow.key().to_string()];
     assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
 }
+
+#[test]
+fn a_cancel_returns_at_once_and_the_cluster_stays_usable() {
+    let s = cluster();
+    let xs: Vec<_> = (0..4).map(|i| inc(nap_for(i, 3_000))).collect();
+    let token = rdask::CancelToken::new();
+    let t = token.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        t.cancel();
+        std::time::Instant::now()
+    });
+    let e = rdask::Compute::new(&xs)
+        .scheduler(s.clone())
+        .cancel_token(token)
+        .run()
+        .unwrap_err();
+    let late = canceller.join().unwrap().elapsed();
+    assert_eq!(e.kind(), rdask::ErrorKind::Cancelled, "{e}");
+    assert!(late < std::time::Duration::from_millis(1500), "{late:?}");
+    assert_eq!(inc(1).compute_with(&s).unwrap(), 2);
+}
+
+#[delayed]
+fn nap_for(x: u64, ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    x
+}

@@ -1,6 +1,7 @@
 //! `Delayed<T>`: a typed, lazy handle on one task of a graph.
 
 use crate::callbacks::Callback;
+use crate::control::CancelToken;
 use crate::error::{BoxError, Result};
 use crate::exec::take_output;
 use crate::graph::Graph;
@@ -208,6 +209,7 @@ pub struct Compute<'a, T> {
     outputs: &'a [Delayed<T>],
     scheduler: Option<Scheduler>,
     callbacks: Vec<Arc<dyn Callback>>,
+    token: Option<CancelToken>,
 }
 
 impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
@@ -217,6 +219,7 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
             outputs,
             scheduler: None,
             callbacks: Vec::new(),
+            token: None,
         }
     }
 
@@ -232,13 +235,22 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
         self
     }
 
+    /// Runs it under `token`: once the token is cancelled no task starts,
+    /// and `run` returns [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled)
+    /// at once, while tasks already running finish on their own (their
+    /// results are dropped; on processes their workers are killed).
+    pub fn cancel_token(mut self, token: CancelToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
     /// Runs it: every distinct task once, outputs in order.
     pub fn run(self) -> Result<Vec<T>> {
         let scheduler = match self.scheduler {
             Some(s) => s,
             None => current_scheduler()?,
         };
-        scheduler.compute_as::<T>(&roots_of(self.outputs), None, &self.callbacks)
+        scheduler.compute_as_under::<T>(&roots_of(self.outputs), None, &self.callbacks, self.token)
     }
 }
 

@@ -46,6 +46,11 @@ pub enum ErrorKind {
     /// A diagnostics file could not be written, or a helper program
     /// (Graphviz `dot`) could not be run.
     Io,
+    /// A task ran longer than its `timeout_ms`.
+    Timeout,
+    /// The computation was cancelled (a [`CancelToken`](crate::CancelToken),
+    /// Ctrl-C).
+    Cancelled,
 }
 
 /// A failed computation: which task (if any), what kind of failure, and why.

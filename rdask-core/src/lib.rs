@@ -20,6 +20,7 @@
 // `tests/layers.rs` checks that each imports only those below it.
 mod args;
 pub mod callbacks;
+mod control;
 mod delayed;
 pub mod diagnostics;
 mod dot;
@@ -43,6 +44,7 @@ pub mod __private;
 
 pub use args::{IntoArg, IntoPureArg, Tokenize};
 pub use callbacks::{with_callbacks, Callback};
+pub use control::{cancel_on_ctrl_c, cancelled, CancelToken};
 #[doc(hidden)]
 pub use delayed::PersistTuple;
 pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Split};

@@ -117,6 +117,12 @@ impl<'p> Exec<'p> {
         self.failure.fail(e)
     }
 
+    /// Cancels: no task starts after this, and the computation's error is
+    /// `ErrorKind::Cancelled` (unless a task failed first).
+    pub fn cancel(&self) {
+        self.fail(crate::control::cancelled_error())
+    }
+
     fn notify(&self, t: u32, ready: &mut impl FnMut(u32)) {
         self.notify_n(t, 1, ready)
     }

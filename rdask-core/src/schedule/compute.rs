@@ -2,15 +2,19 @@
 //! nodes; anything else is planned and run by this scheduler's loop, with
 //! the callbacks told of its start and finish.
 
+use super::context::Running;
 use super::{sync, threads, Scheduler};
 use crate::callbacks::{self, Callback};
+use crate::control::{self, CancelToken};
 use crate::error::Result;
+use crate::error::{Error, ErrorKind};
 use crate::exec::{take_output, tree, Exec, Remote};
 use crate::node::NodeRef;
 use crate::plan::{Lookup, Plan};
 use crate::pool::{sized_pool, Purpose, RayonPool};
 use crate::value::Value;
 use std::cell::Cell;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 
 impl Scheduler {
@@ -26,12 +30,26 @@ impl Scheduler {
     ) -> Result<Vec<Value>> {
         // Read here, on the caller's thread, where they are set.
         let callbacks = callbacks::active(extra);
+        let token = control::current().or_else(control::default_token);
+        self.compute_under(roots, graph, &callbacks, token.as_ref())
+    }
+
+    /// [`compute`](Self::compute) with its callbacks found and under
+    /// `token`, if any.
+    fn compute_under(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        callbacks: &[Arc<dyn Callback>],
+        token: Option<&CancelToken>,
+    ) -> Result<Vec<Value>> {
         // One tree, nothing watching, in this process: no plan needed (see
         // `crate::exec::tree`).
         let tree = match roots {
             [root]
                 if root.tree
                     && graph.is_none()
+                    && token.is_none()
                     && callbacks.is_empty()
                     && !matches!(self, Scheduler::Processes(_) | Scheduler::Dask(_)) =>
             {
@@ -50,7 +68,7 @@ impl Scheduler {
             }
             None => {
                 let plan = Plan::build(roots, graph)?;
-                self.run(&plan, &callbacks, pool.as_ref())
+                self.run(&plan, callbacks, token, pool.as_ref())
             }
         };
         match &pool {
@@ -70,12 +88,93 @@ impl Scheduler {
         graph: Lookup<'_>,
         extra: &[Arc<dyn Callback>],
     ) -> Result<Vec<T>> {
-        let values = self.compute(roots, graph, extra)?;
-        values
-            .into_iter()
-            .zip(roots)
-            .map(|(v, root)| take_output::<T>(Some(v), &root.key))
-            .collect()
+        self.compute_as_under(roots, graph, extra, None)
+    }
+
+    /// [`compute_as`](Self::compute_as) under `token` (`None`: the token
+    /// of the computation this runs inside, or the Ctrl-C one). A
+    /// computation of `Delayed`s under a token started here runs on a
+    /// thread of its own, so that a cancel returns at once while its
+    /// running tasks finish (their results are dropped).
+    pub(crate) fn compute_as_under<T: Send + Sync + 'static>(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        extra: &[Arc<dyn Callback>],
+        token: Option<CancelToken>,
+    ) -> Result<Vec<T>> {
+        let callbacks = callbacks::active(extra);
+        let inside = control::current();
+        let token = token
+            .or_else(|| inside.clone())
+            .or_else(control::default_token);
+        let outputs = |values: Vec<Value>| {
+            values
+                .into_iter()
+                .zip(roots)
+                .map(|(v, root)| take_output::<T>(Some(v), &root.key))
+                .collect()
+        };
+        match (token, graph) {
+            (Some(token), None) if inside.is_none() => {
+                self.compute_detached(roots.to_vec(), callbacks.to_vec(), token)
+            }
+            (token, graph) => {
+                outputs(self.compute_under(roots, graph, &callbacks, token.as_ref())?)
+            }
+        }
+    }
+
+    /// Runs the computation on a thread of its own and waits for it, or for
+    /// `token` to be cancelled, whichever comes first.
+    fn compute_detached<T: Send + Sync + 'static>(
+        &self,
+        roots: Vec<NodeRef>,
+        callbacks: Vec<Arc<dyn Callback>>,
+        token: CancelToken,
+    ) -> Result<Vec<T>> {
+        if token.is_cancelled() {
+            return Err(control::cancelled_error());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (scheduler, watched) = (self.clone(), token.clone());
+        let spawned = std::thread::Builder::new()
+            .name("rdask-compute".into())
+            .spawn(move || {
+                let result = scheduler
+                    .compute_under(&roots, None, &callbacks, Some(&watched))
+                    .and_then(|values| {
+                        values
+                            .into_iter()
+                            .zip(&roots)
+                            .map(|(v, root)| take_output::<T>(Some(v), &root.key))
+                            .collect()
+                    });
+                let _ = tx.send(result);
+            });
+        if let Err(e) = spawned {
+            return Err(Error::new(
+                ErrorKind::Scheduler,
+                None,
+                format!("cannot start the computation's thread: {e}"),
+            ));
+        }
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(5)) {
+                Ok(result) => return result,
+                Err(RecvTimeoutError::Timeout) if token.is_cancelled() => {
+                    return Err(control::cancelled_error())
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::new(
+                        ErrorKind::Scheduler,
+                        None,
+                        "the computation's thread ended without a result".to_string(),
+                    ))
+                }
+            }
+        }
     }
 
     /// The rayon pool this scheduler's tasks (or, on processes, its
@@ -105,10 +204,11 @@ impl Scheduler {
         &self,
         plan: &Plan<'_>,
         callbacks: &[Arc<dyn Callback>],
+        token: Option<&CancelToken>,
         pool: Option<&RayonPool>,
     ) -> Result<Vec<Value>> {
         if callbacks.is_empty() {
-            return self.execute(plan, &[], pool);
+            return self.execute(plan, &[], token, pool);
         }
         // `finish` runs however the computation ends, even on a panic.
         struct Finish<'c>(&'c [Arc<dyn Callback>], bool);
@@ -121,7 +221,7 @@ impl Scheduler {
         }
         let mut guard = Finish(callbacks, false);
         let result = callbacks::each(callbacks, "start", |c| c.start(plan.len()))
-            .and_then(|()| self.execute(plan, callbacks, pool));
+            .and_then(|()| self.execute(plan, callbacks, token, pool));
         guard.1 = true;
         let finished = callbacks::each(callbacks, "finish", |c| c.finish(result.is_ok()));
         let values = result?;
@@ -133,6 +233,7 @@ impl Scheduler {
         &self,
         plan: &Plan<'_>,
         callbacks: &[Arc<dyn Callback>],
+        token: Option<&CancelToken>,
         pool: Option<&RayonPool>,
     ) -> Result<Vec<Value>> {
         // Worker processes, kept alive for the computation; or the cluster.
@@ -150,13 +251,22 @@ impl Scheduler {
             _ => None,
         };
         let exec = Exec::new(plan, callbacks, remote);
-        match pool {
-            None => sync::run(&exec, self),
-            Some(RayonPool::Global) => threads::run(&exec, self, None),
-            Some(RayonPool::Own(pool)) => threads::run(&exec, self, Some(pool)),
+        let ctx = Running {
+            scheduler: self,
+            token,
+        };
+        let run = || match pool {
+            None => sync::run(&exec, &ctx),
+            Some(RayonPool::Global) => threads::run(&exec, &ctx, None),
+            Some(RayonPool::Own(pool)) => threads::run(&exec, &ctx, Some(pool)),
+        };
+        match token {
+            // A cancel stops the loops: no task starts after it.
+            Some(token) => token.with_hook(&|| exec.cancel(), run),
+            None => run(),
         }
         match (exec.finish(), &cluster) {
-            (Ok(values), Some(cluster)) => cluster.finish(&values).map(|()| values),
+            (Ok(values), Some(cluster)) => cluster.finish(&values, token).map(|()| values),
             (outputs, _) => outputs,
         }
     }

@@ -4,6 +4,7 @@
 
 use super::Scheduler;
 use crate::callbacks::InTask;
+use crate::control::{CancelToken, TokenGuard};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exec::Enter;
 use std::cell::Cell;
@@ -96,5 +97,22 @@ impl Enter for Scheduler {
     #[inline]
     fn enter(&self) -> Self::Guard {
         (CurrentGuard::set(self), InTask::enter())
+    }
+}
+
+/// What a thread running a computation's tasks is marked with: the
+/// scheduler (as above) and the computation's cancel token, which
+/// `rdask::cancelled()` reads and a nested `compute` runs under.
+pub(crate) struct Running<'a> {
+    pub scheduler: &'a Scheduler,
+    pub token: Option<&'a CancelToken>,
+}
+
+impl Enter for Running<'_> {
+    type Guard = ((CurrentGuard, InTask), TokenGuard);
+
+    #[inline]
+    fn enter(&self) -> Self::Guard {
+        (self.scheduler.enter(), TokenGuard::set(self.token))
     }
 }

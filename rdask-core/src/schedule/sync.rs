@@ -2,15 +2,15 @@
 //! time, in depth-first order (dask's `get_sync`): for debugging, profiling
 //! and determinism.
 
-use super::Scheduler;
 use crate::exec::{Enter, Exec};
 
-/// Runs every task on the caller's thread, depth-first.
-pub(crate) fn run(exec: &Exec<'_>, scheduler: &Scheduler) {
+/// Runs every task on the caller's thread, depth-first, the thread marked
+/// by `ctx`.
+pub(crate) fn run(exec: &Exec<'_>, ctx: &impl Enter) {
     // Each initial task, then everything it leads to, before the next one:
     // the order of one stack holding them all, without copying them there.
     let mut stack: Vec<u32> = Vec::new();
-    let _running = scheduler.enter();
+    let _running = ctx.enter();
     for &first in exec.initial() {
         stack.push(first);
         while let Some(t) = stack.pop() {

@@ -1,6 +1,5 @@
 //! The threads scheduler: tasks on a rayon pool (dask's threaded `get`).
 
-use super::Scheduler;
 use crate::exec::{Batch, Enter, Exec};
 use smallvec::SmallVec;
 
@@ -22,7 +21,7 @@ fn grain(tasks: usize, workers: usize) -> usize {
 /// task goes on with the first task it made ready and spawns the rest, so
 /// chains run without queueing and reductions stay depth-first. A task is
 /// spawned only once ready: no worker ever blocks.
-pub(crate) fn run<'e>(exec: &'e Exec<'e>, ctx: &'e Scheduler, pool: Option<&rayon::ThreadPool>) {
+pub(crate) fn run<'e, C: Enter>(exec: &'e Exec<'e>, ctx: &'e C, pool: Option<&rayon::ThreadPool>) {
     let initial = exec.initial();
     let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     let grain = grain(initial.len(), workers);
@@ -34,13 +33,25 @@ pub(crate) fn run<'e>(exec: &'e Exec<'e>, ctx: &'e Scheduler, pool: Option<&rayo
 
 /// What every job of one computation shares: the executor, and the
 /// scheduler each worker thread is marked with while it runs tasks.
-#[derive(Clone, Copy)]
-struct Job<'s> {
+struct Job<'s, C> {
     exec: &'s Exec<'s>,
-    ctx: &'s Scheduler,
+    ctx: &'s C,
 }
 
-fn run_range<'s>(job: &Job<'s>, s: &rayon::Scope<'s>, mut tasks: &'s [u32], grain: usize) {
+impl<C> Clone for Job<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Job<'_, C> {}
+
+fn run_range<'s, C: Enter>(
+    job: &Job<'s, C>,
+    s: &rayon::Scope<'s>,
+    mut tasks: &'s [u32],
+    grain: usize,
+) {
     let job = *job;
     while tasks.len() > grain {
         let (mine, theirs) = tasks.split_at(tasks.len() / 2);
@@ -56,7 +67,7 @@ fn run_range<'s>(job: &Job<'s>, s: &rayon::Scope<'s>, mut tasks: &'s [u32], grai
 }
 
 /// Spawned work: one ready task and what it leads to.
-fn chain_job<'s>(job: Job<'s>, s: &rayon::Scope<'s>, t: u32) {
+fn chain_job<'s, C: Enter>(job: Job<'s, C>, s: &rayon::Scope<'s>, t: u32) {
     let _running = job.ctx.enter();
     let mut batch = Batch::default();
     chain(job, s, t, &mut batch);
@@ -65,7 +76,7 @@ fn chain_job<'s>(job: Job<'s>, s: &rayon::Scope<'s>, t: u32) {
 
 /// Flushes a worker's batch and runs whatever that makes ready, until the
 /// batch stays empty.
-fn drain<'s>(job: Job<'s>, s: &rayon::Scope<'s>, batch: &mut Batch) {
+fn drain<'s, C: Enter>(job: Job<'s, C>, s: &rayon::Scope<'s>, batch: &mut Batch) {
     loop {
         let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
         batch.flush(job.exec, &mut |d| ready.push(d));
@@ -79,7 +90,7 @@ fn drain<'s>(job: Job<'s>, s: &rayon::Scope<'s>, batch: &mut Batch) {
 }
 
 /// Runs `first`, then the first task each run makes ready, spawning the rest.
-fn chain<'s>(job: Job<'s>, s: &rayon::Scope<'s>, first: u32, batch: &mut Batch) {
+fn chain<'s, C: Enter>(job: Job<'s, C>, s: &rayon::Scope<'s>, first: u32, batch: &mut Batch) {
     let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
     let mut next = first;
     loop {

@@ -357,6 +357,11 @@ pub(crate) fn fetch(v: &Value) -> Result<(), Error> {
     }
 }
 
+/// The name `v`'s bytes are held under elsewhere, if they are.
+pub(crate) fn held_as(v: &Value) -> Option<&str> {
+    v.plain::<Encoded>().and_then(Encoded::held_as)
+}
+
 /// Asks for `v`'s bytes if they are held elsewhere, without waiting.
 pub(crate) fn prefetch(v: &Value) {
     if let Some(Encoded {

@@ -33,6 +33,7 @@ mod session;
 pub use session::ClusterInfo;
 
 use crate::callbacks::Callback;
+use crate::control::CancelToken;
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::exec::Remote;
 use crate::key::Key;
@@ -257,17 +258,32 @@ impl Run {
     /// at once), and for the callbacks to have heard of every task: the
     /// computation is over when this returns. A task's failure is the
     /// error.
-    pub fn finish(&self, outputs: &[Value]) -> crate::error::Result<()> {
+    pub fn finish(
+        &self,
+        outputs: &[Value],
+        token: Option<&CancelToken>,
+    ) -> crate::error::Result<()> {
         for v in outputs {
             crate::value::prefetch(v);
         }
         self.session.flush();
-        for v in outputs {
-            crate::value::fetch(v)?;
-        }
-        match &self.progress {
-            Some(p) => p.wait(&self.session),
-            None => Ok(()),
+        let wait = || {
+            for v in outputs {
+                crate::value::fetch(v)?;
+            }
+            match &self.progress {
+                Some(p) => p.wait(&self.session, || {
+                    token.is_some_and(CancelToken::is_cancelled)
+                }),
+                None => Ok(()),
+            }
+        };
+        // A cancel stops the wait; dropping the values then lets the
+        // cluster forget the work.
+        let names: Vec<&str> = outputs.iter().filter_map(crate::value::held_as).collect();
+        match token {
+            Some(t) => t.with_hook(&|| self.session.give_up(&names), wait),
+            None => wait(),
         }
     }
 }

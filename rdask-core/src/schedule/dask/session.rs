@@ -92,9 +92,12 @@ impl Progress {
 
     /// Waits until every watched task has been heard of (or the session
     /// ended); a callback's panic is the error.
-    pub fn wait(&self, session: &Session) -> Result<(), Error> {
+    pub fn wait(&self, session: &Session, stop: impl Fn() -> bool) -> Result<(), Error> {
         let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
         while *left > 0 && !session.dead() {
+            if stop() {
+                return Err(crate::control::cancelled_error());
+            }
             left = self
                 .changed
                 .wait_timeout(left, Duration::from_millis(100))
@@ -442,6 +445,30 @@ impl Session {
         Ok(workers)
     }
 
+    /// Stops waiting for `keys` (a cancelled computation's outputs).
+    pub fn give_up(&self, keys: &[&str]) {
+        let cancelled = Failure {
+            failed: String::new(),
+            kind: ErrorKind::Cancelled,
+            message: "the computation was cancelled".into(),
+        };
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        for k in keys {
+            if let Some(slot) = waiting.remove(*k) {
+                fill(&slot, Err(cancelled.clone()));
+            }
+        }
+        drop(waiting);
+        for p in self
+            .watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            p.progress.changed.notify_all();
+        }
+    }
+
     /// The slot waiting for `key`'s answer, which has come.
     fn answered(&self, key: &Msg) -> Option<Arc<Slot>> {
         let key = key.as_str()?;
@@ -596,6 +623,9 @@ impl Held {
     }
 
     fn error(&self, f: &Failure) -> Error {
+        if f.kind == ErrorKind::Cancelled {
+            return crate::control::cancelled_error();
+        }
         let names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let key = names
             .get(&f.failed)

@@ -270,13 +270,26 @@ impl Pool {
             return Err(Lost::TooBig(too_big("its arguments", len)));
         }
         let mut last = String::new();
+        // A cancel kills the worker running this call (it is not retried).
+        let token = crate::control::current();
         for attempt in 0..2 {
             let mut w = match attempt {
                 0 => self.checkout(),
                 _ => self.spawn(),
             }
             .map_err(Lost::Start)?;
-            match w.call(name, args) {
+            let pid = w.pid();
+            let reply = match &token {
+                Some(t) => t.with_hook(&|| watch::kill(pid), || w.call(name, args)),
+                None => w.call(name, args),
+            };
+            if reply.is_err() && token.as_ref().is_some_and(|t| t.is_cancelled()) {
+                self.forget(w);
+                return Err(Lost::Died(format!(
+                    "worker {pid} killed: the computation was cancelled"
+                )));
+            }
+            match reply {
                 Ok(reply) => {
                     self.give_back(w);
                     return Ok(reply);

@@ -141,8 +141,9 @@ fn stopped(pid: u32) -> bool {
     }
 }
 
-/// Kills process `pid`, an unreaped child (the caller holds its `Seen`).
-fn kill(pid: u32) {
+/// Kills process `pid`, an unreaped child (the caller holds its `Seen`, or
+/// its `Worker` is checked out, busy, and not yet reaped).
+pub(crate) fn kill(pid: u32) {
     #[cfg(unix)]
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         // SAFETY: a plain kill; the pid is our child's, not yet reaped, so
