@@ -339,3 +339,77 @@ fn random_dags_without_failures() {
     let (remote, local) = MIXED.with(Cell::get);
     assert!(remote > 0 && local > 0, "remote {remote}, local {local}");
 }
+
+/// Keep going (`run_each`): each output's own result. An output whose
+/// inputs all succeed has its value; any other fails with the error of a
+/// node it depends on (or is) that ran and failed.
+fn run_each_case(dag: &Dag) -> Result<(), TestCaseError> {
+    let expected = evaluate(dag);
+    // Per node: the failed nodes (that ran and failed) it is or depends on.
+    let mut ran_and_failed = vec![false; dag.nodes.len()];
+    for (id, spec) in dag.nodes.iter().enumerate() {
+        let inputs_ok = spec.inputs.iter().all(|&j| expected.values[j].is_some());
+        ran_and_failed[id] = inputs_ok && expected.values[id].is_none();
+    }
+    let mut causes: Vec<Vec<usize>> = Vec::with_capacity(dag.nodes.len());
+    for (id, spec) in dag.nodes.iter().enumerate() {
+        let mut c: Vec<usize> = spec
+            .inputs
+            .iter()
+            .flat_map(|&j| causes[j].clone())
+            .collect();
+        if ran_and_failed[id] {
+            c.push(id);
+        }
+        c.sort_unstable();
+        c.dedup();
+        causes.push(c);
+    }
+    let ds = build(dag);
+    let outputs: Vec<Delayed<i64>> = dag.outputs.iter().map(|&i| ds[i].clone()).collect();
+    for s in [
+        Scheduler::Sync,
+        Scheduler::threads(2),
+        Scheduler::processes(2),
+    ] {
+        let each = rdask::Compute::new(&outputs)
+            .scheduler(s.clone())
+            .run_each();
+        prop_assert_eq!(each.len(), outputs.len());
+        for (&i, got) in dag.outputs.iter().zip(&each) {
+            match (got, expected.values[i]) {
+                (Ok(v), Some(want)) => prop_assert_eq!(*v, want, "{}: node {}", s, i),
+                (Err(e), None) => {
+                    prop_assert_eq!(e.kind(), ErrorKind::Task, "{}: {}", s, e);
+                    let Some(id) = ds.iter().position(|d| Some(d.key()) == e.key()) else {
+                        return Err(TestCaseError::fail(format!("{s}: no node's key in {e:?}")));
+                    };
+                    prop_assert!(
+                        causes[i].contains(&id),
+                        "{}: output {} failed with node {}, not one of {:?}",
+                        s,
+                        i,
+                        id,
+                        causes[i]
+                    );
+                }
+                (got, want) => {
+                    prop_assert!(false, "{}: output {}: got {:?}, want {:?}", s, i, got, want)
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(
+        48,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/proptest-regressions/proptest_dag_each.txt"),
+    ))]
+
+    #[test]
+    fn run_each_fails_only_what_depends_on_a_failure(dag in dag()) {
+        run_each_case(&dag)?;
+    }
+}

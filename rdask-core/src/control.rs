@@ -103,8 +103,7 @@ impl CancelToken {
             // SAFETY: only the lifetime is erased (same fat pointer); the
             // guard below removes the pointer before `hook` can go away,
             // panics included, and it is only called while registered.
-            let erased: *const (dyn Fn() + Sync + 'static) =
-                unsafe { std::mem::transmute(erased) };
+            let erased: *const (dyn Fn() + Sync + 'static) = unsafe { std::mem::transmute(erased) };
             hooks.push((id, Hook(erased)));
         }
         struct Remove<'t>(&'t Inner, u64);

@@ -244,6 +244,38 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
         self
     }
 
+    /// Runs it keeping going after failures: a failure fails only the
+    /// outputs that depend on it, and every other output is computed.
+    /// Result `i` is output `i`'s (dask has no such mode). A failure of
+    /// the whole computation (a cancel, a callback's panic, a scheduler
+    /// that cannot start) is every output's error.
+    ///
+    /// ```
+    /// use rdask::prelude::*;
+    ///
+    /// #[delayed]
+    /// fn check(x: u64) -> Result<u64, String> {
+    ///     if x == 2 { Err("two".into()) } else { Ok(x) }
+    /// }
+    ///
+    /// let outs: Vec<_> = (0..4).map(|i| check(i).map(|v| v * 10)).collect();
+    /// let each = rdask::Compute::new(&outs).run_each();
+    /// assert_eq!(each[1].as_ref().ok(), Some(&10));
+    /// assert_eq!(each[2].as_ref().unwrap_err().kind(), rdask::ErrorKind::Task);
+    /// assert_eq!(each[3].as_ref().ok(), Some(&30));
+    /// ```
+    pub fn run_each(self) -> Vec<Result<T>> {
+        let n = self.outputs.len();
+        let each = match self.scheduler {
+            Some(s) => Ok(s),
+            None => current_scheduler(),
+        }
+        .and_then(|s| {
+            s.compute_each::<T>(&roots_of(self.outputs), None, &self.callbacks, self.token)
+        });
+        crate::graph::spread(each, n)
+    }
+
     /// Runs it: every distinct task once, outputs in order.
     pub fn run(self) -> Result<Vec<T>> {
         let scheduler = match self.scheduler {

@@ -511,6 +511,48 @@ pub fn get_many_with<T: Send + Sync + 'static>(
     run_graph::<T>(graph, &keys, scheduler)
 }
 
+/// Each key's own result, keeping going after failures (dask has no
+/// such mode): a failing task fails only the keys that depend on it, and
+/// everything else is computed. Result `i` is key `i`'s. A key the graph
+/// lacks, or a cycle, fails them all.
+///
+/// ```
+/// use rdask::prelude::*;
+/// fn half(x: i64) -> i64 {
+///     assert!(x % 2 == 0, "{x} is odd"); // a raw task fails by panicking
+///     x / 2
+/// }
+/// let g = graph! { "a" => 4_i64, "b" => 3_i64, "ha" => (half, "a"), "hb" => (half, "b") };
+/// let each = rdask::get_each::<i64>(&g, &["ha", "hb", "a"]);
+/// assert_eq!(each[0].as_ref().ok(), Some(&2));
+/// assert!(each[1].as_ref().unwrap_err().to_string().contains("3 is odd"));
+/// assert_eq!(each[2].as_ref().ok(), Some(&4));
+/// ```
+pub fn get_each<T: Send + Sync + 'static>(
+    graph: &Graph,
+    keys: &[impl Into<Key> + Clone],
+) -> Vec<Result<T>> {
+    let each = crate::schedule::current_scheduler().and_then(|s| {
+        let keys: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
+        s.compute_each::<T>(&graph.roots(&keys)?, Some(graph.nodes()), &[], None)
+    });
+    spread(each, keys.len())
+}
+
+/// `n` results from one computation's: its own, or its error for each.
+pub(crate) fn spread<T>(each: Result<Vec<Result<T>>>, n: usize) -> Vec<Result<T>> {
+    match each {
+        Ok(each) => each,
+        Err(e) => {
+            let mut out: Vec<Result<T>> = (1..n).map(|_| Err(e.duplicate())).collect();
+            if n > 0 {
+                out.push(Err(e));
+            }
+            out
+        }
+    }
+}
+
 /// The values of several keys of a raw graph, of different types, computed
 /// together: `T` is a tuple of their types, one key each, in order (the
 /// `rdask::get!` macro writes the call).

@@ -51,8 +51,8 @@ pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Sp
 pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{
-    get, get_many, get_many_with, get_tuple, get_tuple_with, get_with, FromOutputs, Graph,
-    GraphArg, TaskArgs, TaskFn,
+    get, get_each, get_many, get_many_with, get_tuple, get_tuple_with, get_with, FromOutputs,
+    Graph, GraphArg, TaskArgs, TaskFn,
 };
 pub use key::{Key, KeyIndex};
 pub use schedule::dask;

@@ -79,6 +79,19 @@ pub(crate) struct Exec<'p> {
     /// The plan's task states (a plan runs once).
     tasks: &'p [TaskState],
     failure: FirstError,
+    /// Callbacks, or keep-going: each task takes the slower path that
+    /// handles them (one branch a task otherwise).
+    slow: bool,
+    /// Keep going (`run_each`): the failures, and which tasks they reach.
+    each: Option<KeepGoing>,
+}
+
+/// What a keep-going computation knows of its failures: per task, the
+/// task whose failure it inherits (`NONE`: none), and each failure's
+/// error by the task that failed.
+struct KeepGoing {
+    poison: Box<[AtomicU32]>,
+    errors: std::sync::Mutex<std::collections::HashMap<u32, Error>>,
 }
 
 impl<'p> Exec<'p> {
@@ -95,7 +108,21 @@ impl<'p> Exec<'p> {
             callbacks,
             tasks: &plan.tasks[..],
             failure: FirstError::default(),
+            slow: !callbacks.is_empty(),
+            each: None,
         }
+    }
+
+    /// Keeps going after a failure (`run_each`): a failed task fails only
+    /// the tasks that depend on it; everything else runs. Read the outputs
+    /// with [`finish_each`](Self::finish_each).
+    pub fn keep_going(mut self) -> Exec<'p> {
+        self.slow = true;
+        self.each = Some(KeepGoing {
+            poison: (0..self.plan.len()).map(|_| AtomicU32::new(NONE)).collect(),
+            errors: Default::default(),
+        });
+        self
     }
 
     /// The tasks that can start at once, in priority order (first = first).
@@ -172,8 +199,80 @@ impl<'p> Exec<'p> {
             batch.flush(self, ready);
             return;
         }
+        // Callbacks and keep-going cost one branch per task when off.
+        if self.slow {
+            return self.execute_slow(t, batch, ready);
+        }
+        let (result, _) = self.run_op(t, false);
+        // Borrowed inputs are released whether the task failed or not.
+        self.release_borrows(t, ready);
+        self.finish_task(t, result, batch, ready);
+    }
+
+    /// Runs task `t`'s operation; `true` with it when the task was only
+    /// sent to a cluster that reports its end itself (`watch`: someone
+    /// listens for that).
+    #[inline(always)]
+    fn run_op(&self, t: u32, watch: bool) -> (Result<Value, Error>, bool) {
         let node = self.plan.nodes[t as usize];
-        // Callbacks cost one branch per task when there are none.
+        let mut sent = false;
+        let result = match &node.op {
+            Op::Const(v) => Ok(v.clone()),
+            // Under the unwind guard as any task: gathering may copy the
+            // input (a graph's literal), which runs the user's `Clone`.
+            Op::Alias => self.call(t, |args| args.take_value()),
+            Op::Fn { run, info } => match self.remote_fns(info) {
+                Some((remote, fns)) => {
+                    sent = watch && remote.reports_finish();
+                    self.call(t, |args| remote.run(info, fns, args))
+                }
+                None => self.call_here(t, run),
+            },
+            // Closures always run in this process, on processes too.
+            Op::Dyn(task) => self.call_here(t, &task.run),
+        };
+        (result, sent)
+    }
+
+    /// Stores task `t`'s value and notifies its dependents, or records its
+    /// failure.
+    #[inline(always)]
+    fn finish_task(
+        &self,
+        t: u32,
+        result: Result<Value, Error>,
+        batch: &mut Batch,
+        ready: &mut impl FnMut(u32),
+    ) {
+        match result {
+            Ok(v) => {
+                // SAFETY: only this task writes its slot, once, before any
+                // consumer is notified (below).
+                unsafe { self.tasks[t as usize].store(v) };
+                for d in self.plan.dependents_of(t as usize) {
+                    batch.add(self, d, ready);
+                }
+            }
+            Err(e) => match &self.each {
+                Some(each) => self.poison(each, t, t, Some(e), batch, ready),
+                None => self.fail(e),
+            },
+        }
+    }
+
+    /// The per-task body with callbacks, or keeping going after failures.
+    #[cold]
+    #[inline(never)]
+    fn execute_slow(&self, t: u32, batch: &mut Batch, ready: &mut impl FnMut(u32)) {
+        if let Some(each) = &self.each {
+            // A task that depends on a failure does not run: it gives its
+            // inputs back and fails the same way.
+            if let Some(origin) = self.poisoned_input(each, t) {
+                self.discard_inputs(t, ready);
+                return self.poison(each, t, origin, None, batch, ready);
+            }
+        }
+        let node = self.plan.nodes[t as usize];
         let timing = if self.callbacks.is_empty() {
             None
         } else {
@@ -186,22 +285,7 @@ impl<'p> Exec<'p> {
             Some((worker, Instant::now()))
         };
         // A cluster's task is only sent here: the cluster says when it ran.
-        let mut sent = false;
-        let result = match &node.op {
-            Op::Const(v) => Ok(v.clone()),
-            // Under the unwind guard as any task: gathering may copy the
-            // input (a graph's literal), which runs the user's `Clone`.
-            Op::Alias => self.call(t, |args| args.take_value()),
-            Op::Fn { run, info } => match self.remote_fns(info) {
-                Some((remote, fns)) => {
-                    sent = timing.is_some() && remote.reports_finish();
-                    self.call(t, |args| remote.run(info, fns, args))
-                }
-                None => self.call_here(t, run),
-            },
-            // Closures always run in this process, on processes too.
-            Op::Dyn(task) => self.call_here(t, &task.run),
-        };
+        let (result, sent) = self.run_op(t, timing.is_some());
         if let Some((worker, started)) = timing.filter(|_| !(sent && result.is_ok())) {
             let (took, ok) = (started.elapsed(), result.is_ok());
             if let Err(e) = each(self.callbacks, "posttask", |c| {
@@ -210,18 +294,53 @@ impl<'p> Exec<'p> {
                 self.fail(e);
             }
         }
-        // Borrowed inputs are released whether the task failed or not.
         self.release_borrows(t, ready);
-        match result {
-            Ok(v) => {
-                // SAFETY: only this task writes its slot, once, before any
-                // consumer is notified (below).
-                unsafe { self.tasks[t as usize].store(v) };
-                for d in self.plan.dependents_of(t as usize) {
-                    batch.add(self, d, ready);
-                }
+        self.finish_task(t, result, batch, ready);
+    }
+
+    /// The failure an input of `t` carries, if any (keep-going).
+    fn poisoned_input(&self, each: &KeepGoing, t: u32) -> Option<u32> {
+        self.plan.edges_of(t).find_map(|e| {
+            let (p, _) = self.plan.edge(e);
+            let origin = match p {
+                NONE => NONE,
+                p => each.poison[p as usize].load(Ordering::Acquire),
+            };
+            (origin != NONE).then_some(origin)
+        })
+    }
+
+    /// Ends every use task `t` had of its inputs, without running it.
+    fn discard_inputs(&self, t: u32, ready: &mut impl FnMut(u32)) {
+        for e in self.plan.edges_of(t) {
+            let (p, by_ref) = self.plan.edge(e);
+            if p != NONE && !by_ref {
+                self.drop_value(p, self.end_use(p));
             }
-            Err(e) => self.fail(e),
+        }
+        self.release_borrows(t, ready);
+    }
+
+    /// Marks `t` failed by `origin`'s failure (`error`: when `t` is the
+    /// origin), then notifies its dependents, which fail the same way.
+    fn poison(
+        &self,
+        each: &KeepGoing,
+        t: u32,
+        origin: u32,
+        error: Option<Error>,
+        batch: &mut Batch,
+        ready: &mut impl FnMut(u32),
+    ) {
+        if let Some(e) = error {
+            each.errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(origin, e);
+        }
+        each.poison[t as usize].store(origin, Ordering::Release);
+        for d in self.plan.dependents_of(t as usize) {
+            batch.add(self, d, ready);
         }
     }
 
@@ -538,10 +657,68 @@ impl<'p> Exec<'p> {
     /// After the scheduler is done: the outputs, or the first error.
     pub fn finish(self) -> Result<Vec<Value>, Error> {
         let result = self.outputs();
-        // Whatever is left (after a failure) is freed here, panics caught.
-        // After a success every value has had its last use (each task is
-        // used by a consumer or an output), so every slot is empty already.
-        let left = match result.is_ok() && !self.failed() {
+        let clean = result.is_ok() && !self.failed();
+        self.free_left(clean);
+        match (result, self.failure.take()) {
+            (_, Some(e)) => Err(e),
+            (result, None) => result,
+        }
+    }
+
+    /// The outputs of a keep-going computation, each its value or the
+    /// failure it depends on; `Err` when the computation as a whole failed
+    /// (a callback, a cancel).
+    pub fn finish_each(self) -> Result<Vec<Result<Value, Error>>, Error> {
+        let Some(each) = &self.each else {
+            return self.finish().map(|v| v.into_iter().map(Ok).collect());
+        };
+        let result = match self.failure.take() {
+            Some(e) => Err(e),
+            None => self.outputs_each(each),
+        };
+        self.free_left(false);
+        match (result, self.failure.take()) {
+            (_, Some(e)) => Err(e),
+            (result, None) => result,
+        }
+    }
+
+    fn outputs_each(&self, each: &KeepGoing) -> Result<Vec<Result<Value, Error>>, Error> {
+        if let Some(&o) = self
+            .plan
+            .outputs
+            .iter()
+            .find(|&&o| self.tasks[o as usize].waits().load(Ordering::Acquire) > 0)
+        {
+            return Err(self.stall_error(o));
+        }
+        let mut errors =
+            std::mem::take(&mut *each.errors.lock().unwrap_or_else(|e| e.into_inner()));
+        let outputs = self.plan.outputs.iter().map(|&o| {
+            let origin = each.poison[o as usize].load(Ordering::Acquire);
+            if origin == NONE {
+                return guarded("copying output", &self.plan.nodes[o as usize].key, || {
+                    // SAFETY: every task is done and the scheduler has joined.
+                    self.take(o, unsafe { self.read(o) }, None)
+                });
+            }
+            // The first output of a failure gets its error (with its
+            // source); any other, the same error again.
+            self.end_use(o);
+            let e = errors
+                .remove(&origin)
+                .unwrap_or_else(|| self.internal(origin));
+            errors.insert(origin, e.duplicate());
+            Err(e)
+        });
+        Ok(outputs.collect())
+    }
+
+    /// Frees whatever values are left, panics caught: none after a clean
+    /// run (every value has had its last use: each task is used by a
+    /// consumer or an output), any after a failure.
+    fn free_left(&self, clean: bool) {
+        let left = match clean {
             true => 0,
             false => self.plan.len(),
         };
@@ -555,10 +732,6 @@ impl<'p> Exec<'p> {
             // SAFETY: the scheduler has joined: nothing else touches slots.
             let v = unsafe { self.tasks[p].take_left() };
             self.drop_value(p as u32, v);
-        }
-        match (result, self.failure.take()) {
-            (_, Some(e)) => Err(e),
-            (result, None) => result,
         }
     }
 

@@ -1,13 +1,15 @@
 //! One computation, from roots to values: a tree runs straight from its
 //! nodes; anything else is planned and run by this scheduler's loop, with
-//! the callbacks told of its start and finish.
+//! the callbacks told of its start and finish. A computation under a
+//! cancel token started here runs on a thread of its own, so that a
+//! cancel returns at once.
 
 use super::context::Running;
+use super::dask::Run as ClusterRun;
 use super::{sync, threads, Scheduler};
 use crate::callbacks::{self, Callback};
 use crate::control::{self, CancelToken};
-use crate::error::Result;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::exec::{take_output, tree, Exec, Remote};
 use crate::node::NodeRef;
 use crate::plan::{Lookup, Plan};
@@ -16,6 +18,46 @@ use crate::value::Value;
 use std::cell::Cell;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
+
+/// What a computation hands back: every output's value, or stop at the
+/// first failure ([`Vec<Value>`]); or each output's own result, keeping
+/// going after failures (`Vec<Result<Value>>`, `run_each`).
+pub(crate) trait Outputs: Sized + Send + 'static {
+    /// Whether the executor keeps going after a failure.
+    const EACH: bool;
+    /// The executor's outputs, once its scheduler has joined.
+    fn collect(exec: Exec<'_>) -> Result<Self>;
+    /// Waits for the outputs a cluster still holds.
+    fn on_cluster(self, run: &ClusterRun, token: Option<&CancelToken>) -> Result<Self>;
+    /// The outputs of one tree (never keeping going: no plan).
+    fn of_tree(v: Value) -> Self;
+}
+
+impl Outputs for Vec<Value> {
+    const EACH: bool = false;
+    fn collect(exec: Exec<'_>) -> Result<Self> {
+        exec.finish()
+    }
+    fn on_cluster(self, run: &ClusterRun, token: Option<&CancelToken>) -> Result<Self> {
+        run.finish(&self, token).map(|()| self)
+    }
+    fn of_tree(v: Value) -> Self {
+        vec![v]
+    }
+}
+
+impl Outputs for Vec<Result<Value>> {
+    const EACH: bool = true;
+    fn collect(exec: Exec<'_>) -> Result<Self> {
+        exec.finish_each()
+    }
+    fn on_cluster(self, run: &ClusterRun, token: Option<&CancelToken>) -> Result<Self> {
+        run.finish_each(self, token)
+    }
+    fn of_tree(v: Value) -> Self {
+        vec![Ok(v)]
+    }
+}
 
 impl Scheduler {
     /// Plans the computation of `roots` (raw keys resolved in `graph`) and
@@ -35,19 +77,20 @@ impl Scheduler {
     }
 
     /// [`compute`](Self::compute) with its callbacks found and under
-    /// `token`, if any.
-    fn compute_under(
+    /// `token`, if any, its outputs collected as `O` says.
+    fn compute_under<O: Outputs>(
         &self,
         roots: &[NodeRef],
         graph: Lookup<'_>,
         callbacks: &[Arc<dyn Callback>],
         token: Option<&CancelToken>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<O> {
         // One tree, nothing watching, in this process: no plan needed (see
         // `crate::exec::tree`).
         let tree = match roots {
             [root]
                 if root.tree
+                    && !O::EACH
                     && graph.is_none()
                     && token.is_none()
                     && callbacks.is_empty()
@@ -64,7 +107,7 @@ impl Scheduler {
         let work = || match tree {
             Some(root) => {
                 let parallel = !matches!(self, Scheduler::Sync);
-                tree::run(root, self, parallel).map(|v| vec![v])
+                tree::run(root, self, parallel).map(O::of_tree)
             }
             None => {
                 let plan = Plan::build(roots, graph)?;
@@ -92,10 +135,7 @@ impl Scheduler {
     }
 
     /// [`compute_as`](Self::compute_as) under `token` (`None`: the token
-    /// of the computation this runs inside, or the Ctrl-C one). A
-    /// computation of `Delayed`s under a token started here runs on a
-    /// thread of its own, so that a cancel returns at once while its
-    /// running tasks finish (their results are dropped).
+    /// of the computation this runs inside, or the Ctrl-C one).
     pub(crate) fn compute_as_under<T: Send + Sync + 'static>(
         &self,
         roots: &[NodeRef],
@@ -103,36 +143,77 @@ impl Scheduler {
         extra: &[Arc<dyn Callback>],
         token: Option<CancelToken>,
     ) -> Result<Vec<T>> {
-        let callbacks = callbacks::active(extra);
-        let inside = control::current();
-        let token = token
-            .or_else(|| inside.clone())
-            .or_else(control::default_token);
-        let outputs = |values: Vec<Value>| {
+        self.compute_typed(roots, graph, extra, token, |values: Vec<Value>, roots| {
             values
                 .into_iter()
                 .zip(roots)
                 .map(|(v, root)| take_output::<T>(Some(v), &root.key))
                 .collect()
-        };
+        })
+    }
+
+    /// Each output's own result, keeping going after failures: a failure
+    /// fails only the outputs that depend on it (`run_each`, `get_each`).
+    /// `Err` when the whole computation failed (a cancel, a callback).
+    pub(crate) fn compute_each<T: Send + Sync + 'static>(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        extra: &[Arc<dyn Callback>],
+        token: Option<CancelToken>,
+    ) -> Result<Vec<Result<T>>> {
+        self.compute_typed(
+            roots,
+            graph,
+            extra,
+            token,
+            |values: Vec<Result<Value>>, roots| {
+                Ok(values
+                    .into_iter()
+                    .zip(roots)
+                    .map(|(v, root)| v.and_then(|v| take_output::<T>(Some(v), &root.key)))
+                    .collect())
+            },
+        )
+    }
+
+    /// Runs a computation and types its outputs with `typed`, on a thread
+    /// of its own when it runs under a token and started here (so that a
+    /// cancel returns at once while its running tasks finish; their
+    /// results are dropped).
+    fn compute_typed<O: Outputs, R: Send + 'static>(
+        &self,
+        roots: &[NodeRef],
+        graph: Lookup<'_>,
+        extra: &[Arc<dyn Callback>],
+        token: Option<CancelToken>,
+        typed: fn(O, &[NodeRef]) -> Result<R>,
+    ) -> Result<R> {
+        let callbacks = callbacks::active(extra);
+        let inside = control::current();
+        let token = token
+            .or_else(|| inside.clone())
+            .or_else(control::default_token);
         match (token, graph) {
             (Some(token), None) if inside.is_none() => {
-                self.compute_detached(roots.to_vec(), callbacks.to_vec(), token)
+                self.compute_detached::<O, R>(roots.to_vec(), callbacks.to_vec(), token, typed)
             }
             (token, graph) => {
-                outputs(self.compute_under(roots, graph, &callbacks, token.as_ref())?)
+                let outputs = self.compute_under::<O>(roots, graph, &callbacks, token.as_ref())?;
+                typed(outputs, roots)
             }
         }
     }
 
     /// Runs the computation on a thread of its own and waits for it, or for
     /// `token` to be cancelled, whichever comes first.
-    fn compute_detached<T: Send + Sync + 'static>(
+    fn compute_detached<O: Outputs, R: Send + 'static>(
         &self,
         roots: Vec<NodeRef>,
         callbacks: Vec<Arc<dyn Callback>>,
         token: CancelToken,
-    ) -> Result<Vec<T>> {
+        typed: fn(O, &[NodeRef]) -> Result<R>,
+    ) -> Result<R> {
         if token.is_cancelled() {
             return Err(control::cancelled_error());
         }
@@ -142,14 +223,8 @@ impl Scheduler {
             .name("rdask-compute".into())
             .spawn(move || {
                 let result = scheduler
-                    .compute_under(&roots, None, &callbacks, Some(&watched))
-                    .and_then(|values| {
-                        values
-                            .into_iter()
-                            .zip(&roots)
-                            .map(|(v, root)| take_output::<T>(Some(v), &root.key))
-                            .collect()
-                    });
+                    .compute_under::<O>(&roots, None, &callbacks, Some(&watched))
+                    .and_then(|outputs| typed(outputs, &roots));
                 let _ = tx.send(result);
             });
         if let Err(e) = spawned {
@@ -200,13 +275,13 @@ impl Scheduler {
 
     /// Runs a plan on `pool` (`None`: this thread), with `callbacks`, and
     /// returns the values of its outputs.
-    fn run(
+    fn run<O: Outputs>(
         &self,
         plan: &Plan<'_>,
         callbacks: &[Arc<dyn Callback>],
         token: Option<&CancelToken>,
         pool: Option<&RayonPool>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<O> {
         if callbacks.is_empty() {
             return self.execute(plan, &[], token, pool);
         }
@@ -229,13 +304,13 @@ impl Scheduler {
     }
 
     /// Runs a plan through the executor with this scheduler's loop.
-    fn execute(
+    fn execute<O: Outputs>(
         &self,
         plan: &Plan<'_>,
         callbacks: &[Arc<dyn Callback>],
         token: Option<&CancelToken>,
         pool: Option<&RayonPool>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<O> {
         // Worker processes, kept alive for the computation; or the cluster.
         let workers = match self {
             Scheduler::Processes(p) => Some(p.pool()),
@@ -250,7 +325,10 @@ impl Scheduler {
             (_, Some(c)) => Some(c as &dyn Remote),
             _ => None,
         };
-        let exec = Exec::new(plan, callbacks, remote);
+        let mut exec = Exec::new(plan, callbacks, remote);
+        if O::EACH {
+            exec = exec.keep_going();
+        }
         let ctx = Running {
             scheduler: self,
             token,
@@ -265,9 +343,10 @@ impl Scheduler {
             Some(token) => token.with_hook(&|| exec.cancel(), run),
             None => run(),
         }
-        match (exec.finish(), &cluster) {
-            (Ok(values), Some(cluster)) => cluster.finish(&values, token).map(|()| values),
-            (outputs, _) => outputs,
+        let outputs = O::collect(exec)?;
+        match &cluster {
+            Some(cluster) => outputs.on_cluster(cluster, token),
+            None => Ok(outputs),
         }
     }
 }

@@ -288,6 +288,52 @@ impl Run {
     }
 }
 
+impl Run {
+    /// [`finish`](Self::finish) for a keep-going computation: an output
+    /// whose task failed on the cluster gets that error; the others wait.
+    pub fn finish_each(
+        &self,
+        outputs: Vec<crate::error::Result<Value>>,
+        token: Option<&CancelToken>,
+    ) -> crate::error::Result<Vec<crate::error::Result<Value>>> {
+        let values: Vec<Value> = outputs
+            .iter()
+            .filter_map(|o| o.as_ref().ok().cloned())
+            .collect();
+        for v in &values {
+            crate::value::prefetch(v);
+        }
+        drop(values);
+        self.session.flush();
+        let names: Vec<String> = outputs
+            .iter()
+            .filter_map(|o| {
+                o.as_ref()
+                    .ok()
+                    .and_then(crate::value::held_as)
+                    .map(str::to_string)
+            })
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let wait = || {
+            let each = outputs
+                .into_iter()
+                .map(|o| o.and_then(|v| crate::value::fetch(&v).map(|()| v)))
+                .collect();
+            if let Some(p) = &self.progress {
+                p.wait(&self.session, || {
+                    token.is_some_and(CancelToken::is_cancelled)
+                })?;
+            }
+            Ok(each)
+        };
+        match token {
+            Some(t) => t.with_hook(&|| self.session.give_up(&names), wait),
+            None => wait(),
+        }
+    }
+}
+
 impl Drop for Run {
     fn drop(&mut self) {
         self.session.end();
