@@ -293,7 +293,7 @@ fn nap_for(x: u64, ms: u64) -> u64 {
 fn run_each_on_the_cluster_fails_only_what_depends_on_a_failure() {
     let s = cluster();
     let xs: Vec<_> = (2..=5).map(checked).collect(); // 3 fails
-    let outs: Vec<_> = xs.iter().map(|x| inc(x)).collect();
+    let outs: Vec<_> = xs.iter().map(inc).collect();
     let each = rdask::Compute::new(&outs).scheduler(s).run_each();
     let got: Vec<Option<u64>> = each.iter().map(|r| r.as_ref().ok().copied()).collect();
     assert_eq!(got, [Some(3), None, Some(5), Some(6)]);
