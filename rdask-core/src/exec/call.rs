@@ -22,6 +22,7 @@ pub(crate) struct FirstError {
 }
 
 impl FirstError {
+    #[inline(always)]
     pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
