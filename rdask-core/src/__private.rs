@@ -5,6 +5,7 @@ pub use crate::args::{IntoArg, IntoPureArg, Tokenize};
 pub use crate::error::BoxError;
 pub use crate::graph::{GraphArg, TaskArgs, TaskFn};
 pub use crate::node::Arg;
+pub use crate::task::annotations::Annotations;
 pub use crate::task::remote::{
     remote_fns, Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
 };
@@ -26,6 +27,7 @@ pub fn call<R>(
     run: RunFn,
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
+    let info = crate::task::annotations::apply(info);
     Delayed::from_node(NodeRef::make(
         Key::unique(&info.prefix),
         Op::Fn { run, info },
@@ -44,6 +46,7 @@ pub fn call_pure<R>(
     clone: Option<CloneFn>,
     token: u64,
 ) -> Delayed<R> {
+    let info = crate::task::annotations::apply(info);
     Delayed::from_node(NodeRef::make(
         Key::hashed(&info.prefix, token),
         Op::Fn { run, info },

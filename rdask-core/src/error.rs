@@ -165,6 +165,11 @@ impl Error {
         self.0.message.insert_str(0, context);
     }
 
+    /// Adds `note` at the end of the message.
+    pub(crate) fn suffix(&mut self, note: &str) {
+        self.0.message.push_str(note);
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind

@@ -60,3 +60,4 @@ pub use schedule::dask::Dask;
 pub use schedule::processes as process;
 pub use schedule::processes::Processes;
 pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};
+pub use task::annotations::{annotate, Annotations};

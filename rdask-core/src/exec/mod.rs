@@ -25,13 +25,16 @@
 mod call;
 pub(crate) mod tree;
 
-use call::{build_list, constant, copy_of, invoke, missing_argument, FirstError, Vals};
+use call::{
+    build_list, constant, copy_of, drop_quietly, invoke, missing_argument, FirstError, Vals,
+};
 pub(crate) use call::{guarded, take_output};
 
 use crate::callbacks::{each, Callback};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::node::{MaybeKey, Op, Src};
 use crate::plan::{Plan, TaskState, NONE};
+use crate::task::annotations::{Annotations, EVER};
 use crate::task::remote::RemoteFns;
 use crate::task::{Args, FnInfo};
 use crate::value::{DynList, Encoded, EncodedList, Value, LIST_DEPTH};
@@ -71,6 +74,40 @@ pub(crate) trait Enter: Sync {
     fn enter(&self) -> Self::Guard;
 }
 
+/// The annotations of a task's operation.
+pub(crate) fn annotations_of(op: &Op) -> Annotations {
+    match op {
+        Op::Fn { info, .. } => info.annot,
+        Op::Dyn(task) => task.annot,
+        Op::Const(_) | Op::Alias => Annotations::new(),
+    }
+}
+
+/// What `plan`'s annotations ask for (nothing, at no cost, in a program
+/// that never built an annotated task).
+fn annotated(plan: &Plan<'_>) -> Annotated {
+    let mut a = Annotated::default();
+    if !EVER.load(Ordering::Relaxed) {
+        return a;
+    }
+    for node in plan.nodes.iter() {
+        let n = annotations_of(&node.op);
+        a.any |= !n.is_empty();
+        a.priorities |= n.priority_value() != 0;
+        a.resources |= !n.resources().is_empty();
+    }
+    a
+}
+
+/// Whether a failure may be retried: the task's own (an `Err`, a panic),
+/// or its worker's, or its time running out.
+fn retryable(e: &Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Task | ErrorKind::Panic | ErrorKind::WorkerLost | ErrorKind::Timeout
+    )
+}
+
 pub(crate) struct Exec<'p> {
     plan: &'p Plan<'p>,
     /// Where remote tasks run (processes, cluster); `None`: all run here.
@@ -84,6 +121,19 @@ pub(crate) struct Exec<'p> {
     slow: bool,
     /// Keep going (`run_each`): the failures, and which tasks they reach.
     each: Option<KeepGoing>,
+    /// Some task of the plan is annotated (retries, priority, ...).
+    annotated: Annotated,
+}
+
+/// What a plan's annotations ask of the scheduling loop.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Annotated {
+    /// Some task has annotations: the per-task path reads them.
+    pub any: bool,
+    /// Some task has a priority: ready tasks are ordered.
+    pub priorities: bool,
+    /// Some task needs resources: tasks wait for them.
+    pub resources: bool,
 }
 
 /// What a keep-going computation knows of its failures: per task, the
@@ -102,15 +152,32 @@ impl<'p> Exec<'p> {
         callbacks: &'p [Arc<dyn Callback>],
         remote: Option<&'p dyn Remote>,
     ) -> Exec<'p> {
+        let annotated = annotated(plan);
         Exec {
             plan,
             remote,
             callbacks,
             tasks: &plan.tasks[..],
             failure: FirstError::default(),
-            slow: !callbacks.is_empty(),
+            slow: !callbacks.is_empty() || annotated.any,
             each: None,
+            annotated,
         }
+    }
+
+    /// What the plan's annotations ask of the scheduling loop.
+    pub fn annotated(&self) -> Annotated {
+        self.annotated
+    }
+
+    /// Task `t`'s annotations.
+    pub fn annotations(&self, t: u32) -> Annotations {
+        annotations_of(&self.plan.nodes[t as usize].op)
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &'p Plan<'p> {
+        self.plan
     }
 
     /// Keeps going after a failure (`run_each`): a failed task fails only
@@ -214,24 +281,109 @@ impl<'p> Exec<'p> {
     /// listens for that).
     #[inline(always)]
     fn run_op(&self, t: u32, watch: bool) -> (Result<Value, Error>, bool) {
+        self.run_op_with(t, watch, |vals| self.gather(t, vals))
+    }
+
+    /// [`run_op`](Self::run_op), its arguments collected by `gather`.
+    #[inline(always)]
+    fn run_op_with(
+        &self,
+        t: u32,
+        watch: bool,
+        gather: impl FnOnce(&mut Vals) -> Result<(), Error>,
+    ) -> (Result<Value, Error>, bool) {
         let node = self.plan.nodes[t as usize];
         let mut sent = false;
         let result = match &node.op {
             Op::Const(v) => Ok(v.clone()),
             // Under the unwind guard as any task: gathering may copy the
             // input (a graph's literal), which runs the user's `Clone`.
-            Op::Alias => self.call(t, |args| args.take_value()),
+            Op::Alias => invoke(node, gather, |args| args.take_value()),
             Op::Fn { run, info } => match self.remote_fns(info) {
                 Some((remote, fns)) => {
                     sent = watch && remote.reports_finish();
-                    self.call(t, |args| remote.run(info, fns, args))
+                    invoke(node, gather, |args| remote.run(info, fns, args))
                 }
-                None => self.call_here(t, run),
+                None => {
+                    self.ran_here();
+                    invoke(node, gather, run)
+                }
             },
             // Closures always run in this process, on processes too.
-            Op::Dyn(task) => self.call_here(t, &task.run),
+            Op::Dyn(task) => {
+                self.ran_here();
+                invoke(node, gather, &task.run)
+            }
         };
         (result, sent)
+    }
+
+    /// Runs task `t`, again after a failure while it has retries left: its
+    /// inputs are gathered once and kept, and each attempt gets them
+    /// shared (an adapter copies a `Clone` input it takes by value).
+    /// Callbacks hear of each attempt.
+    fn run_retrying(&self, t: u32, attempts: u32) -> (Result<Value, Error>, bool) {
+        let mut kept: Option<Vals> = None;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let timing = self.pretask(t);
+            let gather = |vals: &mut Vals| {
+                if kept.is_none() {
+                    let mut first = Vals::new();
+                    self.gather(t, &mut first)?;
+                    kept = Some(first);
+                }
+                vals.extend(kept.iter().flatten().cloned());
+                Ok(())
+            };
+            let (result, sent) = self.run_op_with(t, timing.is_some(), gather);
+            self.posttask(t, timing, sent, &result);
+            match result {
+                Err(e) if attempt < attempts && retryable(&e) && !self.failed() => continue,
+                Err(mut e) if attempt > 1 => {
+                    e.suffix(&format!(" (after {attempt} attempts)"));
+                    break (Err(e), sent);
+                }
+                result => break (result, sent),
+            }
+        };
+        drop_quietly(kept);
+        outcome
+    }
+
+    /// Tells the callbacks task `t` starts: when it started and where, if
+    /// any listen (a callback's panic fails the computation).
+    fn pretask(&self, t: u32) -> Option<(usize, Instant)> {
+        if self.callbacks.is_empty() {
+            return None;
+        }
+        let worker = rayon::current_thread_index().unwrap_or(0);
+        let key = &self.plan.nodes[t as usize].key;
+        if let Err(e) = each(self.callbacks, "pretask", |c| c.pretask(key, worker)) {
+            self.fail(e);
+        }
+        Some((worker, Instant::now()))
+    }
+
+    /// Tells the callbacks task `t` ended, unless a cluster will (`sent`).
+    fn posttask(
+        &self,
+        t: u32,
+        timing: Option<(usize, Instant)>,
+        sent: bool,
+        result: &Result<Value, Error>,
+    ) {
+        let Some((worker, started)) = timing.filter(|_| !(sent && result.is_ok())) else {
+            return;
+        };
+        let (took, ok) = (started.elapsed(), result.is_ok());
+        let key = &self.plan.nodes[t as usize].key;
+        if let Err(e) = each(self.callbacks, "posttask", |c| {
+            c.posttask(key, worker, took, ok)
+        }) {
+            self.fail(e);
+        }
     }
 
     /// Stores task `t`'s value and notifies its dependents, or records its
@@ -272,28 +424,23 @@ impl<'p> Exec<'p> {
                 return self.poison(each, t, origin, None, batch, ready);
             }
         }
-        let node = self.plan.nodes[t as usize];
-        let timing = if self.callbacks.is_empty() {
-            None
+        let attempts = match self.annotated.any {
+            true => self.annotations(t).retries_left().saturating_add(1),
+            false => 1,
+        };
+        let (result, _) = if attempts > 1 {
+            self.run_retrying(t, attempts)
         } else {
-            let worker = rayon::current_thread_index().unwrap_or(0);
-            if let Err(e) = each(self.callbacks, "pretask", |c| c.pretask(&node.key, worker)) {
-                self.fail(e);
+            let timing = self.pretask(t);
+            if self.failed() {
                 batch.flush(self, ready);
                 return;
             }
-            Some((worker, Instant::now()))
+            // A cluster's task is only sent here: the cluster says when it ran.
+            let (result, sent) = self.run_op(t, timing.is_some());
+            self.posttask(t, timing, sent, &result);
+            (result, sent)
         };
-        // A cluster's task is only sent here: the cluster says when it ran.
-        let (result, sent) = self.run_op(t, timing.is_some());
-        if let Some((worker, started)) = timing.filter(|_| !(sent && result.is_ok())) {
-            let (took, ok) = (started.elapsed(), result.is_ok());
-            if let Err(e) = each(self.callbacks, "posttask", |c| {
-                c.posttask(&node.key, worker, took, ok)
-            }) {
-                self.fail(e);
-            }
-        }
         self.release_borrows(t, ready);
         self.finish_task(t, result, batch, ready);
     }
@@ -342,15 +489,6 @@ impl<'p> Exec<'p> {
         for d in self.plan.dependents_of(t as usize) {
             batch.add(self, d, ready);
         }
-    }
-
-    fn call(
-        &self,
-        t: u32,
-        run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
-    ) -> Result<Value, Error> {
-        let node = self.plan.nodes[t as usize];
-        invoke(node, |vals| self.gather(t, vals), run)
     }
 
     fn internal(&self, t: u32) -> Error {
@@ -583,15 +721,13 @@ impl<'p> Exec<'p> {
     }
 
     /// Runs task `t` in this process (counted as local on processes).
-    fn call_here(
-        &self,
-        t: u32,
-        run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
-    ) -> Result<Value, Error> {
+    /// Notes a task that runs in this process (counted on processes; a
+    /// cluster sends what it has queued first).
+    #[inline(always)]
+    fn ran_here(&self) {
         if let Some(remote) = self.remote {
             remote.ran_here();
         }
-        self.call(t, run)
     }
 
     /// A copy of `p`'s value `v` for a by-value use that cannot move it.

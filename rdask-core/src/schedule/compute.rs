@@ -6,7 +6,7 @@
 
 use super::context::Running;
 use super::dask::Run as ClusterRun;
-use super::{sync, threads, Scheduler};
+use super::{queue, sync, threads, Scheduler};
 use crate::callbacks::{self, Callback};
 use crate::control::{self, CancelToken};
 use crate::error::{Error, ErrorKind, Result};
@@ -14,6 +14,7 @@ use crate::exec::{take_output, tree, Exec, Remote};
 use crate::node::NodeRef;
 use crate::plan::{Lookup, Plan};
 use crate::pool::{sized_pool, Purpose, RayonPool};
+use crate::task::annotations;
 use crate::value::Value;
 use std::cell::Cell;
 use std::sync::mpsc::RecvTimeoutError;
@@ -94,6 +95,8 @@ impl Scheduler {
                     && graph.is_none()
                     && token.is_none()
                     && callbacks.is_empty()
+                    // (a tree runs without reading annotations)
+                    && !annotations::EVER.load(std::sync::atomic::Ordering::Relaxed)
                     && !matches!(self, Scheduler::Processes(_) | Scheduler::Dask(_)) =>
             {
                 Some(&**root)
@@ -333,7 +336,14 @@ impl Scheduler {
             scheduler: self,
             token,
         };
+        let annotated = exec.annotated();
+        let totals = match annotated.resources {
+            true => resources_for(&exec, self.resources())?,
+            false => Vec::new(),
+        };
+        let queued = annotated.priorities || annotated.resources;
         let run = || match pool {
+            _ if queued => queue::run(&exec, &ctx, pool, &totals),
             None => sync::run(&exec, &ctx),
             Some(RayonPool::Global) => threads::run(&exec, &ctx, None),
             Some(RayonPool::Own(pool)) => threads::run(&exec, &ctx, Some(pool)),
@@ -349,6 +359,37 @@ impl Scheduler {
             None => Ok(outputs),
         }
     }
+}
+
+/// The resources the queue hands out: the scheduler's, after checking that
+/// no task needs more than there are in all (dask would wait forever);
+/// `None` (`Sync`): as much as the neediest task.
+fn resources_for(exec: &Exec<'_>, totals: Option<&[(String, f64)]>) -> Result<Vec<(String, f64)>> {
+    let plan = exec.plan();
+    let mut enough: Vec<(String, f64)> = totals.unwrap_or(&[]).to_vec();
+    for t in 0..plan.len() as u32 {
+        for &(name, amount) in exec.annotations(t).resources() {
+            let have = enough.iter_mut().find(|(n, _)| n == name);
+            match (have, totals) {
+                (Some((_, have)), None) => *have = have.max(amount),
+                (None, None) => enough.push((name.to_string(), amount)),
+                (Some((_, have)), Some(_)) if *have + 1e-9 >= amount => {}
+                (have, Some(_)) => {
+                    let key = &plan.nodes[t as usize].key;
+                    let has = have.map_or(0.0, |(_, h)| *h);
+                    return Err(Error::new(
+                        ErrorKind::Scheduler,
+                        Some(key.clone()),
+                        format!(
+                            "task `{key}` needs {amount} of resource `{name}`, but the \
+                             scheduler has {has} in all (Scheduler::with_resources)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(enough)
 }
 
 thread_local! {

@@ -18,6 +18,7 @@ mod compute;
 mod context;
 pub mod dask;
 pub mod processes;
+mod queue;
 mod sync;
 mod threads;
 
@@ -66,7 +67,11 @@ pub enum Scheduler {
 pub struct Threads {
     workers: usize,
     pool: Option<Arc<rayon::ThreadPool>>,
+    resources: Resources,
 }
+
+/// A scheduler's resources (`with_resources`), by name.
+pub(crate) type Resources = Option<Arc<[(String, f64)]>>;
 
 impl Threads {
     /// The number of worker threads (for `threads(0)`, the size of rayon's
@@ -88,6 +93,7 @@ impl Scheduler {
         Scheduler::Threads(Threads {
             workers: n,
             pool: None,
+            resources: None,
         })
     }
 
@@ -98,6 +104,7 @@ impl Scheduler {
             workers: n,
             program: None,
             start_timeout: std::time::Duration::from_secs(20),
+            resources: None,
         })
     }
 
@@ -131,7 +138,53 @@ impl Scheduler {
         Scheduler::Threads(Threads {
             workers: pool.current_num_threads(),
             pool: Some(pool),
+            resources: None,
         })
+    }
+
+    /// This scheduler with `resources` (name, amount): a task that needs
+    /// some (`#[delayed(resources(gpu = 1))]`) runs only while they are
+    /// free, and one that needs more than there are in all is an
+    /// `ErrorKind::Scheduler` error at once. Without this, a threads or
+    /// processes scheduler has none. (`Sync` runs one task at a time and
+    /// takes any; on a Dask cluster, dask's own worker resources apply.)
+    ///
+    /// ```
+    /// use rdask::prelude::*;
+    ///
+    /// #[delayed(resources(gpu = 1))]
+    /// fn train(x: u64) -> u64 {
+    ///     x * 2 // at most 2 of these at once
+    /// }
+    ///
+    /// let s = Scheduler::threads(4).with_resources(&[("gpu", 2.0)]);
+    /// let models: Vec<_> = (0..8).map(train).collect();
+    /// assert_eq!(rdask::compute_with(&models, &s)?, (0..8).map(|x| x * 2).collect::<Vec<_>>());
+    /// # Ok::<(), rdask::Error>(())
+    /// ```
+    pub fn with_resources(self, resources: &[(&str, f64)]) -> Scheduler {
+        let list: Arc<[(String, f64)]> =
+            resources.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+        match self {
+            Scheduler::Threads(mut t) => {
+                t.resources = Some(list);
+                Scheduler::Threads(t)
+            }
+            Scheduler::Processes(mut p) => {
+                p.resources = Some(list);
+                Scheduler::Processes(p)
+            }
+            other => other,
+        }
+    }
+
+    /// The resources tasks may take (`None`: any, as on `Sync`).
+    pub(crate) fn resources(&self) -> Option<&[(String, f64)]> {
+        match self {
+            Scheduler::Threads(t) => Some(t.resources.as_deref().unwrap_or(&[])),
+            Scheduler::Processes(p) => Some(p.resources.as_deref().unwrap_or(&[])),
+            Scheduler::Sync | Scheduler::Dask(_) => None,
+        }
     }
 }
 

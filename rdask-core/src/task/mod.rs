@@ -10,6 +10,7 @@
 //! Below the node layer: nodes store these, the executor calls them, and
 //! neither the codec nor the adapters know about nodes or schedulers.
 
+pub mod annotations;
 pub mod remote;
 
 use crate::error::BoxError;
@@ -26,6 +27,8 @@ pub type RunFn = fn(&mut Args<'_>) -> Result<Value, BoxError>;
 /// raw graphs), in one box so that `Op` stays three words.
 pub struct DynTask<F: ?Sized> {
     pub(crate) name: &'static str,
+    /// What it asks of the scheduler (an `annotate` scope's).
+    pub(crate) annot: annotations::Annotations,
     pub(crate) run: F,
 }
 
@@ -37,7 +40,9 @@ pub fn dyn_run<F>(name: &'static str, run: F) -> DynRunFn
 where
     F: Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync + 'static,
 {
-    Box::new(DynTask { name, run })
+    let annot = annotations::scope();
+    annotations::noted(&annot);
+    Box::new(DynTask { name, annot, run })
 }
 
 /// Static facts about a `#[delayed]` function, one per function.
@@ -53,6 +58,8 @@ pub struct FnInfo {
     /// The remote halves of the function when its types are serde (`None`:
     /// a generic function, which always runs in the calling process).
     pub remote: Option<fn() -> Option<remote::RemoteFns>>,
+    /// What its tasks ask of the scheduler (`#[delayed(retries = ..)]`).
+    pub annot: annotations::Annotations,
 }
 
 /// The arguments of one running task, handed to its adapter.
@@ -127,6 +134,9 @@ impl<'a> Args<'a> {
             Err(crate::value::Unwrap::Undecodable(why)) => Err(self.undecodable::<T>(i, why)),
             Err(crate::value::Unwrap::Shared(shared)) => match copy(&shared) {
                 Some(t) => Ok(t),
+                None if shared.type_name() == std::any::type_name::<T>() => {
+                    Err(self.not_clone::<T>(i))
+                }
                 None => {
                     let found = shared.type_name();
                     Err(self.mismatch(i, std::any::type_name::<T>(), found))
@@ -134,6 +144,23 @@ impl<'a> Args<'a> {
             },
             Err(e) => Err(self.mismatch(i, std::any::type_name::<T>(), e.found())),
         }
+    }
+
+    /// A by-value parameter whose value is shared (a task with retries
+    /// keeps its inputs for another attempt), of a type that is not Clone.
+    fn not_clone<T>(&self, i: usize) -> BoxError {
+        let ty = crate::error::short_type(std::any::type_name::<T>());
+        Box::new(EngineError(crate::error::Error::new(
+            crate::error::ErrorKind::NotClone,
+            Some(self.key.clone()),
+            format!(
+                "task `{}`: parameter {} takes a `{ty}` by value, but the value is shared (a \
+                 task with retries keeps its inputs for the next attempt) and `{ty}` is not \
+                 Clone: take it by reference, or make it Clone",
+                self.key,
+                i + 1
+            ),
+        )))
     }
 
     fn undecodable<T>(&self, i: usize, why: crate::value::Unreadable) -> BoxError {

@@ -247,6 +247,7 @@ impl Cx {
         } else {
             quote!(::core::option::Option::Some(__rdask_remote))
         };
+        let annot = self.annotations();
         quote! {
             const __RDASK_PATH: &str = ::core::concat!(
                 ::core::module_path!(), "::", #name_str, "@", ::core::line!(), ":", ::core::column!()
@@ -256,8 +257,51 @@ impl Cx {
                 prefix: #prefix,
                 path: __RDASK_PATH,
                 remote: #remote,
+                annot: #annot,
             };
         }
+    }
+
+    /// `retries`, `priority`, `timeout_ms` and `resources`, each checked
+    /// against its type on the user's own expression.
+    fn annotations(&self) -> TokenStream {
+        let rt = &self.rt;
+        let o = &self.f.opts;
+        let typed = |e: &Option<syn::Expr>, ty: TokenStream| match e {
+            Some(e) => {
+                quote_spanned!(e.span()=> ::core::option::Option::Some({ let v: #ty = #e; v }))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let retries = typed(&o.retries, quote!(u32));
+        let priority = typed(&o.priority, quote!(i32));
+        let timeout = typed(&o.timeout_ms, quote!(u64));
+        let resources = match &o.resources {
+            Some(list) => {
+                let items = list.iter().map(|(name, amount)| {
+                    let name = name.to_string();
+                    // `gpu = 1` means one: an integer literal is read as an
+                    // `f64` one; anything else must be an `f64`.
+                    let amount = match amount {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(int),
+                            ..
+                        }) => {
+                            let f = syn::LitFloat::new(
+                                &format!("{}f64", int.base10_digits()),
+                                int.span(),
+                            );
+                            quote!(#f)
+                        }
+                        other => quote_spanned!(other.span()=> { let v: f64 = #other; v }),
+                    };
+                    quote!((#name, #amount))
+                });
+                quote!(::core::option::Option::Some(&[#(#items),*]))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#rt::Annotations::__of(#retries, #priority, #timeout, #resources))
     }
 
     /// For worker processes: a non-generic function registers itself by

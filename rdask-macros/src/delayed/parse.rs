@@ -21,9 +21,18 @@ pub struct Options {
     pub fallible: Option<Span>,
     pub infallible: Option<Span>,
     pub remote: Option<Span>,
+    /// `retries = N`: a `u32` expression.
+    pub retries: Option<Expr>,
+    /// `priority = P`: an `i32` expression.
+    pub priority: Option<Expr>,
+    /// `timeout_ms = T`: a `u64` expression.
+    pub timeout_ms: Option<Expr>,
+    /// `resources(name = amount, ..)`.
+    pub resources: Option<Vec<(Ident, Expr)>>,
 }
 
-const KNOWN: &str = "expected `pure`, `name = \"..\"`, `fallible`, `infallible` or `remote`";
+const KNOWN: &str = "expected `pure`, `name = \"..\"`, `fallible`, `infallible`, `remote`, \
+                     `retries = N`, `priority = P`, `timeout_ms = T` or `resources(name = amount, ..)`";
 
 impl Options {
     /// Reads `#[delayed(..)]`'s options. Every mistake is reported, and the
@@ -39,6 +48,21 @@ impl Options {
         let mut errors = Vec::new();
         for item in items {
             let dup = |what: &str| Error::new(item.ident.span(), format!("`{what}` given twice"));
+            if let Some(list) = item.list {
+                match item.ident.to_string().as_str() {
+                    "resources" if opts.resources.is_some() => errors.push(dup("resources")),
+                    "resources" if list.is_empty() => errors.push(Error::new(
+                        item.ident.span(),
+                        "`resources(..)` needs at least one `name = amount`",
+                    )),
+                    "resources" => opts.resources = Some(list),
+                    other => errors.push(Error::new(
+                        item.ident.span(),
+                        format!("`{other}(..)` is not an option: {KNOWN}"),
+                    )),
+                }
+                continue;
+            }
             match (item.ident.to_string().as_str(), item.value) {
                 ("pure", None) if opts.pure => errors.push(dup("pure")),
                 ("pure", None) => opts.pure = true,
@@ -56,6 +80,22 @@ impl Options {
                 ("name", None) => errors.push(Error::new(
                     item.ident.span(),
                     "`name` needs a value: `name = \"prefix\"`",
+                )),
+                ("retries", Some(_)) if opts.retries.is_some() => errors.push(dup("retries")),
+                ("retries", Some(v)) => opts.retries = Some(v),
+                ("priority", Some(_)) if opts.priority.is_some() => errors.push(dup("priority")),
+                ("priority", Some(v)) => opts.priority = Some(v),
+                ("timeout_ms", Some(_)) if opts.timeout_ms.is_some() => {
+                    errors.push(dup("timeout_ms"))
+                }
+                ("timeout_ms", Some(v)) => opts.timeout_ms = Some(v),
+                (what @ ("retries" | "priority" | "timeout_ms"), None) => errors.push(Error::new(
+                    item.ident.span(),
+                    format!("`{what}` needs a value: `{what} = ..`"),
+                )),
+                ("resources", _) => errors.push(Error::new(
+                    item.ident.span(),
+                    "resources are written `resources(gpu = 1, mem_gb = 4.0)`",
                 )),
                 ("pure" | "fallible" | "infallible" | "remote", Some(value)) => {
                     errors.push(Error::new_spanned(
@@ -128,6 +168,8 @@ pub fn combine(errors: impl IntoIterator<Item = Error>) -> Option<Error> {
 struct OptionItem {
     ident: Ident,
     value: Option<Expr>,
+    /// `ident(a = x, b = y)`.
+    list: Option<Vec<(Ident, Expr)>>,
 }
 
 impl Parse for OptionItem {
@@ -141,13 +183,51 @@ impl Parse for OptionItem {
         let ident: Ident = input
             .parse()
             .map_err(|e| Error::new(e.span(), format!("bad #[delayed] option: {KNOWN}")))?;
+        if input.peek(syn::token::Paren) {
+            let content;
+            syn::parenthesized!(content in input);
+            let pairs = Punctuated::<NameValue, Token![,]>::parse_terminated(&content)?;
+            let list = pairs.into_iter().map(|p| (p.name, p.value)).collect();
+            return Ok(OptionItem {
+                ident,
+                value: None,
+                list: Some(list),
+            });
+        }
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
             Some(input.parse::<Expr>()?)
         } else {
             None
         };
-        Ok(OptionItem { ident, value })
+        Ok(OptionItem {
+            ident,
+            value,
+            list: None,
+        })
+    }
+}
+
+/// `name = amount` inside `resources(..)`.
+struct NameValue {
+    name: Ident,
+    value: Expr,
+}
+
+impl Parse for NameValue {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name: Ident = input.parse()?;
+        let eq = input.parse::<Token![=]>();
+        if eq.is_err() {
+            return Err(Error::new(
+                name.span(),
+                format!("a resource is written `{name} = amount`"),
+            ));
+        }
+        Ok(NameValue {
+            name,
+            value: input.parse()?,
+        })
     }
 }
 

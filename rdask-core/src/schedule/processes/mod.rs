@@ -89,6 +89,8 @@ pub struct Processes {
     pub(crate) program: Option<std::path::PathBuf>,
     /// How long a new worker may take to start.
     pub(crate) start_timeout: std::time::Duration,
+    /// What tasks may take (`Scheduler::with_resources`).
+    pub(crate) resources: super::Resources,
 }
 
 impl Processes {
