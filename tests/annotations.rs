@@ -235,3 +235,57 @@ fn a_need_no_scheduler_can_meet_is_an_error_at_once() {
     // Sync runs one task at a time: any need is met.
     assert_eq!(d.compute_with(&Scheduler::Sync).unwrap(), 3);
 }
+
+#[delayed(timeout_ms = 300)]
+fn sleepy(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Slow the first time only (counted in a file: attempts may run in
+/// different worker processes).
+#[delayed(timeout_ms = 300, retries = 1)]
+fn slow_once(counter: String) -> u64 {
+    let n = std::fs::read_to_string(&counter).map_or(0, |s| s.len());
+    std::fs::write(&counter, "x".repeat(n + 1)).unwrap();
+    if n == 0 {
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    n as u64
+}
+
+#[test]
+fn a_task_past_its_timeout_fails_at_the_deadline() {
+    for s in [
+        Scheduler::Sync,
+        Scheduler::threads(2),
+        Scheduler::processes(1),
+    ] {
+        let d = sleepy(5_000);
+        let started = std::time::Instant::now();
+        let e = d.compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{s}: {e}");
+        assert_eq!(e.key(), Some(d.key()), "{s}");
+        assert!(e.to_string().contains("300 ms"), "{s}: {e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{s}: {:?}",
+            started.elapsed()
+        );
+        // In time: its value.
+        assert_eq!(sleepy(1).compute_with(&s).unwrap(), 1, "{s}");
+    }
+}
+
+#[test]
+fn processes_retry_a_timed_out_task_on_a_fresh_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = slow_once(counter(&dir, "slow"));
+    let started = std::time::Instant::now();
+    assert_eq!(d.compute_with(&Scheduler::processes(1)).unwrap(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -45,6 +45,8 @@ pub struct CancelToken(Arc<Inner>);
 struct Inner {
     cancelled: AtomicBool,
     hooks: Mutex<Vec<(u64, Hook)>>,
+    /// Why, when it was not a plain cancel (a task's timeout).
+    reason: Mutex<Option<Error>>,
 }
 
 /// A registered hook: a pointer to a closure that its registration scope
@@ -82,6 +84,25 @@ impl CancelToken {
             // SAFETY: registered and not yet removed: its scope is alive
             // (removal takes this lock).
             unsafe { (*hook.0)() };
+        }
+    }
+
+    /// Cancels because of `e` (a task ran out of time): the computation's
+    /// error is `e`.
+    pub(crate) fn cancel_because(&self, e: Error) {
+        self.0
+            .reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+        self.cancel();
+    }
+
+    /// The error of a computation this token stopped.
+    pub(crate) fn error(&self) -> Error {
+        match &*self.0.reason.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => e.duplicate(),
+            None => cancelled_error(),
         }
     }
 

@@ -337,7 +337,8 @@ impl<'p> Exec<'p> {
                 vals.extend(kept.iter().flatten().cloned());
                 Ok(())
             };
-            let (result, sent) = self.run_op_with(t, timing.is_some(), gather);
+            let (result, sent) =
+                self.within_deadline(t, || self.run_op_with(t, timing.is_some(), gather));
             self.posttask(t, timing, sent, &result);
             match result {
                 Err(e) if attempt < attempts && retryable(&e) && !self.failed() => continue,
@@ -350,6 +351,50 @@ impl<'p> Exec<'p> {
         };
         drop_quietly(kept);
         outcome
+    }
+
+    /// Runs `f`, task `t`'s attempt, against its timeout when it has one
+    /// and runs here (a worker process enforces its own): at the deadline
+    /// the computation fails with `ErrorKind::Timeout`, and a computation
+    /// on a thread of its own returns then (the task's late result is
+    /// dropped when it ends).
+    fn within_deadline<R>(&self, t: u32, f: impl FnOnce() -> R) -> R {
+        let timeout = match self.annotated.any {
+            true => self.annotations(t).timeout_value(),
+            false => None,
+        };
+        let Some(timeout) = timeout.filter(|_| !self.runs_remotely(t)) else {
+            return f();
+        };
+        let key = &self.plan.nodes[t as usize].key;
+        let token = crate::control::current();
+        std::thread::scope(|s| {
+            let (done, finished) = std::sync::mpsc::channel::<()>();
+            s.spawn(move || {
+                // The task ends the wait by dropping `done`.
+                let expired = matches!(
+                    finished.recv_timeout(timeout),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                if expired {
+                    let e = Error::new(
+                        ErrorKind::Timeout,
+                        Some(key.clone()),
+                        format!(
+                            "task `{key}` ran longer than its timeout of {} ms",
+                            timeout.as_millis()
+                        ),
+                    );
+                    self.fail(e.duplicate());
+                    if let Some(token) = token {
+                        token.cancel_because(e);
+                    }
+                }
+            });
+            let r = f();
+            drop(done);
+            r
+        })
     }
 
     /// Tells the callbacks task `t` starts: when it started and where, if
@@ -437,7 +482,7 @@ impl<'p> Exec<'p> {
                 return;
             }
             // A cluster's task is only sent here: the cluster says when it ran.
-            let (result, sent) = self.run_op(t, timing.is_some());
+            let (result, sent) = self.within_deadline(t, || self.run_op(t, timing.is_some()));
             self.posttask(t, timing, sent, &result);
             (result, sent)
         };

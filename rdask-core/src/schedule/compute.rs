@@ -194,9 +194,12 @@ impl Scheduler {
     ) -> Result<R> {
         let callbacks = callbacks::active(extra);
         let inside = control::current();
+        // A program with timed tasks runs each computation under a token
+        // of its own, so that a timeout returns at the deadline.
         let token = token
             .or_else(|| inside.clone())
-            .or_else(control::default_token);
+            .or_else(control::default_token)
+            .or_else(|| annotations::timed().then(CancelToken::new));
         match (token, graph) {
             (Some(token), None) if inside.is_none() => {
                 self.compute_detached::<O, R>(roots.to_vec(), callbacks.to_vec(), token, typed)
@@ -218,7 +221,7 @@ impl Scheduler {
         typed: fn(O, &[NodeRef]) -> Result<R>,
     ) -> Result<R> {
         if token.is_cancelled() {
-            return Err(control::cancelled_error());
+            return Err(token.error());
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let (scheduler, watched) = (self.clone(), token.clone());
@@ -240,9 +243,7 @@ impl Scheduler {
         loop {
             match rx.recv_timeout(std::time::Duration::from_millis(5)) {
                 Ok(result) => return result,
-                Err(RecvTimeoutError::Timeout) if token.is_cancelled() => {
-                    return Err(control::cancelled_error())
-                }
+                Err(RecvTimeoutError::Timeout) if token.is_cancelled() => return Err(token.error()),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(Error::new(

@@ -159,11 +159,22 @@ impl Annotations {
 /// need not look.
 pub(crate) static EVER: AtomicBool = AtomicBool::new(false);
 
+/// Set once a task with a timeout has been built.
+static TIMED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a task with a timeout was ever built.
+pub(crate) fn timed() -> bool {
+    TIMED.load(Ordering::Relaxed)
+}
+
 /// Notes that `a` is on a task being built.
 #[inline]
 pub(crate) fn noted(a: &Annotations) {
     if !a.is_empty() && !EVER.load(Ordering::Relaxed) {
         EVER.store(true, Ordering::Relaxed);
+    }
+    if a.timeout_ms.is_some() && !TIMED.load(Ordering::Relaxed) {
+        TIMED.store(true, Ordering::Relaxed);
     }
 }
 

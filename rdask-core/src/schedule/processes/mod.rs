@@ -186,18 +186,27 @@ fn run_remote(
     let slices = bytes
         .slices()
         .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
-    let (k, body) = pool.call(info.path, &slices).map_err(|lost| match lost {
-        Lost::Start(m) => Box::new(EngineError(Error::new(
-            ErrorKind::Scheduler,
-            Some(key.clone()),
-            m,
-        ))),
-        Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
-        Lost::Died(m) => fail(
-            ErrorKind::WorkerLost,
-            &format_args!(": its worker died twice ({m})"),
-        ),
-    })?;
+    let (k, body) = pool
+        .call(info.path, &slices, info.annot.timeout_value())
+        .map_err(|lost| match lost {
+            Lost::Start(m) => Box::new(EngineError(Error::new(
+                ErrorKind::Scheduler,
+                Some(key.clone()),
+                m,
+            ))),
+            Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
+            Lost::Died(m) => fail(
+                ErrorKind::WorkerLost,
+                &format_args!(": its worker died twice ({m})"),
+            ),
+            Lost::TimedOut(t) => fail(
+                ErrorKind::Timeout,
+                &format_args!(
+                    " ran longer than its timeout of {} ms (its worker was killed and replaced)",
+                    t.as_millis()
+                ),
+            ),
+        })?;
     let text = || String::from_utf8_lossy(&body).into_owned();
     match k {
         // A big value is kept as the worker sent it: forwarded as is to

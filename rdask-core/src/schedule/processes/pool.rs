@@ -31,6 +31,9 @@ pub(crate) enum Lost {
     Died(String),
     /// The request is too big for a frame (nothing was sent): the message.
     TooBig(String),
+    /// The call ran past its timeout: its worker was killed (not retried
+    /// here; the task's own retries decide).
+    TimedOut(Duration),
 }
 
 impl Worker {
@@ -262,7 +265,12 @@ impl Pool {
     /// Runs `name(args)` on a worker. A worker that dies or stops mid-call
     /// is replaced and the call retried once on a fresh one (not another
     /// idle one, which may have died the same way).
-    pub(crate) fn call(&self, name: &str, args: &[&[u8]]) -> Result<(u8, Vec<u8>), Lost> {
+    pub(crate) fn call(
+        &self,
+        name: &str,
+        args: &[&[u8]],
+        timeout: Option<Duration>,
+    ) -> Result<(u8, Vec<u8>), Lost> {
         // Refused here, not by the frame writer: that error would look like
         // a lost worker, killed and the call retried.
         let len = name.len() + 1 + args.iter().map(|a| a.len()).sum::<usize>();
@@ -279,15 +287,19 @@ impl Pool {
             }
             .map_err(Lost::Start)?;
             let pid = w.pid();
-            let reply = match &token {
+            let (reply, expired) = within(timeout, pid, || match &token {
                 Some(t) => t.with_hook(&|| watch::kill(pid), || w.call(name, args)),
                 None => w.call(name, args),
-            };
+            });
             if reply.is_err() && token.as_ref().is_some_and(|t| t.is_cancelled()) {
                 self.forget(w);
                 return Err(Lost::Died(format!(
                     "worker {pid} killed: the computation was cancelled"
                 )));
+            }
+            if let (Err(_), Some(timeout)) = (&reply, expired) {
+                self.forget(w);
+                return Err(Lost::TimedOut(timeout));
             }
             match reply {
                 Ok(reply) => {
@@ -302,4 +314,34 @@ impl Pool {
         }
         Err(Lost::Died(last))
     }
+}
+
+/// Runs `call` on worker `pid`, killing the worker if it takes longer than
+/// `timeout`: the timeout, when that happened.
+fn within<R>(
+    timeout: Option<Duration>,
+    pid: u32,
+    call: impl FnOnce() -> R,
+) -> (R, Option<Duration>) {
+    let Some(timeout) = timeout else {
+        return (call(), None);
+    };
+    std::thread::scope(|s| {
+        let (done, finished) = mpsc::channel::<()>();
+        let killer = s.spawn(move || {
+            // The call ends the wait by dropping `done`.
+            let expired = matches!(
+                finished.recv_timeout(timeout),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            );
+            if expired {
+                watch::kill(pid);
+            }
+            expired
+        });
+        let r = call();
+        drop(done);
+        let expired = killer.join().unwrap_or(false);
+        (r, expired.then_some(timeout))
+    })
 }
