@@ -289,3 +289,24 @@ fn processes_retry_a_timed_out_task_on_a_fresh_worker() {
         started.elapsed()
     );
 }
+
+fn twice(x: i64) -> i64 {
+    x * 2
+}
+
+#[test]
+fn annotations_show_on_graphs_and_pictures() {
+    let g = rdask::annotate(Annotations::new().retries(2).priority(-1), || {
+        graph! { "a" => 1_i64, "b" => (twice, "a") }
+    });
+    let dot = g.to_dot();
+    assert!(dot.contains("retries=2 priority=-1"), "{dot}");
+    // and they act: the raw task runs with them.
+    assert_eq!(rdask::get::<i64>(&g, "b").unwrap(), 2);
+    let d = rdask::annotate(Annotations::new().resource("gpu", 1.0), || {
+        rdask::value(1_i64) + 1
+    });
+    use rdask::Visualize;
+    let picture = rdask::diagnostics::labelled_dot(&d.visualize_graph());
+    assert!(picture.contains("gpu=1"), "{picture}");
+}

@@ -404,9 +404,14 @@ impl Graph {
                 Op::Const(_) => "box",
                 _ => "ellipse",
             };
+            let annot = n.op.annotations();
+            let annot = match annot.is_empty() {
+                true => String::new(),
+                false => format!("\n[{}]", annot.describe()),
+            };
             dot.node(
                 Id::Text(k),
-                format_args!("{k}\n{}", n.op.name()),
+                format_args!("{k}\n{}{annot}", n.op.name()),
                 format_args!("shape={shape}"),
             );
         }

@@ -33,6 +33,9 @@ pub struct ProgressBar {
     /// How many computations are using the bar.
     running: Mutex<usize>,
     bar: RwLock<Option<indicatif::ProgressBar>>,
+    /// Attempts that failed (a task with retries may fail and run again):
+    /// shown beside the count, which counts tasks done.
+    failures: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for ProgressBar {
@@ -61,6 +64,7 @@ impl ProgressBar {
             target: Box::new(target),
             running: Mutex::new(0),
             bar: RwLock::new(None),
+            failures: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -106,9 +110,17 @@ impl Callback for ProgressBar {
         *bar = Some(b);
     }
 
-    fn posttask(&self, _key: &Key, _worker: usize, _elapsed: Duration, _ok: bool) {
+    fn posttask(&self, _key: &Key, _worker: usize, _elapsed: Duration, ok: bool) {
         if let Some(b) = self.bar.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            b.inc(1);
+            if ok {
+                b.inc(1);
+            } else {
+                let n = 1 + self
+                    .failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let s = if n == 1 { "" } else { "s" };
+                b.set_message(format!("{n} failed attempt{s}"));
+            }
         }
     }
 
@@ -119,11 +131,15 @@ impl Callback for ProgressBar {
             return;
         }
         let bar = self.bar.write().unwrap_or_else(|e| e.into_inner()).take();
+        let failures = self.failures.swap(0, std::sync::atomic::Ordering::Relaxed);
         if let Some(b) = bar {
-            if ok {
-                b.finish_with_message("done");
-            } else {
-                b.abandon_with_message("failed");
+            match (ok, failures) {
+                (true, 0) => b.finish_with_message("done"),
+                (true, n) => b.finish_with_message(format!(
+                    "done ({n} failed attempt{} retried)",
+                    if n == 1 { "" } else { "s" }
+                )),
+                (false, _) => b.abandon_with_message("failed"),
             }
         }
     }
@@ -200,8 +216,22 @@ mod tests {
         bar.posttask(&Key::from("a"), 0, Duration::ZERO, false);
         bar.finish(false);
         let text = screen.0.lock().unwrap().clone();
-        assert!(text.contains("1/3 tasks"), "{text}");
+        // A failure is not a task done (a retry may still do it).
+        assert!(text.contains("0/3 tasks"), "{text}");
         assert!(text.contains("failed"), "{text}");
+    }
+
+    #[test]
+    fn counts_retried_failures_apart() {
+        let (bar, screen) = on_screen();
+        bar.start(2);
+        bar.posttask(&Key::from("a"), 0, Duration::ZERO, false);
+        bar.posttask(&Key::from("a"), 0, Duration::ZERO, true);
+        bar.posttask(&Key::from("b"), 0, Duration::ZERO, true);
+        bar.finish(true);
+        let text = screen.0.lock().unwrap().clone();
+        assert!(text.contains("2/2 tasks"), "{text}");
+        assert!(text.contains("done (1 failed attempt retried)"), "{text}");
     }
 
     #[test]

@@ -222,7 +222,11 @@ fn describe(key: &Key, op: &Op) -> (Kind, String) {
     match op {
         Op::Const(_) => (Kind::Value, key.prefix().to_string()),
         Op::Alias => (Kind::Alias, key.prefix().to_string()),
-        op => (Kind::Task, op.name().to_string()),
+        op if op.annotations().is_empty() => (Kind::Task, op.name().to_string()),
+        op => (
+            Kind::Task,
+            format!("{}\n[{}]", op.name(), op.annotations().describe()),
+        ),
     }
 }
 

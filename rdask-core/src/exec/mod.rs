@@ -74,15 +74,6 @@ pub(crate) trait Enter: Sync {
     fn enter(&self) -> Self::Guard;
 }
 
-/// The annotations of a task's operation.
-pub(crate) fn annotations_of(op: &Op) -> Annotations {
-    match op {
-        Op::Fn { info, .. } => info.annot,
-        Op::Dyn(task) => task.annot,
-        Op::Const(_) | Op::Alias => Annotations::new(),
-    }
-}
-
 /// What `plan`'s annotations ask for (nothing, at no cost, in a program
 /// that never built an annotated task).
 fn annotated(plan: &Plan<'_>) -> Annotated {
@@ -91,7 +82,7 @@ fn annotated(plan: &Plan<'_>) -> Annotated {
         return a;
     }
     for node in plan.nodes.iter() {
-        let n = annotations_of(&node.op);
+        let n = node.op.annotations();
         a.any |= !n.is_empty();
         a.priorities |= n.priority_value() != 0;
         a.resources |= !n.resources().is_empty();
@@ -172,7 +163,7 @@ impl<'p> Exec<'p> {
 
     /// Task `t`'s annotations.
     pub fn annotations(&self, t: u32) -> Annotations {
-        annotations_of(&self.plan.nodes[t as usize].op)
+        self.plan.nodes[t as usize].op.annotations()
     }
 
     /// The plan.

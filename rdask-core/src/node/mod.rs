@@ -28,6 +28,16 @@ pub enum Op {
 }
 
 impl Op {
+    /// What the task asks of the scheduler (`#[delayed(retries = ..)]`,
+    /// `rdask::annotate`).
+    pub fn annotations(&self) -> crate::task::annotations::Annotations {
+        match self {
+            Op::Fn { info, .. } => info.annot,
+            Op::Dyn(task) => task.annot,
+            Op::Const(_) | Op::Alias => crate::task::annotations::Annotations::new(),
+        }
+    }
+
     /// A short name for pictures and profiles.
     pub fn name(&self) -> &str {
         match self {
