@@ -301,3 +301,32 @@ fn run_each_on_the_cluster_fails_only_what_depends_on_a_failure() {
     assert_eq!(e.kind(), rdask::ErrorKind::Task, "{e}");
     assert_eq!(e.key(), Some(xs[1].key()));
 }
+
+/// Fails until called `ok_at` times on this dask worker's helper; the
+/// count lives in a file named by the caller.
+#[delayed(retries = 2)]
+fn flaky_remote(counter: String, ok_at: u32) -> Result<u32, String> {
+    let n = std::fs::read_to_string(&counter)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    std::fs::write(&counter, n.to_string()).map_err(|e| e.to_string())?;
+    if n < ok_at {
+        Err(format!("attempt {n} failed"))
+    } else {
+        Ok(n)
+    }
+}
+
+#[test]
+fn retries_on_the_cluster() {
+    let s = cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("ok").display().to_string();
+    assert_eq!(flaky_remote(ok, 3).compute_with(&s).unwrap(), 3);
+    let bad = dir.path().join("bad").display().to_string();
+    let e = flaky_remote(bad, 9).compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Task, "{e}");
+    assert!(e.to_string().contains("after 3 attempts"), "{e}");
+}

@@ -31,6 +31,8 @@ pub(crate) struct Task {
     pub args: Vec<Arg>,
     /// Whether the callbacks want to hear when it has run.
     pub watch: bool,
+    /// How many more runs a failure of it gets (`retries`).
+    pub retries: u32,
 }
 
 /// One step of a dask task: a function, the key that names it in errors,
@@ -41,6 +43,7 @@ pub(crate) struct Step {
     pub func: &'static str,
     pub key: String,
     pub refs: Vec<i64>,
+    pub retries: u32,
 }
 
 /// A dask task: its key, its steps (one unless fused), its arguments.
@@ -172,6 +175,7 @@ fn build(tasks: &mut [Option<Task>], members: &[usize]) -> DaskTask {
             func: t.func,
             key: t.key.clone(),
             refs,
+            retries: t.retries,
         });
         last_key = t.key;
     }
@@ -199,6 +203,7 @@ mod tests {
                 })
                 .collect(),
             watch: false,
+            retries: 0,
         }
     }
 

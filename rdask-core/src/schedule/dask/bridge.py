@@ -216,16 +216,29 @@ def rdask_task(fn, key, *parts):
     return _reply(key, kind, body)
 
 
+RETRYABLE = ("Task", "Panic", "WorkerLost")
+
+
 def rdask_fused(steps, *args):
-    """A fused chain: `steps` is a tuple of (fn, key, refs); a ref `i >= 0`
-    is `args[i]`, a ref `-1 - j` the output of step `j`. One helper runs
-    them in order; the last step's output is the value."""
+    """A fused chain (or one task with retries): `steps` is a tuple of
+    (fn, key, refs, retries); a ref `i >= 0` is `args[i]`, a ref `-1 - j`
+    the output of step `j`. One helper runs them in order, each step again
+    after a failure while it has retries left; the last step's output is
+    the value."""
     pool, outs = _helpers(), []
-    for fn, key, refs in steps:
+    for fn, key, refs, retries in steps:
         key = key.decode()
         payload = b"".join(args[r] if r >= 0 else outs[-1 - r] for r in refs)
-        kind, body = pool.call(fn, payload, key)
-        outs.append(_reply(key, kind, body))
+        for attempt in range(retries + 1):
+            try:
+                kind, body = pool.call(fn, payload, key)
+                outs.append(_reply(key, kind, body))
+                break
+            except RdaskError as e:
+                if attempt == retries or e.kind not in RETRYABLE:
+                    if attempt:
+                        e.message += f" (after {attempt + 1} attempts)"
+                    raise
     return outs[-1]
 
 

@@ -373,6 +373,7 @@ impl Remote for Run {
                 func: info.path,
                 args: parts,
                 watch: self.progress.is_some(),
+                retries: info.annot.retries_left(),
             })
             .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
         let held = Held::new(dask_key, self.session.clone(), self.names.clone());

@@ -366,6 +366,7 @@ impl Session {
                                 Msg::Binary(s.func.as_bytes().to_vec()),
                                 Msg::Binary(s.key.into_bytes()),
                                 Msg::Array(s.refs.into_iter().map(Msg::from).collect()),
+                                Msg::from(s.retries),
                             ])
                         })
                         .collect();

@@ -7,7 +7,7 @@ Frames both ways: a little-endian u32 length, then a msgpack array.
 
   driver -> shim  ["hello", {target, bridge, program, ship, timeout, protocol}]
                   ["submit", [[key, steps, args], ...], [watched key, ...]]
-                                 steps: [[fn, rkey, refs]]
+                                 steps: [[fn, rkey, refs, retries]]
                   ["want", [key, ...]]   ["release", [key, ...]]
                   ["info"]               ["close"]
   shim -> driver  ["ready", {...}]       ["done", key, bytes]
@@ -192,11 +192,11 @@ def main():
             for key, steps, args in msg[1]:
                 args = [held.get(a, a) if isinstance(a, str) and a not in dsk else a
                         for a in args]
-                if len(steps) == 1:
-                    fn, rkey, refs = steps[0]
+                if len(steps) == 1 and steps[0][3] == 0:
+                    fn, rkey, refs, _ = steps[0]
                     dsk[key] = (bridge.rdask_task, fn, rkey, *(args[r] for r in refs))
                 else:
-                    steps = tuple((fn, rkey, tuple(refs)) for fn, rkey, refs in steps)
+                    steps = tuple((fn, rkey, tuple(refs), n) for fn, rkey, refs, n in steps)
                     dsk[key] = (bridge.rdask_fused, steps, *args)
             keys = list(dsk)
             for k, f in zip(keys, client.get(dsk, keys, sync=False)):
@@ -207,7 +207,7 @@ def main():
             for key, steps, _ in msg[1]:
                 if key in watch:
                     fut = watched[key] = held[key]
-                    names = [rkey.decode() for _, rkey, _ in steps]
+                    names = [step[1].decode() for step in steps]
                     fut.add_done_callback(lambda f, names=names: finished(f, names))
         elif op == "want":
             for k in msg[1]:
