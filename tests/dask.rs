@@ -330,3 +330,40 @@ fn retries_on_the_cluster() {
     assert_eq!(e.kind(), rdask::ErrorKind::Task, "{e}");
     assert!(e.to_string().contains("after 3 attempts"), "{e}");
 }
+
+#[delayed(timeout_ms = 300)]
+fn sleepy_remote(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+#[delayed(resources(gpu = 1), priority = 5)]
+fn on_gpu_remote(x: u64) -> u64 {
+    x
+}
+
+#[delayed(priority = 5)]
+fn urgent_remote(x: u64) -> u64 {
+    x + 1
+}
+
+#[test]
+fn timeouts_priorities_and_resources_on_the_cluster() {
+    let s = cluster();
+    let d = sleepy_remote(5_000);
+    let e = d.compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Timeout, "{e}");
+    assert_eq!(e.key(), Some(d.key()));
+    assert_eq!(sleepy_remote(1).compute_with(&s).unwrap(), 1);
+    // Priorities go to dask with the tasks.
+    let xs: Vec<_> = (0..5).map(|i| urgent_remote(inc(i))).collect();
+    assert_eq!(rdask::compute_with(&xs, &s).unwrap(), vec![2, 3, 4, 5, 6]);
+    // No dask worker has a gpu: an error at once, not a wait forever.
+    let g = on_gpu_remote(1);
+    let t = std::time::Instant::now();
+    let e = g.compute_with(&s).unwrap_err();
+    assert_eq!(e.kind(), rdask::ErrorKind::Scheduler, "{e}");
+    assert!(e.to_string().contains("`gpu`"), "{e}");
+    assert_eq!(e.key(), Some(g.key()));
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+}

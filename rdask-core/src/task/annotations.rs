@@ -14,7 +14,7 @@
 use super::FnInfo;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -99,6 +99,13 @@ impl Annotations {
         self
     }
 
+    /// An annotated function's call was built (the macro calls this).
+    #[doc(hidden)]
+    #[inline]
+    pub fn __seen(a: &Annotations) {
+        noted(a);
+    }
+
     /// How many more runs a failure gets.
     pub fn retries_left(&self) -> u32 {
         self.retries.unwrap_or(0)
@@ -159,6 +166,10 @@ impl Annotations {
 /// need not look.
 pub(crate) static EVER: AtomicBool = AtomicBool::new(false);
 
+/// [`annotate`] scopes open now, on any thread: while none is, building a
+/// call reads no thread-local state.
+static SCOPES: AtomicUsize = AtomicUsize::new(0);
+
 /// Set once a task with a timeout has been built.
 static TIMED: AtomicBool = AtomicBool::new(false);
 
@@ -188,6 +199,7 @@ thread_local! {
 /// annotations win. Scopes nest: the inner one wins where both say
 /// something.
 pub fn annotate<R>(annotations: Annotations, f: impl FnOnce() -> R) -> R {
+    SCOPES.fetch_add(1, Ordering::SeqCst);
     let outer = SCOPE.with(|s| {
         let outer = *s.borrow();
         *s.borrow_mut() = annotations.or(outer);
@@ -197,6 +209,7 @@ pub fn annotate<R>(annotations: Annotations, f: impl FnOnce() -> R) -> R {
     impl Drop for Restore {
         fn drop(&mut self) {
             SCOPE.with(|s| *s.borrow_mut() = self.0);
+            SCOPES.fetch_sub(1, Ordering::SeqCst);
         }
     }
     let _restore = Restore(outer);
@@ -206,6 +219,9 @@ pub fn annotate<R>(annotations: Annotations, f: impl FnOnce() -> R) -> R {
 /// The scope's annotations here (none outside every scope).
 #[inline]
 pub(crate) fn scope() -> Annotations {
+    if SCOPES.load(Ordering::Relaxed) == 0 {
+        return Annotations::new();
+    }
     SCOPE.with(|s| *s.borrow())
 }
 
@@ -213,9 +229,11 @@ pub(crate) fn scope() -> Annotations {
 /// copy with the scope's annotations under its own (made once per pair).
 #[inline]
 pub(crate) fn apply(info: &'static FnInfo) -> &'static FnInfo {
+    if SCOPES.load(Ordering::Relaxed) == 0 {
+        return info;
+    }
     let scope = scope();
     if scope.is_empty() {
-        noted(&info.annot);
         return info;
     }
     annotated(info, scope)

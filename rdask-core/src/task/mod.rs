@@ -41,7 +41,9 @@ where
     F: Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync + 'static,
 {
     let annot = annotations::scope();
-    annotations::noted(&annot);
+    if !annot.is_empty() {
+        annotations::noted(&annot);
+    }
     Box::new(DynTask { name, annot, run })
 }
 

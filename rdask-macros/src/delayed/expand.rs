@@ -402,15 +402,25 @@ impl Cx {
                 #rt::IntoArg::<#s>::into_arg(#a, #by_ref, (&&#rt::probe::<#s>()).clone_fn())
             )
         });
+        // An annotated function tells the planner there is something to
+        // read (unannotated calls pay nothing for annotations).
+        let o = &self.f.opts;
+        let note = (o.retries.is_some()
+            || o.priority.is_some()
+            || o.timeout_ms.is_some()
+            || o.resources.is_some())
+        .then(|| quote!(#rt::Annotations::__seen(&__RDASK_INFO.annot);));
         if self.f.opts.pure {
             let token = self.pure_token();
             quote! {
+                #note
                 #token
                 let __rdask_args = [#(#args),*];
                 #rt::call_pure::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
             }
         } else {
             quote! {
+                #note
                 let __rdask_args = [#(#args),*];
                 #rt::call::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
             }

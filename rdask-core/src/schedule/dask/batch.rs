@@ -33,7 +33,15 @@ pub(crate) struct Task {
     pub watch: bool,
     /// How many more runs a failure of it gets (`retries`).
     pub retries: u32,
+    /// Its timeout in milliseconds (0: none), enforced by the bridge.
+    pub timeout_ms: u64,
+    /// What dask itself is told of it: (priority, resources).
+    pub placement: Placement,
 }
+
+/// What a task asks of dask's scheduler: its priority and resources
+/// (dask's own annotations). Tasks go to dask in runs of equal placement.
+pub(crate) type Placement = (i32, &'static [(&'static str, f64)]);
 
 /// One step of a dask task: a function, the key that names it in errors,
 /// and its parts: `r >= 0` is the dask task's argument `r`, `r < 0` the
@@ -44,6 +52,7 @@ pub(crate) struct Step {
     pub key: String,
     pub refs: Vec<i64>,
     pub retries: u32,
+    pub timeout_ms: u64,
 }
 
 /// A dask task: its key, its steps (one unless fused), its arguments.
@@ -54,6 +63,8 @@ pub(crate) struct DaskTask {
     pub args: Vec<Arg>,
     /// Whether any of its steps is watched.
     pub watch: bool,
+    /// Its steps' placement (fused steps share one).
+    pub placement: Placement,
 }
 
 /// Tasks and releases since the last flush, in the order they happened.
@@ -118,6 +129,7 @@ impl Batch {
             };
             let key = &*tasks[p].key;
             if p < c
+                && tasks[p].placement == tasks[c].placement
                 && submitted[key] == 1
                 && let_go.get(key) == Some(&1)
                 && users.get(key) == Some(&1)
@@ -156,9 +168,11 @@ fn build(tasks: &mut [Option<Task>], members: &[usize]) -> DaskTask {
     let mut args: Vec<Arg> = Vec::new();
     let mut last_key = String::new();
     let mut watch = false;
+    let mut placement = (0, &[][..]);
     for (j, &m) in members.iter().enumerate() {
         let t = tasks[m].take().expect("a task is in one chain");
         watch |= t.watch;
+        placement = t.placement;
         let refs = t
             .args
             .into_iter()
@@ -176,6 +190,7 @@ fn build(tasks: &mut [Option<Task>], members: &[usize]) -> DaskTask {
             key: t.key.clone(),
             refs,
             retries: t.retries,
+            timeout_ms: t.timeout_ms,
         });
         last_key = t.key;
     }
@@ -184,6 +199,7 @@ fn build(tasks: &mut [Option<Task>], members: &[usize]) -> DaskTask {
         steps,
         args,
         watch,
+        placement,
     }
 }
 
@@ -204,6 +220,8 @@ mod tests {
                 .collect(),
             watch: false,
             retries: 0,
+            timeout_ms: 0,
+            placement: (0, &[]),
         }
     }
 

@@ -120,25 +120,42 @@ class Helpers:
         self.lost += 1
         h.kill()
 
-    def call(self, fn, payload, key):
+    def call(self, fn, payload, key, timeout_ms=0):
         """Runs one call; a helper that dies is replaced and the call tried
-        once more on a fresh one (rdask's processes rule), then it is lost."""
+        once more on a fresh one (rdask's processes rule), then it is lost.
+        A call past its timeout has its helper killed (and replaced)."""
         h = self.idle.get()
         if h.proc.poll() is not None:  # died while idle
             self.forget(h)
             h = self.spawn()
         for attempt in (1, 2):
+            timer, fired = None, []
+            if timeout_ms:
+                def fire(proc=h.proc):
+                    fired.append(True)
+                    proc.kill()
+
+                timer = threading.Timer(timeout_ms / 1000, fire)
+                timer.start()
             try:
                 reply = h.call(fn, payload)
             except (EOFError, OSError) as e:
+                timed_out = bool(fired)
                 status = h.proc.poll()
                 self.forget(h)
                 h = self.spawn()
+                if timed_out:
+                    self.idle.put(h)
+                    raise RdaskError(key, "Timeout", f"ran longer than its timeout of {timeout_ms} "
+                                     "ms (its helper was killed and replaced)")
                 if attempt == 2:
                     self.idle.put(h)
                     raise RdaskError(key, "WorkerLost",
                                      f"its worker died twice (the last: {e}, exit status {status})")
                 continue
+            finally:
+                if timer is not None:
+                    timer.cancel()
             self.idle.put(h)
             return reply
 
@@ -216,22 +233,22 @@ def rdask_task(fn, key, *parts):
     return _reply(key, kind, body)
 
 
-RETRYABLE = ("Task", "Panic", "WorkerLost")
+RETRYABLE = ("Task", "Panic", "WorkerLost", "Timeout")
 
 
 def rdask_fused(steps, *args):
-    """A fused chain (or one task with retries): `steps` is a tuple of
-    (fn, key, refs, retries); a ref `i >= 0` is `args[i]`, a ref `-1 - j`
+    """A fused chain (or one task with retries or a timeout): `steps` is a
+    tuple of (fn, key, refs, retries, timeout_ms); a ref `i >= 0` is `args[i]`, a ref `-1 - j`
     the output of step `j`. One helper runs them in order, each step again
     after a failure while it has retries left; the last step's output is
     the value."""
     pool, outs = _helpers(), []
-    for fn, key, refs, retries in steps:
+    for fn, key, refs, retries, timeout_ms in steps:
         key = key.decode()
         payload = b"".join(args[r] if r >= 0 else outs[-1 - r] for r in refs)
         for attempt in range(retries + 1):
             try:
-                kind, body = pool.call(fn, payload, key)
+                kind, body = pool.call(fn, payload, key, timeout_ms)
                 outs.append(_reply(key, kind, body))
                 break
             except RdaskError as e:
@@ -240,6 +257,11 @@ def rdask_fused(steps, *args):
                         e.message += f" (after {attempt + 1} attempts)"
                     raise
     return outs[-1]
+
+
+def rdask_refuse(key, message):
+    """A task that cannot run anywhere: fails at once, saying why."""
+    raise RdaskError(key.decode(), "Scheduler", message)
 
 
 def helper_pids(dask_worker=None):

@@ -374,6 +374,11 @@ impl Remote for Run {
                 args: parts,
                 watch: self.progress.is_some(),
                 retries: info.annot.retries_left(),
+                timeout_ms: info
+                    .annot
+                    .timeout_value()
+                    .map_or(0, |t| t.as_millis() as u64),
+                placement: (info.annot.priority_value(), info.annot.resources()),
             })
             .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
         let held = Held::new(dask_key, self.session.clone(), self.names.clone());

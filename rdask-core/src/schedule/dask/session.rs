@@ -367,10 +367,22 @@ impl Session {
                                 Msg::Binary(s.key.into_bytes()),
                                 Msg::Array(s.refs.into_iter().map(Msg::from).collect()),
                                 Msg::from(s.retries),
+                                Msg::from(s.timeout_ms),
                             ])
                         })
                         .collect();
-                    Msg::Array(vec![t.key.into(), Msg::Array(steps), args(t.args)])
+                    let (priority, resources) = t.placement;
+                    let resources = resources
+                        .iter()
+                        .map(|(n, a)| (Msg::from(*n), Msg::from(*a)))
+                        .collect();
+                    Msg::Array(vec![
+                        t.key.into(),
+                        Msg::Array(steps),
+                        args(t.args),
+                        Msg::from(priority),
+                        Msg::Map(resources),
+                    ])
                 })
                 .collect();
             msgs.push(Msg::Array(vec![
@@ -548,6 +560,7 @@ fn listen(session: std::sync::Weak<Session>, mut from: BufReader<std::process::C
                         "Panic" => ErrorKind::Panic,
                         "Type" => ErrorKind::Type,
                         "WorkerLost" => ErrorKind::WorkerLost,
+                        "Timeout" => ErrorKind::Timeout,
                         _ => ErrorKind::Scheduler,
                     };
                     let failure = Failure {

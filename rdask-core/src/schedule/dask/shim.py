@@ -6,8 +6,9 @@ re-import __main__ from its path).
 Frames both ways: a little-endian u32 length, then a msgpack array.
 
   driver -> shim  ["hello", {target, bridge, program, ship, timeout, protocol}]
-                  ["submit", [[key, steps, args], ...], [watched key, ...]]
-                                 steps: [[fn, rkey, refs, retries]]
+                  ["submit", [[key, steps, args, priority, resources], ...],
+                             [watched key, ...]]
+                                 steps: [[fn, rkey, refs, retries, timeout_ms]]
                   ["want", [key, ...]]   ["release", [key, ...]]
                   ["info"]               ["close"]
   shim -> driver  ["ready", {...}]       ["done", key, bytes]
@@ -182,29 +183,56 @@ def main():
 
     threading.Thread(target=watchdog, name="rdask-watchdog", daemon=True).start()
 
+    def submit(dsk, placement):
+        priority, resources = placement
+        if resources:
+            # A need no worker can meet would wait forever in dask: it
+            # fails at once instead, naming the resource.
+            workers = client.scheduler_info(n_workers=-1)["workers"].values()
+            for name, amount in resources.items():
+                most = max((w.get("resources", {}).get(name, 0) for w in workers), default=0)
+                if most < amount:
+                    why = (f"needs {amount} of resource `{name}`, but no dask worker has more "
+                           f"than {most} (dask worker --resources \"{name}={amount}\")")
+                    dsk = {k: (bridge.rdask_refuse, v[2] if v[0] is bridge.rdask_task
+                               else v[1][-1][1], why) for k, v in dsk.items()}
+                    resources = None
+                    break
+        keys = list(dsk)
+        futures = client.get(dsk, keys, sync=False, priority=priority,
+                             resources=resources or None)
+        for k, f in zip(keys, futures):
+            held[k] = f
+
     while True:
         msg = recv()
         if msg is None or msg[0] == "close":
             break
         op = msg[0]
         if op == "submit":
-            dsk = {}
-            for key, steps, args in msg[1]:
-                args = [held.get(a, a) if isinstance(a, str) and a not in dsk else a
+            # Runs of tasks with one placement (dask's priority and
+            # resources apply to a whole `get`), in order: a later run
+            # finds an earlier one's keys held.
+            run, placement = {}, None
+            for key, steps, args, priority, resources in msg[1]:
+                if run and (priority, resources) != placement:
+                    submit(run, placement)
+                    run = {}
+                placement = (priority, resources)
+                args = [held.get(a, a) if isinstance(a, str) and a not in run else a
                         for a in args]
-                if len(steps) == 1 and steps[0][3] == 0:
-                    fn, rkey, refs, _ = steps[0]
-                    dsk[key] = (bridge.rdask_task, fn, rkey, *(args[r] for r in refs))
+                if len(steps) == 1 and steps[0][3] == 0 and steps[0][4] == 0:
+                    fn, rkey, refs, _, _ = steps[0]
+                    run[key] = (bridge.rdask_task, fn, rkey, *(args[r] for r in refs))
                 else:
-                    steps = tuple((fn, rkey, tuple(refs), n) for fn, rkey, refs, n in steps)
-                    dsk[key] = (bridge.rdask_fused, steps, *args)
-            keys = list(dsk)
-            for k, f in zip(keys, client.get(dsk, keys, sync=False)):
-                held[k] = f
-            for key, steps, _ in msg[1]:
+                    steps = tuple((fn, rkey, tuple(refs), n, t) for fn, rkey, refs, n, t in steps)
+                    run[key] = (bridge.rdask_fused, steps, *args)
+            if run:
+                submit(run, placement)
+            for key, _, _, _, _ in msg[1]:
                 counts[key] = counts.get(key, 0) + 1
             watch = set(msg[2])
-            for key, steps, _ in msg[1]:
+            for key, steps, _, _, _ in msg[1]:
                 if key in watch:
                     fut = watched[key] = held[key]
                     names = [step[1].decode() for step in steps]
