@@ -35,7 +35,9 @@ impl SplitMix64 {
 }
 
 /// Rows of features (row-major) and their targets. Deliberately not `Clone`:
-/// the graph hands it around by reference, so no copy can sneak in.
+/// the graph hands it around by reference, so no copy can sneak in. Serde:
+/// the steps can run in worker processes and on a cluster, and be cached.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Dataset {
     p: usize,
     x: Vec<f64>,
@@ -73,6 +75,7 @@ impl Dataset {
 }
 
 /// A fitted linear model: `y = w . x + b`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Model {
     w: Vec<f64>,
     b: f64,
@@ -80,7 +83,8 @@ pub struct Model {
 
 /// Correlated features (three latent factors plus a little noise each) and
 /// a noisy linear target: collinear enough for the ridge penalty to matter.
-#[delayed]
+// `cache`: with `--cache DIR`, a second run finds these instead of running.
+#[delayed(cache)]
 pub fn make_data(rows: usize, p: usize, seed: u64) -> Dataset {
     let mut rng = SplitMix64(seed);
     let loadings: Vec<[f64; 3]> = (0..p)
@@ -117,7 +121,7 @@ pub fn make_data(rows: usize, p: usize, seed: u64) -> Dataset {
 
 /// Fold `i` of `k` (contiguous rows; the rows are i.i.d., so no shuffle is
 /// needed) as `(train, test)`. One task per fold, shared by every alpha.
-#[delayed]
+#[delayed(cache)]
 pub fn split_fold(data: &Dataset, k: usize, i: usize) -> (Dataset, Dataset) {
     let n = data.rows();
     data.split_off(i * n / k..(i + 1) * n / k)
@@ -127,7 +131,7 @@ pub fn split_fold(data: &Dataset, k: usize, i: usize) -> (Dataset, Dataset) {
 /// `(Xc'Xc + alpha I) w = Xc'yc`, solved by Cholesky; the intercept is not
 /// penalized. Fallible only in theory (the matrix is positive definite for
 /// `alpha > 0`), which shows that `Result` return types fail the graph.
-#[delayed]
+#[delayed(cache)]
 pub fn fit(train: &Dataset, alpha: f64) -> Result<Model, String> {
     let (n, p) = (train.rows(), train.p);
     let mut mean_x = vec![0.0; p];
@@ -201,7 +205,7 @@ pub fn cholesky_solve(a: &mut [f64], b: &[f64], p: usize) -> Option<Vec<f64>> {
 }
 
 /// R^2 of `model` on `test` (1 is perfect, 0 is no better than the mean).
-#[delayed]
+#[delayed(cache)]
 pub fn score(model: &Model, test: &Dataset) -> f64 {
     let mean_y = test.y.iter().sum::<f64>() / test.rows() as f64;
     let (mut sse, mut sst) = (0.0, 0.0);

@@ -10,7 +10,7 @@ pub use crate::task::remote::{
     remote_fns, Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
 };
 pub use crate::task::{
-    Args, DynRunFn, FnInfo, ProbeTakeClone, ProbeTakeNone, ProbeTakeOwned, RunFn,
+    Args, CacheSpec, DynRunFn, FnInfo, ProbeTakeClone, ProbeTakeNone, ProbeTakeOwned, RunFn,
 };
 pub use crate::value::{CloneFn, CloneProbe, ProbeClone, ProbeNoClone, Value};
 pub use inventory;

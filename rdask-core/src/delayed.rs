@@ -1,5 +1,6 @@
 //! `Delayed<T>`: a typed, lazy handle on one task of a graph.
 
+use crate::cache::Cache;
 use crate::callbacks::Callback;
 use crate::control::CancelToken;
 use crate::error::{BoxError, Result};
@@ -91,6 +92,21 @@ impl<T> Delayed<T> {
     {
         let op = Op::Dyn(dyn_run(name, run));
         Delayed::from_node(NodeRef::make(Key::unique(prefix), op, args, clone, false))
+    }
+
+    /// [`closure`](Self::closure) under `key`, deduplicated by it (a part
+    /// of a pure call is pure too).
+    pub(crate) fn closure_keyed<F>(
+        key: Key,
+        name: &'static str,
+        args: impl IntoIterator<Item = Arg>,
+        run: F,
+    ) -> Delayed<T>
+    where
+        F: Fn(&mut Args<'_>) -> std::result::Result<Value, BoxError> + Send + Sync + 'static,
+    {
+        let op = Op::Dyn(dyn_run(name, run));
+        Delayed::from_node(NodeRef::make(key, op, args, None, true))
     }
 
     /// This task's key.
@@ -210,6 +226,7 @@ pub struct Compute<'a, T> {
     scheduler: Option<Scheduler>,
     callbacks: Vec<Arc<dyn Callback>>,
     token: Option<CancelToken>,
+    cache: Option<Cache>,
 }
 
 impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
@@ -220,7 +237,16 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
             scheduler: None,
             callbacks: Vec::new(),
             token: None,
+            cache: None,
         }
+    }
+
+    /// Keeps the results of its `#[delayed(cache)]` tasks in `cache`, and
+    /// runs none whose result is there (instead of a `with_cache` scope's
+    /// or `RDASK_CACHE`'s cache).
+    pub fn cache(mut self, cache: &Cache) -> Self {
+        self.cache = Some(cache.clone());
+        self
     }
 
     /// Runs on `scheduler` instead of the default.
@@ -271,7 +297,13 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
             None => current_scheduler(),
         }
         .and_then(|s| {
-            s.compute_each::<T>(&roots_of(self.outputs), None, &self.callbacks, self.token)
+            s.compute_each::<T>(
+                &roots_of(self.outputs),
+                None,
+                &self.callbacks,
+                self.token,
+                self.cache,
+            )
         });
         crate::graph::spread(each, n)
     }
@@ -282,7 +314,13 @@ impl<'a, T: Send + Sync + 'static> Compute<'a, T> {
             Some(s) => s,
             None => current_scheduler()?,
         };
-        scheduler.compute_as_under::<T>(&roots_of(self.outputs), None, &self.callbacks, self.token)
+        scheduler.compute_as_under::<T>(
+            &roots_of(self.outputs),
+            None,
+            &self.callbacks,
+            self.token,
+            self.cache,
+        )
     }
 }
 
@@ -539,9 +577,20 @@ macro_rules! splits {
         impl<$($T: Send + Sync + 'static),+> Split for Delayed<($($T,)+)> {
             type Parts = ($(Delayed<$T>,)+);
             fn split(&self) -> Self::Parts {
-                let cells: Delayed<Cells<($(Mutex<Option<$T>>,)+)>> =
-                    self.map(|t: ($($T,)+)| Cells(($(Mutex::new(Some(t.$i)),)+)));
-                ($(part(&cells, concat!("getitem-", stringify!($i)), |c| {
+                let into_cells = |t: ($($T,)+)| Cells(($(Mutex::new(Some(t.$i)),)+));
+                // The parts of a pure call are pure (keys from its hash), so
+                // that what uses them can be found in a cache.
+                let pure = self.key().pure_hash();
+                let cells: Delayed<Cells<($(Mutex<Option<$T>>,)+)>> = match pure {
+                    Some(h) => Delayed::closure_keyed(
+                        Key::hashed(&"cells", part_hash(h, u64::MAX)),
+                        "map",
+                        [self.arg(false, None)],
+                        move |args| Ok(Value::new(into_cells(args.take(0)?))),
+                    ),
+                    None => self.map(into_cells),
+                };
+                ($(part(&cells, pure.map(|h| part_hash(h, $i)), concat!("getitem-", stringify!($i)), |c| {
                     c.0.$i.lock().unwrap_or_else(|e| e.into_inner()).take()
                 }),)+)
             }
@@ -549,22 +598,30 @@ macro_rules! splits {
     )+};
 }
 
-fn part<C, T, F>(cells: &Delayed<C>, index: &'static str, take: F) -> Delayed<T>
+/// The hash of part `i` of a pure call hashed `h`.
+fn part_hash(h: u64, i: u64) -> u64 {
+    (h ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x0100_0000_01b3) ^ 0x5917
+}
+
+fn part<C, T, F>(cells: &Delayed<C>, pure: Option<u64>, index: &'static str, take: F) -> Delayed<T>
 where
     C: Send + Sync + 'static,
     T: Send + Sync + 'static,
     F: Fn(&C) -> Option<T> + Send + Sync + 'static,
 {
-    Delayed::closure(
-        &"getitem",
-        index,
-        [cells.arg(true, None)],
-        None,
-        move |args| {
-            let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
-            Ok(Value::new(v))
-        },
-    )
+    let run = move |args: &mut Args<'_>| {
+        let v = take(args.get::<C>(0)?).ok_or("tuple element already taken")?;
+        Ok(Value::new(v))
+    };
+    match pure {
+        Some(h) => Delayed::closure_keyed(
+            Key::hashed(&"getitem", h),
+            index,
+            [cells.arg(true, None)],
+            run,
+        ),
+        None => Delayed::closure(&"getitem", index, [cells.arg(true, None)], None, run),
+    }
 }
 
 splits! {

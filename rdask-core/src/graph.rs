@@ -539,7 +539,7 @@ pub fn get_each<T: Send + Sync + 'static>(
 ) -> Vec<Result<T>> {
     let each = crate::schedule::current_scheduler().and_then(|s| {
         let keys: Vec<Key> = keys.iter().map(|k| k.clone().into()).collect();
-        s.compute_each::<T>(&graph.roots(&keys)?, Some(graph.nodes()), &[], None)
+        s.compute_each::<T>(&graph.roots(&keys)?, Some(graph.nodes()), &[], None, None)
     });
     spread(each, keys.len())
 }

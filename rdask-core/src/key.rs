@@ -91,6 +91,14 @@ impl Key {
         matches!(self.0, Repr::Hashed(..))
     }
 
+    /// A pure call's hash of its function and inputs.
+    pub(crate) fn pure_hash(&self) -> Option<u64> {
+        match self.0 {
+            Repr::Hashed(_, h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The name part: the whole string key, the prefix of a generated key, or
     /// the first element of a tuple key. Used to group and colour tasks.
     pub fn prefix(&self) -> &str {

@@ -19,6 +19,7 @@
 // The modules form one-way layers: ARCHITECTURE.md lists them, and
 // `tests/layers.rs` checks that each imports only those below it.
 mod args;
+mod cache;
 pub mod callbacks;
 mod control;
 mod delayed;
@@ -43,6 +44,7 @@ mod value;
 pub mod __private;
 
 pub use args::{IntoArg, IntoPureArg, Tokenize};
+pub use cache::{with_cache, Cache, CacheStats};
 pub use callbacks::{with_callbacks, Callback};
 pub use control::{cancel_on_ctrl_c, cancelled, CancelToken};
 #[doc(hidden)]

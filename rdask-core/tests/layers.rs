@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// still be acyclic), never a module of a higher layer.
 const LAYERS: &[&[&str]] = &[
     &["dot", "error", "key", "mem"],
-    &["callbacks", "control", "pool"],
+    &["cache", "callbacks", "control", "pool"],
     &["value"],
     &["task"],
     &["node"],

@@ -30,6 +30,7 @@ use call::{
 };
 pub(crate) use call::{guarded, take_output};
 
+use crate::cache::{Cache, EntryKey};
 use crate::callbacks::{each, Callback};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::node::{MaybeKey, Op, Src};
@@ -114,6 +115,12 @@ pub(crate) struct Exec<'p> {
     each: Option<KeepGoing>,
     /// Some task of the plan is annotated (retries, priority, ...).
     annotated: Annotated,
+    /// Where `#[delayed(cache)]` tasks keep their results.
+    cache: Option<&'p Cache>,
+    /// With a cache: per task, whether its key alone names its value in
+    /// every run (a pure call whose inputs are all such: a Merkle chain of
+    /// hashes), so that its entry needs no hash of its arguments' bytes.
+    stable: Vec<bool>,
 }
 
 /// What a plan's annotations ask of the scheduling loop.
@@ -153,7 +160,30 @@ impl<'p> Exec<'p> {
             slow: !callbacks.is_empty() || annotated.any,
             each: None,
             annotated,
+            cache: None,
+            stable: Vec::new(),
         }
+    }
+
+    /// Keeps the results of `#[delayed(cache)]` tasks in `cache`, and runs
+    /// none whose result is there.
+    pub fn with_cache(mut self, cache: Option<&'p Cache>) -> Exec<'p> {
+        self.slow |= cache.is_some();
+        self.cache = cache;
+        if cache.is_some() {
+            // Tasks are in post-order: producers first.
+            let plan = self.plan;
+            let mut stable = vec![false; plan.len()];
+            for t in 0..plan.len() {
+                stable[t] = plan.nodes[t].key.is_pure()
+                    && plan.edges_of(t as u32).all(|e| {
+                        let (p, _) = plan.edge(e);
+                        p != NONE && stable[p as usize]
+                    });
+            }
+            self.stable = stable;
+        }
+        self
     }
 
     /// What the plan's annotations ask of the scheduling loop.
@@ -290,6 +320,17 @@ impl<'p> Exec<'p> {
             // Under the unwind guard as any task: gathering may copy the
             // input (a graph's literal), which runs the user's `Clone`.
             Op::Alias => invoke(node, gather, |args| args.take_value()),
+            Op::Fn { run, info } if info.cache.is_some() && self.cache.is_some() => {
+                let remote = self.remote_fns(info).map(|(r, _)| r);
+                if remote.is_none() {
+                    self.ran_here();
+                }
+                let stable = self.stable.get(t as usize).copied().unwrap_or(false);
+                let key = &node.key;
+                invoke(node, gather, |args| {
+                    self.cached_call(info, stable.then_some(key), remote, *run, args)
+                })
+            }
             Op::Fn { run, info } => match self.remote_fns(info) {
                 Some((remote, fns)) => {
                     sent = watch && remote.reports_finish();
@@ -307,6 +348,57 @@ impl<'p> Exec<'p> {
             }
         };
         (result, sent)
+    }
+
+    /// A `#[delayed(cache)]` task: its result from the cache when its entry
+    /// (function, tokens, version, encoded arguments) is there; else run
+    /// (here or `remote`) and stored.
+    #[cold]
+    fn cached_call(
+        &self,
+        info: &FnInfo,
+        stable: Option<&crate::key::Key>,
+        remote: Option<&dyn Remote>,
+        run: crate::task::RunFn,
+        args: &mut Args<'_>,
+    ) -> Result<Value, BoxError> {
+        let (Some(cache), Some(spec), Some(fns)) = (self.cache, info.cache, info.remote_fns())
+        else {
+            return run(args);
+        };
+        let engine = |e: Error| Box::new(crate::task::EngineError(e)) as BoxError;
+        let tokens = spec.tokens.to_le_bytes();
+        let version = spec.version.to_le_bytes();
+        let mut parts: Vec<&[u8]> = vec![info.path.as_bytes(), &tokens, &version];
+        // A stable key names the inputs already (their contents, or their
+        // own stable keys); otherwise the arguments' bytes do.
+        let hash = stable
+            .and_then(crate::key::Key::pure_hash)
+            .map(u64::to_le_bytes);
+        let encoded = match &hash {
+            Some(h) => {
+                parts.extend([&b"key"[..], &h[..]]);
+                None
+            }
+            None => Some((fns.encode)(args)?),
+        };
+        if let Some(encoded) = &encoded {
+            parts.extend(encoded.slices().map_err(engine)?);
+        }
+        let key = EntryKey::of(&parts);
+        drop(encoded);
+        let type_name = (fns.out_name)();
+        if let Some(bytes) = cache.load(key, type_name) {
+            return Ok(Value::new(Encoded::new(bytes, fns.out)));
+        }
+        let v = match remote {
+            Some(remote) => remote.run(info, fns, args)?,
+            None => run(args)?,
+        };
+        if let Ok(bytes) = (fns.encode_out)(&v) {
+            cache.store(key, type_name, &bytes);
+        }
+        Ok(v)
     }
 
     /// Runs task `t`, again after a failure while it has retries left: its

@@ -7,6 +7,7 @@
 use super::context::Running;
 use super::dask::Run as ClusterRun;
 use super::{queue, sync, threads, Scheduler};
+use crate::cache::{self, Cache};
 use crate::callbacks::{self, Callback};
 use crate::control::{self, CancelToken};
 use crate::error::{Error, ErrorKind, Result};
@@ -74,7 +75,8 @@ impl Scheduler {
         // Read here, on the caller's thread, where they are set.
         let callbacks = callbacks::active(extra);
         let token = control::current().or_else(control::default_token);
-        self.compute_under(roots, graph, &callbacks, token.as_ref())
+        let cache = cache::current();
+        self.compute_under(roots, graph, &callbacks, token.as_ref(), cache.as_ref())
     }
 
     /// [`compute`](Self::compute) with its callbacks found and under
@@ -85,6 +87,7 @@ impl Scheduler {
         graph: Lookup<'_>,
         callbacks: &[Arc<dyn Callback>],
         token: Option<&CancelToken>,
+        cache: Option<&Cache>,
     ) -> Result<O> {
         // One tree, nothing watching, in this process: no plan needed (see
         // `crate::exec::tree`).
@@ -94,6 +97,7 @@ impl Scheduler {
                     && !O::EACH
                     && graph.is_none()
                     && token.is_none()
+                    && cache.is_none()
                     && callbacks.is_empty()
                     // (a tree runs without reading annotations)
                     && !annotations::EVER.load(std::sync::atomic::Ordering::Relaxed)
@@ -114,7 +118,7 @@ impl Scheduler {
             }
             None => {
                 let plan = Plan::build(roots, graph)?;
-                self.run(&plan, callbacks, token, pool.as_ref())
+                self.run(&plan, callbacks, token, cache, pool.as_ref())
             }
         };
         match &pool {
@@ -134,7 +138,7 @@ impl Scheduler {
         graph: Lookup<'_>,
         extra: &[Arc<dyn Callback>],
     ) -> Result<Vec<T>> {
-        self.compute_as_under(roots, graph, extra, None)
+        self.compute_as_under(roots, graph, extra, None, None)
     }
 
     /// [`compute_as`](Self::compute_as) under `token` (`None`: the token
@@ -145,14 +149,22 @@ impl Scheduler {
         graph: Lookup<'_>,
         extra: &[Arc<dyn Callback>],
         token: Option<CancelToken>,
+        cache: Option<Cache>,
     ) -> Result<Vec<T>> {
-        self.compute_typed(roots, graph, extra, token, |values: Vec<Value>, roots| {
-            values
-                .into_iter()
-                .zip(roots)
-                .map(|(v, root)| take_output::<T>(Some(v), &root.key))
-                .collect()
-        })
+        self.compute_typed(
+            roots,
+            graph,
+            extra,
+            token,
+            cache,
+            |values: Vec<Value>, roots| {
+                values
+                    .into_iter()
+                    .zip(roots)
+                    .map(|(v, root)| take_output::<T>(Some(v), &root.key))
+                    .collect()
+            },
+        )
     }
 
     /// Each output's own result, keeping going after failures: a failure
@@ -164,12 +176,14 @@ impl Scheduler {
         graph: Lookup<'_>,
         extra: &[Arc<dyn Callback>],
         token: Option<CancelToken>,
+        cache: Option<Cache>,
     ) -> Result<Vec<Result<T>>> {
         self.compute_typed(
             roots,
             graph,
             extra,
             token,
+            cache,
             |values: Vec<Result<Value>>, roots| {
                 Ok(values
                     .into_iter()
@@ -190,9 +204,11 @@ impl Scheduler {
         graph: Lookup<'_>,
         extra: &[Arc<dyn Callback>],
         token: Option<CancelToken>,
+        cache: Option<Cache>,
         typed: fn(O, &[NodeRef]) -> Result<R>,
     ) -> Result<R> {
         let callbacks = callbacks::active(extra);
+        let cache = cache.or_else(cache::current);
         let inside = control::current();
         // A program with timed tasks runs each computation under a token
         // of its own, so that a timeout returns at the deadline.
@@ -201,11 +217,21 @@ impl Scheduler {
             .or_else(control::default_token)
             .or_else(|| annotations::timed().then(CancelToken::new));
         match (token, graph) {
-            (Some(token), None) if inside.is_none() => {
-                self.compute_detached::<O, R>(roots.to_vec(), callbacks.to_vec(), token, typed)
-            }
+            (Some(token), None) if inside.is_none() => self.compute_detached::<O, R>(
+                roots.to_vec(),
+                callbacks.to_vec(),
+                token,
+                cache,
+                typed,
+            ),
             (token, graph) => {
-                let outputs = self.compute_under::<O>(roots, graph, &callbacks, token.as_ref())?;
+                let outputs = self.compute_under::<O>(
+                    roots,
+                    graph,
+                    &callbacks,
+                    token.as_ref(),
+                    cache.as_ref(),
+                )?;
                 typed(outputs, roots)
             }
         }
@@ -218,6 +244,7 @@ impl Scheduler {
         roots: Vec<NodeRef>,
         callbacks: Vec<Arc<dyn Callback>>,
         token: CancelToken,
+        cache: Option<Cache>,
         typed: fn(O, &[NodeRef]) -> Result<R>,
     ) -> Result<R> {
         if token.is_cancelled() {
@@ -229,7 +256,7 @@ impl Scheduler {
             .name("rdask-compute".into())
             .spawn(move || {
                 let result = scheduler
-                    .compute_under::<O>(&roots, None, &callbacks, Some(&watched))
+                    .compute_under::<O>(&roots, None, &callbacks, Some(&watched), cache.as_ref())
                     .and_then(|outputs| typed(outputs, &roots));
                 let _ = tx.send(result);
             });
@@ -284,10 +311,11 @@ impl Scheduler {
         plan: &Plan<'_>,
         callbacks: &[Arc<dyn Callback>],
         token: Option<&CancelToken>,
+        cache: Option<&Cache>,
         pool: Option<&RayonPool>,
     ) -> Result<O> {
         if callbacks.is_empty() {
-            return self.execute(plan, &[], token, pool);
+            return self.execute(plan, &[], token, cache, pool);
         }
         // `finish` runs however the computation ends, even on a panic.
         struct Finish<'c>(&'c [Arc<dyn Callback>], bool);
@@ -300,7 +328,7 @@ impl Scheduler {
         }
         let mut guard = Finish(callbacks, false);
         let result = callbacks::each(callbacks, "start", |c| c.start(plan.len()))
-            .and_then(|()| self.execute(plan, callbacks, token, pool));
+            .and_then(|()| self.execute(plan, callbacks, token, cache, pool));
         guard.1 = true;
         let finished = callbacks::each(callbacks, "finish", |c| c.finish(result.is_ok()));
         let values = result?;
@@ -313,6 +341,7 @@ impl Scheduler {
         plan: &Plan<'_>,
         callbacks: &[Arc<dyn Callback>],
         token: Option<&CancelToken>,
+        cache: Option<&Cache>,
         pool: Option<&RayonPool>,
     ) -> Result<O> {
         // Worker processes, kept alive for the computation; or the cluster.
@@ -329,7 +358,7 @@ impl Scheduler {
             (_, Some(c)) => Some(c as &dyn Remote),
             _ => None,
         };
-        let mut exec = Exec::new(plan, callbacks, remote);
+        let mut exec = Exec::new(plan, callbacks, remote).with_cache(cache);
         if O::EACH {
             exec = exec.keep_going();
         }

@@ -260,6 +260,7 @@ fn annotated(info: &'static FnInfo, scope: Annotations) -> &'static FnInfo {
                 path: info.path,
                 remote: info.remote,
                 annot,
+                cache: info.cache,
             }))
         })
 }

@@ -62,6 +62,18 @@ pub struct FnInfo {
     pub remote: Option<fn() -> Option<remote::RemoteFns>>,
     /// What its tasks ask of the scheduler (`#[delayed(retries = ..)]`).
     pub annot: annotations::Annotations,
+    /// `#[delayed(cache)]`: its results are kept in an attached cache.
+    pub cache: Option<CacheSpec>,
+}
+
+/// A cached function's identity beyond its path: a hash of its tokens (an
+/// edited body or signature never reads an old entry) and its `version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// FNV-1a of the function's tokens, as the macro saw them.
+    pub tokens: u64,
+    /// `version = N` (0 by default).
+    pub version: u32,
 }
 
 /// The arguments of one running task, handed to its adapter.

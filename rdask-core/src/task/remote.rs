@@ -162,6 +162,10 @@ pub struct RemoteFns {
     /// Parent: the result's type and decoder (when a task here or an
     /// output needs it).
     pub out: Codec,
+    /// Parent: encodes a result made here (to keep it in a cache).
+    pub encode_out: fn(&Value) -> Result<Vec<u8>, BoxError>,
+    /// The result's type name (what a cache entry is checked against).
+    pub out_name: fn() -> &'static str,
 }
 
 fn run<F: Apply>(bytes: &[u8]) -> Result<Vec<u8>, Failure>
@@ -187,6 +191,17 @@ where
 {
     let out: F::Out = postcard::from_bytes(bytes)?;
     Ok(Value::new(out))
+}
+
+fn encode_out<F: Apply>(v: &Value) -> Result<Vec<u8>, BoxError>
+where
+    F::Out: Serialize + Send + Sync,
+{
+    if let Some(e) = Encoded::shared::<F::Out>(v) {
+        return Ok(e.bytes()?.to_vec());
+    }
+    let out = crate::value::downcast_ref::<F::Out>(v).ok_or("a result of another type")?;
+    Ok(postcard::to_allocvec(out)?)
 }
 
 /// Finds out at compile time whether `F` can run remotely:
@@ -240,6 +255,8 @@ where
         encode: <F::Params as ParamTuple>::encode,
         run: run::<F>,
         out: Codec::of::<F::Out>(decode::<F>),
+        encode_out: encode_out::<F>,
+        out_name: std::any::type_name::<F::Out>,
     }
 }
 

@@ -248,6 +248,7 @@ impl Cx {
             quote!(::core::option::Option::Some(__rdask_remote))
         };
         let annot = self.annotations();
+        let cache = self.cache_spec();
         quote! {
             const __RDASK_PATH: &str = ::core::concat!(
                 ::core::module_path!(), "::", #name_str, "@", ::core::line!(), ":", ::core::column!()
@@ -258,9 +259,27 @@ impl Cx {
                 path: __RDASK_PATH,
                 remote: #remote,
                 annot: #annot,
+                cache: #cache,
             };
         }
     }
+
+    /// `cache`: the function's version and a hash of its tokens (its whole
+    /// definition: an edited body or signature never reads an old entry).
+    fn cache_spec(&self) -> TokenStream {
+        let rt = &self.rt;
+        if self.f.opts.cache.is_none() {
+            return quote!(::core::option::Option::None);
+        }
+        let tokens = tokens_hash(&self.f.item);
+        let version = match &self.f.opts.version {
+            Some(v) => quote_spanned!(v.span()=> { let v: u32 = #v; v }),
+            None => quote!(0),
+        };
+        quote!(::core::option::Option::Some(#rt::CacheSpec { tokens: #tokens, version: #version }))
+    }
+
+    // (`tokens_hash` below.)
 
     /// `retries`, `priority`, `timeout_ms` and `resources`, each checked
     /// against its type on the user's own expression.
@@ -512,4 +531,48 @@ const WRAPPER_ONLY_ATTRS: &[&str] = &["doc", "deprecated", "must_use"];
 
 fn is_any(a: &Attribute, names: &[&str]) -> bool {
     names.iter().any(|n| a.path().is_ident(n))
+}
+
+/// FNV-1a of a function's tokens as written (attributes, signature, body):
+/// what a cache entry of it is tied to.
+fn tokens_hash(item: &syn::ItemFn) -> u64 {
+    item.to_token_stream()
+        .to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokens_hash;
+    use syn::parse_quote;
+
+    #[test]
+    fn an_edited_body_or_signature_changes_the_tokens_hash() {
+        let f: syn::ItemFn = parse_quote!(
+            fn f(x: u64) -> u64 {
+                x + 1
+            }
+        );
+        let same: syn::ItemFn = parse_quote!(
+            fn f(x: u64) -> u64 {
+                x + 1
+            }
+        );
+        let body: syn::ItemFn = parse_quote!(
+            fn f(x: u64) -> u64 {
+                x + 2
+            }
+        );
+        let sig: syn::ItemFn = parse_quote!(
+            fn f(x: u32) -> u64 {
+                x + 1
+            }
+        );
+        assert_eq!(tokens_hash(&f), tokens_hash(&same), "layout is not an edit");
+        assert_ne!(tokens_hash(&f), tokens_hash(&body));
+        assert_ne!(tokens_hash(&f), tokens_hash(&sig));
+    }
 }

@@ -29,10 +29,15 @@ pub struct Options {
     pub timeout_ms: Option<Expr>,
     /// `resources(name = amount, ..)`.
     pub resources: Option<Vec<(Ident, Expr)>>,
+    /// `cache`: pure, and kept in an attached cache.
+    pub cache: Option<Span>,
+    /// `version = N`: a `u32` expression (with `cache`).
+    pub version: Option<Expr>,
 }
 
 const KNOWN: &str = "expected `pure`, `name = \"..\"`, `fallible`, `infallible`, `remote`, \
-                     `retries = N`, `priority = P`, `timeout_ms = T` or `resources(name = amount, ..)`";
+                     `cache`, `version = N`, `retries = N`, `priority = P`, `timeout_ms = T` or \
+                     `resources(name = amount, ..)`";
 
 impl Options {
     /// Reads `#[delayed(..)]`'s options. Every mistake is reported, and the
@@ -72,6 +77,14 @@ impl Options {
                 ("infallible", None) => opts.infallible = Some(item.ident.span()),
                 ("remote", None) if opts.remote.is_some() => errors.push(dup("remote")),
                 ("remote", None) => opts.remote = Some(item.ident.span()),
+                ("cache", None) if opts.cache.is_some() => errors.push(dup("cache")),
+                ("cache", None) => opts.cache = Some(item.ident.span()),
+                ("version", Some(_)) if opts.version.is_some() => errors.push(dup("version")),
+                ("version", Some(v)) => opts.version = Some(v),
+                ("version", None) => errors.push(Error::new(
+                    item.ident.span(),
+                    "`version` needs a value: `version = 2`",
+                )),
                 ("name", Some(_)) if opts.name.is_some() => errors.push(dup("name")),
                 ("name", Some(value)) => match name_value(value) {
                     Ok(lit) => opts.name = Some(lit),
@@ -97,15 +110,14 @@ impl Options {
                     item.ident.span(),
                     "resources are written `resources(gpu = 1, mem_gb = 4.0)`",
                 )),
-                ("pure" | "fallible" | "infallible" | "remote", Some(value)) => {
-                    errors.push(Error::new_spanned(
+                ("pure" | "fallible" | "infallible" | "remote" | "cache", Some(value)) => errors
+                    .push(Error::new_spanned(
                         value,
                         format!(
                             "`{}` takes no value: write `{}` alone",
                             item.ident, item.ident
                         ),
-                    ))
-                }
+                    )),
                 ("nout", _) => errors.push(Error::new(
                     item.ident.span(),
                     "`nout` is not needed: a function that returns a tuple gives a \
@@ -123,6 +135,19 @@ impl Options {
                     format!("unknown #[delayed] option `{other}`: {KNOWN}"),
                 )),
             }
+        }
+        if let (Some(v), None) = (&opts.version, opts.cache) {
+            errors.push(Error::new_spanned(
+                v,
+                "`version` numbers a cached function's entries: add `cache`",
+            ));
+        }
+        // A cached function is pure (its key hashes its inputs), and its
+        // types must be serde (entries are stored encoded): checked as
+        // `remote` checks them, on `cache`.
+        if let Some(span) = opts.cache {
+            opts.pure = true;
+            opts.remote.get_or_insert(span);
         }
         if let (Some(_), Some(inf)) = (opts.fallible, opts.infallible) {
             errors.push(Error::new(
