@@ -96,6 +96,23 @@ fn total(xs: Vec<u64>) -> u64 {
     xs.iter().sum()
 }
 
+#[delayed(cache)]
+fn cached_leaf(i: u64) -> u64 {
+    i
+}
+
+#[delayed(cache)]
+fn cached_ms(i: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    i
+}
+
+#[delayed]
+fn plain_ms(i: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    i
+}
+
 #[delayed]
 fn leaf(i: u64) -> u64 {
     i
@@ -207,6 +224,8 @@ struct Run {
     seq_s: Option<f64>,
     /// Time to drop the graph once computed (the fine-grained shapes).
     drop_s: Option<f64>,
+    /// More JSON fields, `, "name": value` each (workload-specific).
+    extra: String,
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
@@ -229,6 +248,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: r?.to_string(),
                 seq_s: None,
                 drop_s: Some(drop_s),
+                extra: String::new(),
             }
         }
         "chain" => {
@@ -248,6 +268,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: r?.to_string(),
                 seq_s: None,
                 drop_s: Some(drop_s),
+                extra: String::new(),
             }
         }
         "tree" => {
@@ -262,6 +283,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: r?.to_string(),
                 seq_s: None,
                 drop_s: Some(drop_s),
+                extra: String::new(),
             }
         }
         "cpu" => {
@@ -280,6 +302,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: r?.to_string(),
                 seq_s: Some(seq_s),
                 drop_s: None,
+                extra: String::new(),
             }
         }
         "memory" => {
@@ -297,6 +320,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: r?.to_string(),
                 seq_s: None,
                 drop_s: None,
+                extra: String::new(),
             }
         }
         "outputs" => {
@@ -310,6 +334,7 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: r.to_string(),
                 seq_s: None,
                 drop_s: None,
+                extra: String::new(),
             }
         }
         "crossval" => {
@@ -329,11 +354,74 @@ fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
                 result: format!("{final_score:.6}"),
                 seq_s: None,
                 drop_s: None,
+                extra: String::new(),
+            }
+        }
+        "cache" => {
+            // n cached tasks of a small value: the first run misses and
+            // stores each, the second finds each; beside the same graph
+            // with no cache attached. Then 50 tasks of 1 ms, cached
+            // (misses) and plain, on one thread: what a miss adds.
+            let dir =
+                std::env::temp_dir().join(format!("rdask-bench-cache-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let cache = rdask::Cache::open(&dir)?;
+            let build = || total((0..n64).map(cached_leaf).collect::<Vec<_>>());
+            let (d, build_s) = timed(build);
+            let (plain, plain_s) = timed(|| d.compute_with(s));
+            let (miss, miss_s) = timed(|| {
+                rdask::Compute::new(std::slice::from_ref(&build()))
+                    .scheduler(s.clone())
+                    .cache(&cache)
+                    .run()
+            });
+            let (hit, hit_s) = timed(|| {
+                rdask::Compute::new(std::slice::from_ref(&build()))
+                    .scheduler(s.clone())
+                    .cache(&cache)
+                    .run()
+            });
+            let (plain, miss, hit) = (plain?, miss?[0], hit?[0]);
+            assert_eq!((plain, miss), (hit, hit));
+            assert_eq!(cache.stats().hits, n64);
+            let slow = |cached: bool| {
+                let xs: Vec<_> = (0..50)
+                    .map(|i| if cached { cached_ms(i) } else { plain_ms(i) })
+                    .collect();
+                let c = rdask::Compute::new(&xs).scheduler(Scheduler::Sync);
+                timed(|| {
+                    if cached {
+                        c.cache(&cache).run()
+                    } else {
+                        c.run()
+                    }
+                })
+                .1
+            };
+            let (slow_plain, slow_miss) = (slow(false), slow(true));
+            let _ = std::fs::remove_dir_all(&dir);
+            let us = |t: f64| t / n as f64 * 1e6;
+            Run {
+                tasks: n,
+                build_s,
+                compute_s: hit_s,
+                result: hit.to_string(),
+                seq_s: None,
+                drop_s: None,
+                extra: format!(
+                    ", \"plain_us_per_task\": {:.3}, \"miss_us_per_task\": {:.3}, \"hit_us_per_task\": {:.3}, \
+                     \"ms_tasks_plain_s\": {slow_plain:.6}, \"ms_tasks_miss_s\": {slow_miss:.6}, \
+                     \"miss_overhead_on_1ms_pct\": {:.2}",
+                    us(plain_s),
+                    us(miss_s),
+                    us(hit_s),
+                    (slow_miss / slow_plain - 1.0) * 100.0
+                ),
             }
         }
         other => {
             eprintln!(
-                "unknown workload {other:?}: flat, chain, tree, cpu, memory, outputs or crossval"
+                "unknown workload {other:?}: flat, chain, tree, cpu, memory, outputs, crossval or cache"
             );
             std::process::exit(2);
         }
@@ -452,6 +540,7 @@ fn main() {
     if let Some(d) = r.drop_s {
         extra += &format!(", \"drop_s\": {d:.6}");
     }
+    extra += &r.extra;
     if let Scheduler::Processes(p) = &s {
         let (remote, local) = rdask::process::task_counts();
         extra += &format!(

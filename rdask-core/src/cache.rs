@@ -54,8 +54,29 @@ struct Inner {
     dir: PathBuf,
     hits: AtomicU64,
     misses: AtomicU64,
+    counts: Arc<Writes>,
+    /// The writer thread's queue.
+    queue: std::sync::Mutex<Option<std::sync::mpsc::Sender<Job>>>,
+}
+
+/// An entry to write: its key, its type's name hash, its value.
+type Job = (EntryKey, u64, Vec<u8>);
+
+/// What the writer thread has done, and how much is still queued.
+#[derive(Default)]
+struct Writes {
     writes: AtomicU64,
     bytes: AtomicU64,
+    queued: std::sync::Mutex<u64>,
+    drained: std::sync::Condvar,
+}
+
+impl Writes {
+    fn done_one(&self) {
+        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        *q = q.saturating_sub(1);
+        self.drained.notify_all();
+    }
 }
 
 /// What a cache has done since it was opened (in this process).
@@ -123,8 +144,8 @@ impl Cache {
             dir,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            counts: Arc::new(Writes::default()),
+            queue: std::sync::Mutex::new(None),
         })))
     }
 
@@ -138,14 +159,13 @@ impl Cache {
         CacheStats {
             hits: self.0.hits.load(Ordering::Relaxed),
             misses: self.0.misses.load(Ordering::Relaxed),
-            writes: self.0.writes.load(Ordering::Relaxed),
-            bytes: self.0.bytes.load(Ordering::Relaxed),
+            writes: self.0.counts.writes.load(Ordering::Relaxed),
+            bytes: self.0.counts.bytes.load(Ordering::Relaxed),
         }
     }
 
     fn path(&self, key: EntryKey) -> PathBuf {
-        let name = key.name();
-        self.0.dir.join(&name[..2]).join(&name[2..])
+        entry_path(&self.0.dir, key)
     }
 
     /// The value stored under `key` for a value of type `type_name`, or
@@ -186,42 +206,44 @@ impl Cache {
     /// Stores `value` (a value of type `type_name`) under `key`: whole or
     /// not at all. A failure to write is not the computation's: the value
     /// is simply not kept.
-    pub(crate) fn store(&self, key: EntryKey, type_name: &str, value: &[u8]) {
-        if self.write(key, type_name, value).is_ok() {
-            self.0.writes.fetch_add(1, Ordering::Relaxed);
-            self.0
-                .bytes
-                .fetch_add(value.len() as u64, Ordering::Relaxed);
+    pub(crate) fn store(&self, key: EntryKey, type_name: &str, value: Vec<u8>) {
+        let counts = &self.0.counts;
+        *counts.queued.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = queue.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            let (dir, counts) = (self.0.dir.clone(), self.0.counts.clone());
+            // Ends when the cache (the queue's sender) is dropped.
+            let writer = std::thread::Builder::new()
+                .name("rdask-cache".into())
+                .spawn(move || {
+                    for (key, type_hash, value) in rx {
+                        if write(&dir, key, type_hash, &value).is_ok() {
+                            counts.writes.fetch_add(1, Ordering::Relaxed);
+                            counts
+                                .bytes
+                                .fetch_add(value.len() as u64, Ordering::Relaxed);
+                        }
+                        counts.done_one();
+                    }
+                });
+            // Without a thread nothing is kept: a miss next time.
+            drop(writer);
+            tx
+        });
+        let job = (key, fnv(type_name.as_bytes()), value);
+        if sender.send(job).is_err() {
+            counts.done_one();
         }
     }
 
-    fn write(&self, key: EntryKey, type_name: &str, value: &[u8]) -> std::io::Result<()> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = self.path(key);
-        let dir = path.parent().unwrap_or(&self.0.dir);
-        std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(
-            ".{}.{}.{}.tmp",
-            key.name(),
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            let mut head = Vec::with_capacity(HEADER);
-            head.extend_from_slice(MAGIC);
-            head.extend_from_slice(&fnv(type_name.as_bytes()).to_le_bytes());
-            head.extend_from_slice(&(value.len() as u64).to_le_bytes());
-            head.extend_from_slice(&fnv(value).to_le_bytes());
-            f.write_all(&head)?;
-            f.write_all(value)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+    /// Waits until every entry stored so far is written.
+    pub(crate) fn flush(&self) {
+        let counts = &self.0.counts;
+        let mut q = counts.queued.lock().unwrap_or_else(|e| e.into_inner());
+        while *q > 0 {
+            q = counts.drained.wait(q).unwrap_or_else(|e| e.into_inner());
         }
-        written
     }
 
     /// Every entry file, with its size and last use.
@@ -244,8 +266,9 @@ impl Cache {
         out
     }
 
-    /// Removes every entry.
+    /// Removes every entry (once those queued are written).
     pub fn clear(&self) -> Result<()> {
+        self.flush();
         for (path, _, _) in self.entries() {
             std::fs::remove_file(&path).map_err(|e| io_error("remove", &path, e))?;
         }
@@ -255,6 +278,7 @@ impl Cache {
     /// Removes the least recently used entries until the rest take at most
     /// `max_bytes`; the bytes left.
     pub fn prune(&self, max_bytes: u64) -> Result<u64> {
+        self.flush();
         let mut entries = self.entries();
         let mut total: u64 = entries.iter().map(|e| e.1).sum();
         entries.sort_by_key(|e| e.2);
@@ -267,6 +291,42 @@ impl Cache {
         }
         Ok(total)
     }
+}
+
+/// The path of entry `key` under `root`.
+fn entry_path(root: &Path, key: EntryKey) -> PathBuf {
+    let name = key.name();
+    root.join(&name[..2]).join(&name[2..])
+}
+
+/// Writes one entry whole: a temporary file, synced, renamed over its name.
+fn write(root: &Path, key: EntryKey, type_hash: u64, value: &[u8]) -> std::io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let path = entry_path(root, key);
+    let dir = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        key.name(),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        let mut head = Vec::with_capacity(HEADER);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&type_hash.to_le_bytes());
+        head.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        head.extend_from_slice(&fnv(value).to_le_bytes());
+        f.write_all(&head)?;
+        f.write_all(value)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 thread_local! {
@@ -325,7 +385,8 @@ mod tests {
         let (_d, c) = cache();
         let k = EntryKey::of(&[b"f", b"args"]);
         assert_eq!(c.load(k, "u64"), None);
-        c.store(k, "u64", b"value");
+        c.store(k, "u64", b"value".to_vec());
+        c.flush();
         assert_eq!(c.load(k, "u64").as_deref(), Some(&b"value"[..]));
         // Another type under the same key is a miss.
         assert_eq!(c.load(k, "String"), None);
@@ -345,7 +406,8 @@ mod tests {
     fn damaged_and_truncated_entries_are_misses() {
         let (_d, c) = cache();
         let k = EntryKey::of(&[b"x"]);
-        c.store(k, "t", b"0123456789");
+        c.store(k, "t", b"0123456789".to_vec());
+        c.flush();
         let path = c.path(k);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
@@ -356,7 +418,8 @@ mod tests {
         assert_eq!(c.load(k, "t"), None, "truncated");
         std::fs::write(&path, b"not an entry").unwrap();
         assert_eq!(c.load(k, "t"), None, "foreign");
-        c.store(k, "t", b"again");
+        c.store(k, "t", b"again".to_vec());
+        c.flush();
         assert_eq!(c.load(k, "t").as_deref(), Some(&b"again"[..]));
     }
 
@@ -373,7 +436,8 @@ mod tests {
     fn prune_drops_the_least_recently_used_first() {
         let (_d, c) = cache();
         let (old, new) = (EntryKey::of(&[b"old"]), EntryKey::of(&[b"new"]));
-        c.store(old, "t", &[0; 100]);
+        c.store(old, "t", vec![0; 100]);
+        c.flush();
         let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         std::fs::File::options()
             .append(true)
@@ -381,7 +445,7 @@ mod tests {
             .unwrap()
             .set_modified(past)
             .unwrap();
-        c.store(new, "t", &[0; 100]);
+        c.store(new, "t", vec![0; 100]);
         let left = c.prune(150).unwrap();
         assert!(left <= 150);
         assert!(c.load(old, "t").is_none());

@@ -66,6 +66,11 @@ pub trait Callback: Send + Sync {
     fn finish(&self, ok: bool) {
         let _ = ok;
     }
+    /// `#[delayed(cache)]` task `key` was found in the attached cache
+    /// (`hit`: it did not run) or not (it runs, and its result is stored).
+    fn cached(&self, key: &Key, hit: bool) {
+        let _ = (key, hit);
+    }
 }
 
 /// The callbacks of one computation.

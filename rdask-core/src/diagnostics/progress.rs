@@ -36,6 +36,9 @@ pub struct ProgressBar {
     /// Attempts that failed (a task with retries may fail and run again):
     /// shown beside the count, which counts tasks done.
     failures: std::sync::atomic::AtomicUsize,
+    /// Cached tasks found in the cache, and not.
+    hits: std::sync::atomic::AtomicUsize,
+    misses: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for ProgressBar {
@@ -65,6 +68,8 @@ impl ProgressBar {
             running: Mutex::new(0),
             bar: RwLock::new(None),
             failures: std::sync::atomic::AtomicUsize::new(0),
+            hits: std::sync::atomic::AtomicUsize::new(0),
+            misses: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -124,6 +129,19 @@ impl Callback for ProgressBar {
         }
     }
 
+    fn cached(&self, _key: &Key, hit: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Relaxed);
+        if let Some(b) = self.bar.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            b.set_message(format!(
+                "cache: {} hits, {} misses",
+                self.hits.load(Relaxed),
+                self.misses.load(Relaxed)
+            ));
+        }
+    }
+
     fn finish(&self, ok: bool) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         *running = running.saturating_sub(1);
@@ -131,15 +149,25 @@ impl Callback for ProgressBar {
             return;
         }
         let bar = self.bar.write().unwrap_or_else(|e| e.into_inner()).take();
-        let failures = self.failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        let failures = self.failures.swap(0, Relaxed);
+        let (hits, misses) = (self.hits.swap(0, Relaxed), self.misses.swap(0, Relaxed));
+        let mut notes = Vec::new();
+        if failures > 0 {
+            let s = if failures == 1 { "" } else { "s" };
+            notes.push(format!("{failures} failed attempt{s} retried"));
+        }
+        if hits + misses > 0 {
+            notes.push(format!("cache: {hits} hits, {misses} misses"));
+        }
+        let notes = match notes.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", notes.join("; ")),
+        };
         if let Some(b) = bar {
-            match (ok, failures) {
-                (true, 0) => b.finish_with_message("done"),
-                (true, n) => b.finish_with_message(format!(
-                    "done ({n} failed attempt{} retried)",
-                    if n == 1 { "" } else { "s" }
-                )),
-                (false, _) => b.abandon_with_message("failed"),
+            match ok {
+                true => b.finish_with_message(format!("done{notes}")),
+                false => b.abandon_with_message(format!("failed{notes}")),
             }
         }
     }
@@ -232,6 +260,18 @@ mod tests {
         let text = screen.0.lock().unwrap().clone();
         assert!(text.contains("2/2 tasks"), "{text}");
         assert!(text.contains("done (1 failed attempt retried)"), "{text}");
+    }
+
+    #[test]
+    fn shows_cache_hits_and_misses() {
+        let (bar, screen) = on_screen();
+        bar.start(3);
+        bar.cached(&Key::from("a"), true);
+        bar.cached(&Key::from("b"), true);
+        bar.cached(&Key::from("c"), false);
+        bar.finish(true);
+        let text = screen.0.lock().unwrap().clone();
+        assert!(text.contains("cache: 2 hits, 1 misses"), "{text}");
     }
 
     #[test]

@@ -328,7 +328,7 @@ impl<'p> Exec<'p> {
                 let stable = self.stable.get(t as usize).copied().unwrap_or(false);
                 let key = &node.key;
                 invoke(node, gather, |args| {
-                    self.cached_call(info, stable.then_some(key), remote, *run, args)
+                    self.cached_call(info, key, stable, remote, *run, args)
                 })
             }
             Op::Fn { run, info } => match self.remote_fns(info) {
@@ -357,7 +357,8 @@ impl<'p> Exec<'p> {
     fn cached_call(
         &self,
         info: &FnInfo,
-        stable: Option<&crate::key::Key>,
+        task: &crate::key::Key,
+        stable: bool,
         remote: Option<&dyn Remote>,
         run: crate::task::RunFn,
         args: &mut Args<'_>,
@@ -372,9 +373,10 @@ impl<'p> Exec<'p> {
         let mut parts: Vec<&[u8]> = vec![info.path.as_bytes(), &tokens, &version];
         // A stable key names the inputs already (their contents, or their
         // own stable keys); otherwise the arguments' bytes do.
-        let hash = stable
-            .and_then(crate::key::Key::pure_hash)
-            .map(u64::to_le_bytes);
+        let hash = match stable {
+            true => task.pure_hash().map(u64::to_le_bytes),
+            false => None,
+        };
         let encoded = match &hash {
             Some(h) => {
                 parts.extend([&b"key"[..], &h[..]]);
@@ -388,7 +390,13 @@ impl<'p> Exec<'p> {
         let key = EntryKey::of(&parts);
         drop(encoded);
         let type_name = (fns.out_name)();
-        if let Some(bytes) = cache.load(key, type_name) {
+        let found = cache.load(key, type_name);
+        if let Err(e) = each(self.callbacks, "cached", |c| {
+            c.cached(task, found.is_some())
+        }) {
+            self.fail(e);
+        }
+        if let Some(bytes) = found {
             return Ok(Value::new(Encoded::new(bytes, fns.out)));
         }
         let v = match remote {
@@ -396,7 +404,7 @@ impl<'p> Exec<'p> {
             None => run(args)?,
         };
         if let Ok(bytes) = (fns.encode_out)(&v) {
-            cache.store(key, type_name, &bytes);
+            cache.store(key, type_name, bytes);
         }
         Ok(v)
     }

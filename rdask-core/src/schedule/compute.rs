@@ -383,6 +383,10 @@ impl Scheduler {
             Some(token) => token.with_hook(&|| exec.cancel(), run),
             None => run(),
         }
+        // What the computation finished is on disk when it returns.
+        if let Some(cache) = cache {
+            cache.flush();
+        }
         let outputs = O::collect(exec)?;
         match &cluster {
             Some(cluster) => outputs.on_cluster(cluster, token),
