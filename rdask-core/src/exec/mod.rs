@@ -843,6 +843,7 @@ impl<'p> Exec<'p> {
 
     /// The worker pool and remote halves of `info`, when a task of it runs
     /// in a worker process (processes scheduler, serde types).
+    #[inline(always)]
     fn remote_fns(&self, info: &FnInfo) -> Option<(&'p dyn Remote, RemoteFns)> {
         let remote = self.remote?;
         info.remote_fns().map(|fns| (remote, fns))
