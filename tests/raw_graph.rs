@@ -396,3 +396,35 @@ fn keys_of_different_types_come_back_as_a_tuple() {
     let short: rdask::Result<(i64, String, i64)> = rdask::get!(&g, "a", "s");
     assert!(short.unwrap_err().to_string().contains("one key per value"));
 }
+
+#[test]
+fn from_graph_feeds_delayed_calls_and_keeps_the_graphs_errors() {
+    fn inc(x: i64) -> i64 {
+        x + 1
+    }
+    fn bad(_x: i64) -> i64 {
+        panic!("bad input")
+    }
+    #[delayed]
+    fn double(x: i64) -> i64 {
+        x * 2
+    }
+    let g = graph! { "a" => 1_i64, "b" => (inc, "a"), "c" => (bad, "a") };
+    for s in [
+        Scheduler::Sync,
+        Scheduler::threads(2),
+        Scheduler::processes(1),
+    ] {
+        let b = Delayed::<i64>::from_graph(&g, "b");
+        assert_eq!(double(&b).compute_with(&s).unwrap(), 4, "{s}");
+        let e = double(Delayed::<i64>::from_graph(&g, "c"))
+            .compute_with(&s)
+            .unwrap_err();
+        assert_eq!(e.kind(), rdask::ErrorKind::Panic, "{s}: {e}");
+        assert_eq!(e.key().map(|k| k.to_string()).as_deref(), Some("c"), "{s}");
+        let e = Delayed::<i64>::from_graph(&g, "nope")
+            .compute_with(&s)
+            .unwrap_err();
+        assert_eq!(e.kind(), rdask::ErrorKind::MissingKey, "{s}");
+    }
+}

@@ -109,6 +109,41 @@ impl<T> Delayed<T> {
         Delayed::from_node(NodeRef::make(key, op, args, None, true))
     }
 
+    /// The value of `key` in a raw graph, as a `Delayed` that `#[delayed]`
+    /// calls can take (dask's `Delayed(key, graph)`): one task, shown under
+    /// `key`, that computes the key in (a copy of) the graph on the
+    /// scheduler running it. The graph's own tasks are not merged with the
+    /// calls around it.
+    ///
+    /// ```
+    /// use rdask::prelude::*;
+    ///
+    /// fn inc(x: i64) -> i64 { x + 1 }
+    /// #[delayed]
+    /// fn double(x: i64) -> i64 { x * 2 }
+    ///
+    /// let g = graph! { "a" => 1_i64, "b" => (inc, "a") };
+    /// let b = Delayed::<i64>::from_graph(&g, "b");
+    /// assert_eq!(b.key().to_string(), "b");
+    /// assert_eq!(double(b).compute()?, 4);
+    /// # Ok::<(), rdask::Error>(())
+    /// ```
+    pub fn from_graph(graph: &crate::graph::Graph, key: impl Into<Key>) -> Delayed<T>
+    where
+        T: Send + Sync + 'static,
+    {
+        let key = key.into();
+        let (graph, wanted) = (graph.clone(), key.clone());
+        let op = Op::Dyn(dyn_run("from_graph", move |_args| {
+            let s = crate::schedule::current_scheduler()
+                .map_err(|e| Box::new(crate::task::EngineError(e)) as BoxError)?;
+            let v = crate::graph::get_with::<T>(&graph, wanted.clone(), &s)
+                .map_err(|e| Box::new(crate::task::EngineError(e)) as BoxError)?;
+            Ok(Value::new(v))
+        }));
+        Delayed::from_node(NodeRef::make(key, op, [], None, false))
+    }
+
     /// This task's key.
     pub fn key(&self) -> &Key {
         &self.node.key
