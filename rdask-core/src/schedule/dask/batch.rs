@@ -317,6 +317,44 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_with_anything_in_it_is_not_empty() {
+        let mut b = Batch::default();
+        assert!(b.is_empty());
+        b.released.push("x".into());
+        assert!(!b.is_empty(), "a release alone must still be sent");
+        let mut b = Batch::default();
+        b.tasks.push(task("a", &["=1"]));
+        assert!(!b.is_empty(), "a task alone must still be sent");
+    }
+
+    #[test]
+    fn a_key_also_used_as_a_second_argument_is_not_fused() {
+        // `a` is `b`'s only dependency, but `d` needs it too (as its second
+        // argument): it must stay a key of its own.
+        let (tasks, released) = batch(
+            vec![
+                task("x", &["=0"]),
+                task("a", &["=1"]),
+                task("b", &["a"]),
+                task("d", &["x", "a"]),
+            ],
+            &["a"],
+        );
+        let keys: Vec<_> = tasks.iter().map(|t| t.key.as_str()).collect();
+        assert_eq!(keys, ["x", "a", "b", "d"]);
+        assert_eq!(released, ["a"]);
+    }
+
+    #[test]
+    fn a_fused_chain_is_watched_when_any_step_is() {
+        let mut head = task("a", &["=1"]);
+        head.watch = true;
+        let (tasks, _) = batch(vec![head, task("b", &["a"])], &["a"]);
+        assert_eq!(tasks.len(), 1);
+        assert!(tasks[0].watch, "the callbacks wait to hear of `a`");
+    }
+
+    #[test]
     fn a_resubmitted_key_is_not_fused() {
         let (tasks, released) = batch(
             vec![task("a", &["=1"]), task("a", &["=1"]), task("b", &["a"])],
