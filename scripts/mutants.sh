@@ -17,12 +17,15 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 
 # The engine: executor, plan, tree walk, scheduling loops, worker pool,
-# drops. (The cache joins this list when it lands.)
+# drops, the cache, the cluster's batches.
 scope=(
   -f 'rdask-core/src/exec/*.rs'
   -f 'rdask-core/src/plan/*.rs'
   -f 'rdask-core/src/schedule/sync.rs'
   -f 'rdask-core/src/schedule/threads.rs'
+  -f 'rdask-core/src/schedule/queue.rs'
+  -f 'rdask-core/src/schedule/dask/batch.rs'
+  -f 'rdask-core/src/cache.rs'
   -f 'rdask-core/src/schedule/compute.rs'
   -f 'rdask-core/src/schedule/processes/pool.rs'
   -f 'rdask-core/src/node/drop.rs'
@@ -38,6 +41,7 @@ tests=(
   --test dropping --test callbacks --test raw_graph --test processes
   --test process_retry --test process_faults --test proptest_dag
   --test stress_dag --test long_chain
+  --test annotations --test keep_going --test cancel --test cache
 )
 
 cargo mutants --workspace --test-workspace=true --baseline=skip "${scope[@]}" --timeout 300 \
