@@ -420,6 +420,12 @@ mod tests {
         assert_eq!(c.load(k, "t"), None, "truncated");
         std::fs::write(&path, b"not an entry").unwrap();
         assert_eq!(c.load(k, "t"), None, "foreign");
+        c.store(k, "t", b"0123456789".to_vec());
+        c.flush();
+        let mut longer = std::fs::read(&path).unwrap();
+        longer.extend_from_slice(b"trailing");
+        std::fs::write(&path, &longer).unwrap();
+        assert_eq!(c.load(k, "t"), None, "longer than its header says");
         c.store(k, "t", b"again".to_vec());
         c.flush();
         assert_eq!(c.load(k, "t").as_deref(), Some(&b"again"[..]));
@@ -463,7 +469,20 @@ mod tests {
             .set_modified(past)
             .unwrap();
         c.store(new, "t", vec![0; 100]);
+        // Three more old ones: the budget keeps only the newest.
+        for i in 0..3u8 {
+            let k = EntryKey::of(&[b"older", &[i]]);
+            c.store(k, "t", vec![0; 100]);
+            c.flush();
+            std::fs::File::options()
+                .append(true)
+                .open(c.path(k))
+                .unwrap()
+                .set_modified(past)
+                .unwrap();
+        }
         let left = c.prune(150).unwrap();
+        assert_eq!(c.entries().len(), 1, "only the newest fits 150 bytes");
         assert!(left <= 150);
         assert!(c.load(old, "t").is_none());
         assert!(c.load(new, "t").is_some());
