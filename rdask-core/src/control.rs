@@ -139,6 +139,33 @@ impl CancelToken {
     }
 }
 
+/// Runs `f`, calling `expire` (on a thread of its own) if `f` takes longer
+/// than `timeout`; whether it did. The one deadline watchdog: a task's
+/// timeout here, a worker's in the processes pool.
+pub(crate) fn within<R>(
+    timeout: std::time::Duration,
+    expire: impl FnOnce() + Send,
+    f: impl FnOnce() -> R,
+) -> (R, bool) {
+    std::thread::scope(|s| {
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watchdog = s.spawn(move || {
+            // `f` ends the wait by dropping `done`.
+            let expired = matches!(
+                finished.recv_timeout(timeout),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
+            if expired {
+                expire();
+            }
+            expired
+        });
+        let r = f();
+        drop(done);
+        (r, watchdog.join().unwrap_or(false))
+    })
+}
+
 /// The error of a cancelled computation.
 pub(crate) fn cancelled_error() -> Error {
     Error::new(

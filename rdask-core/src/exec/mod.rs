@@ -459,33 +459,21 @@ impl<'p> Exec<'p> {
         };
         let key = &self.plan.nodes[t as usize].key;
         let token = crate::control::current();
-        std::thread::scope(|s| {
-            let (done, finished) = std::sync::mpsc::channel::<()>();
-            s.spawn(move || {
-                // The task ends the wait by dropping `done`.
-                let expired = matches!(
-                    finished.recv_timeout(timeout),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-                );
-                if expired {
-                    let e = Error::new(
-                        ErrorKind::Timeout,
-                        Some(key.clone()),
-                        format!(
-                            "task `{key}` ran longer than its timeout of {} ms",
-                            timeout.as_millis()
-                        ),
-                    );
-                    self.fail(e.duplicate());
-                    if let Some(token) = token {
-                        token.cancel_because(e);
-                    }
-                }
-            });
-            let r = f();
-            drop(done);
-            r
-        })
+        let expire = || {
+            let e = Error::new(
+                ErrorKind::Timeout,
+                Some(key.clone()),
+                format!(
+                    "task `{key}` ran longer than its timeout of {} ms",
+                    timeout.as_millis()
+                ),
+            );
+            self.fail(e.duplicate());
+            if let Some(token) = token {
+                token.cancel_because(e);
+            }
+        };
+        crate::control::within(timeout, expire, f).0
     }
 
     /// Tells the callbacks task `t` starts: when it started and where, if
@@ -957,14 +945,7 @@ impl<'p> Exec<'p> {
     }
 
     fn outputs_each(&self, each: &KeepGoing) -> Result<Vec<Result<Value, Error>>, Error> {
-        if let Some(&o) = self
-            .plan
-            .outputs
-            .iter()
-            .find(|&&o| self.tasks[o as usize].waits().load(Ordering::Acquire) > 0)
-        {
-            return Err(self.stall_error(o));
-        }
+        self.stalled()?;
         let mut errors =
             std::mem::take(&mut *each.errors.lock().unwrap_or_else(|e| e.into_inner()));
         let outputs = self.plan.outputs.iter().map(|&o| {
@@ -1014,14 +995,7 @@ impl<'p> Exec<'p> {
         }
         // Without a failure every ready task ran, so a task still waiting
         // means the computation stalled.
-        if let Some(&o) = self
-            .plan
-            .outputs
-            .iter()
-            .find(|&&o| self.tasks[o as usize].waits().load(Ordering::Acquire) > 0)
-        {
-            return Err(self.stall_error(o));
-        }
+        self.stalled()?;
         let outputs = &self.plan.outputs;
         outputs
             .iter()
@@ -1032,6 +1006,20 @@ impl<'p> Exec<'p> {
                 })
             })
             .collect()
+    }
+
+    /// An output still waiting once the scheduler has joined: the
+    /// computation stalled (a task never became ready).
+    fn stalled(&self) -> Result<(), Error> {
+        let waiting = self
+            .plan
+            .outputs
+            .iter()
+            .find(|&&o| self.tasks[o as usize].waits().load(Ordering::Acquire) > 0);
+        match waiting {
+            Some(&o) => Err(self.stall_error(o)),
+            None => Ok(()),
+        }
     }
 
     fn stall_error(&self, output: u32) -> Error {

@@ -263,32 +263,12 @@ impl Run {
         outputs: &[Value],
         token: Option<&CancelToken>,
     ) -> crate::error::Result<()> {
-        for v in outputs {
-            crate::value::prefetch(v);
-        }
-        self.session.flush();
-        let wait = || {
-            for v in outputs {
-                crate::value::fetch(v)?;
-            }
-            match &self.progress {
-                Some(p) => p.wait(&self.session, || {
-                    token.is_some_and(CancelToken::is_cancelled)
-                }),
-                None => Ok(()),
-            }
-        };
-        // A cancel stops the wait; dropping the values then lets the
-        // cluster forget the work.
-        let names: Vec<&str> = outputs.iter().filter_map(crate::value::held_as).collect();
-        match token {
-            Some(t) => t.with_hook(&|| self.session.give_up(&names), wait),
-            None => wait(),
-        }
+        let values: Vec<&Value> = outputs.iter().collect();
+        self.wait_for(&values, token, || {
+            outputs.iter().try_for_each(crate::value::fetch)
+        })
     }
-}
 
-impl Run {
     /// [`finish`](Self::finish) for a keep-going computation: an output
     /// whose task failed on the cluster gets that error; the others wait.
     pub fn finish_each(
@@ -296,37 +276,44 @@ impl Run {
         outputs: Vec<crate::error::Result<Value>>,
         token: Option<&CancelToken>,
     ) -> crate::error::Result<Vec<crate::error::Result<Value>>> {
-        let values: Vec<Value> = outputs
-            .iter()
-            .filter_map(|o| o.as_ref().ok().cloned())
-            .collect();
-        for v in &values {
+        let values: Vec<&Value> = outputs.iter().filter_map(|o| o.as_ref().ok()).collect();
+        let fetched: Vec<crate::error::Result<()>> = self.wait_for(&values, token, || {
+            Ok(values.iter().map(|v| crate::value::fetch(v)).collect())
+        })?;
+        let mut fetched = fetched.into_iter();
+        Ok(outputs
+            .into_iter()
+            .map(|o| o.and_then(|v| fetched.next().unwrap_or(Ok(())).map(|()| v)))
+            .collect())
+    }
+
+    /// Asks for `values` at once, then `collect`s them (waiting for their
+    /// bytes) and waits for the callbacks to have heard of every task. A
+    /// cancel stops the wait; dropping the values then lets the cluster
+    /// forget the work.
+    fn wait_for<R>(
+        &self,
+        values: &[&Value],
+        token: Option<&CancelToken>,
+        collect: impl FnOnce() -> crate::error::Result<R>,
+    ) -> crate::error::Result<R> {
+        for v in values {
             crate::value::prefetch(v);
         }
-        drop(values);
         self.session.flush();
-        let names: Vec<String> = outputs
-            .iter()
-            .filter_map(|o| {
-                o.as_ref()
-                    .ok()
-                    .and_then(crate::value::held_as)
-                    .map(str::to_string)
-            })
-            .collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let wait = || {
-            let each = outputs
-                .into_iter()
-                .map(|o| o.and_then(|v| crate::value::fetch(&v).map(|()| v)))
-                .collect();
+            let collected = collect()?;
             if let Some(p) = &self.progress {
                 p.wait(&self.session, || {
                     token.is_some_and(CancelToken::is_cancelled)
                 })?;
             }
-            Ok(each)
+            Ok(collected)
         };
+        let names: Vec<&str> = values
+            .iter()
+            .filter_map(|v| crate::value::held_as(v))
+            .collect();
         match token {
             Some(t) => t.with_hook(&|| self.session.give_up(&names), wait),
             None => wait(),

@@ -323,25 +323,11 @@ fn within<R>(
     pid: u32,
     call: impl FnOnce() -> R,
 ) -> (R, Option<Duration>) {
-    let Some(timeout) = timeout else {
-        return (call(), None);
-    };
-    std::thread::scope(|s| {
-        let (done, finished) = mpsc::channel::<()>();
-        let killer = s.spawn(move || {
-            // The call ends the wait by dropping `done`.
-            let expired = matches!(
-                finished.recv_timeout(timeout),
-                Err(mpsc::RecvTimeoutError::Timeout)
-            );
-            if expired {
-                watch::kill(pid);
-            }
-            expired
-        });
-        let r = call();
-        drop(done);
-        let expired = killer.join().unwrap_or(false);
-        (r, expired.then_some(timeout))
-    })
+    match timeout {
+        None => (call(), None),
+        Some(t) => {
+            let (r, expired) = crate::control::within(t, || watch::kill(pid), call);
+            (r, expired.then_some(t))
+        }
+    }
 }
