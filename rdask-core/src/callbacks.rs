@@ -1,9 +1,11 @@
 //! Callbacks: hooks into a computation, for progress bars, profilers and
 //! your own diagnostics (dask's scheduler callbacks).
 //!
-//! A [`Callback`] sees `start` (the number of tasks), `pretask` and
-//! `posttask` around every task, and `finish` once, always: after success,
-//! after a failure, and after a panic. Attach one:
+//! A [`Callback`] sees `start_state` (the graph about to run, as a
+//! [`TaskGraph`]) and `start` (the number of tasks), `pretask` and
+//! `posttask` around every task, with `result` (a [`TaskResult`]) between
+//! them when the task's value is made here, and `finish` once, always: after
+//! success, after a failure, and after a panic. Attach one:
 //!
 //! * to one computation: [`Compute::callback`](crate::Compute::callback);
 //! * to every computation started on this thread inside a closure:
@@ -18,7 +20,9 @@
 //! error; the panic never escapes. With no callback attached, the executor
 //! pays one branch per task.
 
+use crate::value::{self, Value};
 use crate::{Error, ErrorKind, Key};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
@@ -48,6 +52,11 @@ use std::time::Duration;
 /// # Ok::<(), rdask::Error>(())
 /// ```
 pub trait Callback: Send + Sync {
+    /// The graph about to run (dask's `start_state`), just before `start`:
+    /// every task's key, function and inputs.
+    fn start_state(&self, graph: &TaskGraph<'_>) {
+        let _ = graph;
+    }
     /// The computation is about to run `tasks` tasks.
     fn start(&self, tasks: usize) {
         let _ = tasks;
@@ -61,6 +70,14 @@ pub trait Callback: Send + Sync {
     /// returned an error or panicked.
     fn posttask(&self, key: &Key, worker: usize, elapsed: Duration, ok: bool) {
         let _ = (key, worker, elapsed, ok);
+    }
+    /// Task `key` made `result` (dask's `posttask` with its `result`), just
+    /// before its `posttask` and before any consumer takes it. Called where
+    /// the value is made in this process or comes back to it (Sync,
+    /// Threads, Processes); a task that runs on a Dask cluster keeps its
+    /// value there, and only its `posttask` is called.
+    fn result(&self, key: &Key, result: &TaskResult<'_>) {
+        let _ = (key, result);
     }
     /// The computation is over; `ok` is false when it failed.
     fn finish(&self, ok: bool) {
@@ -209,4 +226,136 @@ pub(crate) fn each(
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+/// The graph a computation is about to run, as [`Callback::start_state`]
+/// sees it: tasks numbered `0..len()` in an order where every task comes
+/// after its inputs.
+///
+/// ```
+/// use rdask::prelude::*;
+/// use rdask::callbacks::{Callback, TaskGraph};
+/// use std::sync::{Arc, Mutex};
+///
+/// #[delayed]
+/// fn add(a: i64, b: i64) -> i64 { a + b }
+///
+/// #[derive(Default)]
+/// struct Shape(Mutex<Vec<(String, usize)>>);
+/// impl Callback for Shape {
+///     fn start_state(&self, graph: &TaskGraph<'_>) {
+///         let mut seen = self.0.lock().unwrap();
+///         for t in 0..graph.len() {
+///             seen.push((graph.name(t).to_string(), graph.dependencies(t).len()));
+///         }
+///     }
+/// }
+///
+/// let shape = Arc::new(Shape::default());
+/// let x = add(rdask::value(1), 2);
+/// rdask::Compute::new(&[x]).callback(shape.clone()).run()?;
+/// assert_eq!(*shape.0.lock().unwrap(), [("value".to_string(), 0), ("add".to_string(), 1)]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
+pub struct TaskGraph<'a>(&'a dyn GraphSource);
+
+/// What a planned graph tells a [`TaskGraph`] (the planner implements it).
+pub(crate) trait GraphSource {
+    fn len(&self) -> usize;
+    fn key(&self, task: usize) -> &Key;
+    fn name(&self, task: usize) -> &str;
+    /// Task `task`'s producers, one per input edge (repeats possible).
+    fn inputs(&self, task: usize, each: &mut dyn FnMut(usize));
+    fn outputs(&self) -> Vec<usize>;
+}
+
+impl<'a> TaskGraph<'a> {
+    pub(crate) fn new(source: &'a dyn GraphSource) -> TaskGraph<'a> {
+        TaskGraph(source)
+    }
+
+    /// The number of tasks.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is no task.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
+    }
+
+    /// Task `task`'s key (panics when `task >= len()`).
+    pub fn key(&self, task: usize) -> &Key {
+        self.0.key(task)
+    }
+
+    /// Task `task`'s function name (`value` for a literal, `alias` for a
+    /// raw graph's alias).
+    pub fn name(&self, task: usize) -> &str {
+        self.0.name(task)
+    }
+
+    /// The tasks whose values task `task` takes, each once, ascending.
+    pub fn dependencies(&self, task: usize) -> Vec<usize> {
+        let mut deps = Vec::new();
+        self.0.inputs(task, &mut |p| deps.push(p));
+        deps.sort_unstable();
+        deps.dedup();
+        deps
+    }
+
+    /// The tasks whose values the computation gives back, ascending.
+    pub fn outputs(&self) -> Vec<usize> {
+        let mut out = self.0.outputs();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+impl std::fmt::Debug for TaskGraph<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskGraph")
+            .field("tasks", &self.len())
+            .finish()
+    }
+}
+
+/// A task's value as [`Callback::result`] sees it: its type, its size, and
+/// the value itself when asked for as its type.
+pub struct TaskResult<'a>(&'a Value);
+
+impl<'a> TaskResult<'a> {
+    pub(crate) fn new(value: &'a Value) -> TaskResult<'a> {
+        TaskResult(value)
+    }
+
+    /// The value as a `T`, if it is one (a worker process's value is
+    /// decoded here, once; consumers in this process reuse that).
+    pub fn get<T: Any>(&self) -> Option<&'a T> {
+        value::downcast_ref::<T>(self.0)
+    }
+
+    /// The value's type, as `std::any::type_name` writes it.
+    pub fn type_name(&self) -> &'static str {
+        crate::sizeof::type_name(self.0)
+    }
+
+    /// The bytes the value holds (dask's `sizeof`): its own size plus what
+    /// it owns on the heap, for the types [`SizeOf`](crate::SizeOf) knows
+    /// and those given to [`register_size`](crate::register_size); the
+    /// encoded length for a worker process's value not yet decoded; the
+    /// type's own size for any other type.
+    pub fn nbytes(&self) -> usize {
+        crate::sizeof::nbytes(self.0)
+    }
+}
+
+impl std::fmt::Debug for TaskResult<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskResult")
+            .field("type", &self.type_name())
+            .field("nbytes", &self.nbytes())
+            .finish()
+    }
 }

@@ -36,6 +36,7 @@ mod ops;
 mod plan;
 mod pool;
 mod schedule;
+mod sizeof;
 mod task;
 mod value;
 
@@ -50,7 +51,9 @@ pub use control::{cancel_on_ctrl_c, cancelled, CancelToken};
 #[doc(hidden)]
 pub use delayed::PersistTuple;
 pub use delayed::{compute, compute_with, value, Computable, Compute, Delayed, Split};
-pub use diagnostics::{visualize, Profiler, ProgressBar, ResourceProfiler, Visualize};
+pub use diagnostics::{
+    visualize, CacheProfiler, Profiler, ProgressBar, ResourceProfiler, Visualize,
+};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use graph::{
     get, get_each, get_many, get_many_with, get_tuple, get_tuple_with, get_with, FromOutputs,
@@ -62,4 +65,5 @@ pub use schedule::dask::Dask;
 pub use schedule::processes as process;
 pub use schedule::processes::Processes;
 pub use schedule::{current_scheduler, set_scheduler, with_scheduler, Scheduler, Threads};
+pub use sizeof::{register_size, SizeOf};
 pub use task::annotations::{annotate, Annotations};

@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 /// still be acyclic), never a module of a higher layer.
 const LAYERS: &[&[&str]] = &[
     &["dot", "error", "key", "mem"],
-    &["cache", "callbacks", "control", "pool"],
+    &["cache", "control", "pool"],
     &["value"],
-    &["task"],
+    &["callbacks", "sizeof", "task"],
     &["node"],
     &["plan"],
     &["exec"],

@@ -12,6 +12,8 @@
 //!   self-contained HTML timeline and a per-function summary.
 //! * [`ResourceProfiler`]: the process's memory (RSS) and CPU over time,
 //!   drawn under the [`Profiler`]'s timeline.
+//! * [`CacheProfiler`]: each result's size (or any metric) and how long it
+//!   was held, and the most held at once.
 //! * [`visualize`] / [`Visualize`]: a picture of the graph through Graphviz.
 //!
 //! ```
@@ -35,11 +37,13 @@
 //! # Ok::<(), rdask::Error>(())
 //! ```
 
+mod cache_profile;
 mod profile;
 mod progress;
 mod resource;
 mod visualize;
 
+pub use cache_profile::{CacheProfiler, CacheRecord};
 pub use profile::{FunctionSummary, Profiler, TaskRecord};
 pub use progress::ProgressBar;
 pub use resource::{ResourceProfiler, ResourceSample};

@@ -31,7 +31,7 @@ use call::{
 pub(crate) use call::{guarded, take_output};
 
 use crate::cache::{Cache, EntryKey};
-use crate::callbacks::{each, Callback};
+use crate::callbacks::{each, Callback, TaskResult};
 use crate::error::{BoxError, Error, ErrorKind};
 use crate::node::{MaybeKey, Op, Src};
 use crate::plan::{Plan, TaskState, NONE};
@@ -503,9 +503,19 @@ impl<'p> Exec<'p> {
         };
         let (took, ok) = (started.elapsed(), result.is_ok());
         let key = &self.plan.nodes[t as usize].key;
-        if let Err(e) = each(self.callbacks, "posttask", |c| {
-            c.posttask(key, worker, took, ok)
-        }) {
+        let told = match result {
+            Ok(v) => {
+                let v = TaskResult::new(v);
+                each(self.callbacks, "result", |c| c.result(key, &v))
+            }
+            Err(_) => Ok(()),
+        };
+        let told = told.and_then(|()| {
+            each(self.callbacks, "posttask", |c| {
+                c.posttask(key, worker, took, ok)
+            })
+        });
+        if let Err(e) = told {
             self.fail(e);
         }
     }

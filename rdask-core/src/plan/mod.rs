@@ -463,6 +463,30 @@ impl<'a> Counts<'a> {
     }
 }
 
+/// What a callback's `start_state` sees of the plan.
+impl crate::callbacks::GraphSource for Plan<'_> {
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    fn key(&self, task: usize) -> &Key {
+        &self.nodes[task].key
+    }
+    fn name(&self, task: usize) -> &str {
+        self.nodes[task].op.name()
+    }
+    fn inputs(&self, task: usize, each: &mut dyn FnMut(usize)) {
+        for e in self.edges_of(task as u32) {
+            match self.producer(e) {
+                NONE => {}
+                p => each(p as usize),
+            }
+        }
+    }
+    fn outputs(&self) -> Vec<usize> {
+        self.outputs.iter().map(|&o| o as usize).collect()
+    }
+}
+
 impl Plan<'_> {
     pub fn len(&self) -> usize {
         self.nodes.len()

@@ -327,7 +327,9 @@ impl Scheduler {
             }
         }
         let mut guard = Finish(callbacks, false);
-        let result = callbacks::each(callbacks, "start", |c| c.start(plan.len()))
+        let graph = callbacks::TaskGraph::new(plan);
+        let result = callbacks::each(callbacks, "start_state", |c| c.start_state(&graph))
+            .and_then(|()| callbacks::each(callbacks, "start", |c| c.start(plan.len())))
             .and_then(|()| self.execute(plan, callbacks, token, cache, pool));
         guard.1 = true;
         let finished = callbacks::each(callbacks, "finish", |c| c.finish(result.is_ok()));

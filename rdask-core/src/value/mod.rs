@@ -117,6 +117,14 @@ impl Value {
         }
     }
 
+    /// `size_of` the value's type.
+    pub(crate) fn shallow_size(&self) -> usize {
+        match &self.0 {
+            Repr::Shared(v) => (**v).shallow_size(),
+            Repr::Small { .. } => std::mem::size_of::<u64>(),
+        }
+    }
+
     /// Whether this is the only reference to the value (an inline
     /// primitive always is), so that it can be moved out.
     pub(crate) fn is_unique(&mut self) -> bool {
@@ -190,11 +198,16 @@ pub type CloneFn = fn(&Value) -> Option<Value>;
 pub trait Val: Any + Send + Sync {
     /// `std::any::type_name` of the concrete type, for error messages.
     fn type_name(&self) -> &'static str;
+    /// `size_of` the concrete type (what it owns elsewhere not counted).
+    fn shallow_size(&self) -> usize;
 }
 
 impl<T: Any + Send + Sync> Val for T {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
+    }
+    fn shallow_size(&self) -> usize {
+        std::mem::size_of::<T>()
     }
 }
 
@@ -277,6 +290,7 @@ enum Bytes {
 pub struct Codec {
     type_id: TypeId,
     vec_type: TypeId,
+    name: fn() -> &'static str,
     decode: fn(&[u8]) -> Result<Value, BoxError>,
 }
 
@@ -286,6 +300,7 @@ impl Codec {
         Codec {
             type_id: TypeId::of::<T>(),
             vec_type: TypeId::of::<Vec<T>>(),
+            name: std::any::type_name::<T>,
             decode,
         }
     }
@@ -462,6 +477,19 @@ impl Encoded {
         self.codec
             .decode(bytes)
             .map_err(|e| Unreadable::Decode(e.to_string()))
+    }
+
+    /// What `v` is when it is encoded: the name of the type it encodes, and
+    /// then its decoded value if something decoded it already, else the
+    /// length of its bytes if they are here.
+    pub(crate) fn describe(v: &Value) -> Option<(&'static str, Result<&Value, Option<usize>>)> {
+        let e = v.plain::<Encoded>()?;
+        let state = match (e.decoded.get(), &e.bytes) {
+            (Some(Ok(d)), _) => Ok(d),
+            (_, Bytes::Here(b)) => Err(Some(b.len())),
+            (_, Bytes::There(_)) => Err(None),
+        };
+        Some(((e.codec.name)(), state))
     }
 
     /// The decoded value, decoded on first use.
