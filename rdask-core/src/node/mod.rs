@@ -16,6 +16,7 @@ use crate::value::{CloneFn, ListFn, Value};
 pub(crate) use slab::NodeRef;
 
 /// What a node does when it runs.
+#[derive(Clone)]
 pub enum Op {
     /// A `#[delayed]` function.
     Fn { run: RunFn, info: &'static FnInfo },
@@ -50,6 +51,7 @@ impl Op {
 }
 
 /// Where one argument's value comes from.
+#[derive(Clone)]
 pub enum Src {
     /// Another node's output, and how to copy it when the consumer knows
     /// (its parameter type is `Clone`) and the producer does not.
@@ -96,6 +98,7 @@ impl<'a> Leaf<'a> {
 }
 
 /// A key-or-literal argument of a raw graph task.
+#[derive(Clone)]
 pub struct MaybeKey {
     pub(crate) key: Key,
     pub(crate) literal: Value,
@@ -103,6 +106,7 @@ pub struct MaybeKey {
 }
 
 /// One argument of a task.
+#[derive(Clone)]
 pub struct Arg {
     pub(crate) src: Src,
     /// Hand the task a reference (`&P` parameter) instead of a value.

@@ -5,6 +5,8 @@
 //! A `Delayed`'s [`graph`](crate::Delayed::graph) is the same structure, so
 //! both faces share one planner and one executor.
 
+mod optimize;
+
 use crate::error::ErrorKind;
 use crate::exec::take_output;
 use crate::node::NodeRef;
