@@ -1,7 +1,7 @@
 //! Benchmark CLI: one workload, one JSON line.
 //!
 //! ```text
-//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads|processes] [--n N] [--workers W] [--noop-callback]
+//! cargo run --release --example bench -- WORKLOAD [--scheduler sync|threads|processes] [--n N] [--workers W] [--noop-callback] [--warm]
 //! ```
 //! Workloads: `flat` (n x inc, then a sum), `chain` (n incs in a row),
 //! `tree` (n leaves summed pairwise), `cpu` (n x ~20 ms of integer work),
@@ -9,7 +9,14 @@
 //! is the figure), `outputs` (compute n independent values at once),
 //! `crossval` (the crossval example's graph, n folds). `per_task_us` is
 //! `compute_s / tasks * 1e6`; `build_s` is the time spent making the graph
-//! with `#[delayed]` calls. `memory` also reports `peak_live_mb`: the most
+//! with `#[delayed]` calls; `build_ns_per_call` and `compute_ns_per_task`
+//! are the same two per task, in ns (each task is one call, except in
+//! `cache` and `crossval`). `--warm` (flat, chain, tree, outputs) builds
+//! and computes the same graph a second time in the same process (warm
+//! allocator, pages already touched, the pool already started) and adds
+//! `warm_build_s`, `warm_compute_s`, `warm_build_ns_per_call` and
+//! `warm_compute_ns_per_task`; its result must equal the first run's (else
+//! exit 1). `memory` also reports `peak_live_mb`: the most
 //! heap bytes live at once (counted by this binary's allocator), which is
 //! what the engine holds, whatever the allocator keeps resident besides.
 
@@ -233,6 +240,9 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
     let v = f();
     (v, t.elapsed().as_secs_f64())
 }
+
+/// The workloads that take `--warm`: their runs leave no state behind.
+const WARM: [&str; 4] = ["flat", "chain", "tree", "outputs"];
 
 fn run(workload: &str, n: usize, s: &Scheduler) -> rdask::Result<Run> {
     let n64 = n as u64;
@@ -463,6 +473,7 @@ fn main() {
     let mut n: Option<usize> = None;
     let mut workers = 0usize;
     let mut with_callback = false;
+    let mut warm = false;
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next().unwrap_or_else(|| {
@@ -476,6 +487,7 @@ fn main() {
             "--workers" => workers = value("--workers").parse().unwrap_or(0),
             // Attach a callback that does nothing: the cost of the hooks.
             "--noop-callback" => with_callback = true,
+            "--warm" => warm = true,
             w if !w.starts_with('-') && workload.is_none() => workload = Some(w.to_string()),
             other => {
                 eprintln!("unknown argument {other:?}");
@@ -484,6 +496,10 @@ fn main() {
         }
     }
     let workload = workload.unwrap_or_else(|| "flat".into());
+    if warm && !WARM.contains(&workload.as_str()) {
+        eprintln!("--warm takes {}, not {workload:?}", WARM.join(", "));
+        std::process::exit(2);
+    }
     let s = match (scheduler.as_str(), workers) {
         ("threads" | "threading", w) => Scheduler::threads(w),
         ("processes" | "multiprocessing", w) => Scheduler::processes(w),
@@ -516,6 +532,14 @@ fn main() {
         }
         pool_start_s = t.elapsed().as_secs_f64();
     }
+    if let Scheduler::Threads(_) = &s {
+        // Start the thread pool before timing, as the Taskflow peer starts
+        // its executor and runs a tiny graph first.
+        if let Err(e) = (inc(0) + 1).compute_with(&s) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
     if let Scheduler::Dask(d) = &s {
         // Joining (and starting a LocalCluster) is not per-task cost; nor
         // are the helpers' first start, which one task pays.
@@ -526,13 +550,36 @@ fn main() {
         }
         pool_start_s = t.elapsed().as_secs_f64();
     }
-    let r = match rdask::with_callbacks(callbacks, || run(&workload, n, &s)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
+    // The fresh run, then (--warm) the same again in this process.
+    let runs = rdask::with_callbacks(callbacks, || {
+        (0..1 + usize::from(warm))
+            .map(|_| run(&workload, n, &s))
+            .collect::<rdask::Result<Vec<Run>>>()
+    });
+    let mut runs = runs.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
+    let ns = |secs: f64, tasks: usize| secs / tasks as f64 * 1e9;
+    let warm_run = if warm { runs.pop() } else { None };
+    let warm_fields = warm_run.map(|w| {
+        if w.result != runs[0].result {
+            eprintln!(
+                "error: warm result {} != fresh result {}",
+                w.result, runs[0].result
+            );
             std::process::exit(1);
         }
-    };
+        format!(
+            ", \"warm_build_s\": {:.6}, \"warm_compute_s\": {:.6}, \
+             \"warm_build_ns_per_call\": {:.2}, \"warm_compute_ns_per_task\": {:.2}",
+            w.build_s,
+            w.compute_s,
+            ns(w.build_s, w.tasks),
+            ns(w.compute_s, w.tasks),
+        )
+    });
+    let r = runs.pop().expect("the fresh run");
     let mut extra = r
         .seq_s
         .map(|s| format!(", \"seq_s\": {s:.6}"))
@@ -541,6 +588,7 @@ fn main() {
         extra += &format!(", \"drop_s\": {d:.6}");
     }
     extra += &r.extra;
+    extra += &warm_fields.unwrap_or_default();
     if let Scheduler::Processes(p) = &s {
         let (remote, local) = rdask::process::task_counts();
         extra += &format!(
@@ -567,12 +615,15 @@ fn main() {
     };
     println!(
         "{{\"workload\": \"{workload}\", \"scheduler\": \"{s}\", \"n\": {n}, \"tasks\": {}, \
-         \"build_s\": {:.6}, \"compute_s\": {:.6}, \"per_task_us\": {:.4}, \"result\": {}, \
+         \"build_s\": {:.6}, \"compute_s\": {:.6}, \"per_task_us\": {:.4}, \
+         \"build_ns_per_call\": {:.2}, \"compute_ns_per_task\": {:.2}, \"result\": {}, \
          \"peak_rss_mb\": {:.1}{extra}}}",
         r.tasks,
         r.build_s,
         r.compute_s,
         r.compute_s / r.tasks as f64 * 1e6,
+        ns(r.build_s, r.tasks),
+        ns(r.compute_s, r.tasks),
         r.result,
         peak_rss_mb(),
     );
