@@ -40,10 +40,13 @@ use std::hash::{BuildHasher, Hash, Hasher};
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed for a parameter of type `{P}`",
-    label = "expected `{P}`, `&{P}`, `Delayed<{P}>` or `&Delayed<{P}>`",
+    label = "expected a `{P}`, or a `Delayed` (or `&Delayed`) of one",
     note = "a plain argument is stored in the graph and copied each time the graph runs, so its \
             type must be `Clone + Send + Sync + 'static`; a value that is not `Clone` must come \
-            from another task (a `Delayed`)"
+            from another task (a `Delayed`)",
+    note = "a parameter that borrows (`&T`) is filled from a `&Delayed<T>` only by a \
+            `#[delayed]` function: `delay!` passes every argument by value, so mark the \
+            function `#[delayed]` and call it directly"
 )]
 ///
 /// rdask implements it for those types; its method is the engine's own
