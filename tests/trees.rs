@@ -356,3 +356,54 @@ fn a_value_left_by_a_failure_is_dropped_without_the_panic_escaping() {
         assert_eq!(g.compute_with(&s).unwrap(), 2);
     }
 }
+
+static LINKS_RUN: AtomicUsize = AtomicUsize::new(0);
+
+#[delayed]
+fn link(x: u64, bad: u64) -> Result<u64, String> {
+    LINKS_RUN.fetch_add(1, Ordering::SeqCst);
+    match x == bad {
+        true => Err(format!("link at {x} is bad")),
+        false => Ok(x + 1),
+    }
+}
+
+#[delayed]
+fn link_panics_at(x: u64, bad: u64) -> u64 {
+    assert_ne!(x, bad, "link at {x} exploded");
+    x + 1
+}
+
+/// A chain's links run one after another on the value (the tree walk's
+/// chain path): a link that fails or panics midway is the error, with its
+/// own key, and no link after it runs; closures between `#[delayed]` links
+/// take the general path and give the same value.
+#[test]
+fn a_failure_midway_along_a_chain_names_its_link_and_stops_it() {
+    for s in schedulers() {
+        LINKS_RUN.store(0, Ordering::SeqCst);
+        let mut keys = Vec::new();
+        let mut x = leaf(0);
+        for _ in 0..1000 {
+            x = link(x, 500);
+            keys.push(x.key().clone());
+        }
+        let (e, with_plan) = planned(|| x.compute_with(&s).unwrap_err());
+        assert!(!with_plan, "{s}");
+        assert_eq!(e.kind(), ErrorKind::Task, "{s}");
+        assert_eq!(e.key(), Some(&keys[500]), "{s}: {e}");
+        assert!(e.to_string().contains("link at 500 is bad"), "{e}");
+        assert_eq!(LINKS_RUN.load(Ordering::SeqCst), 501, "{s}");
+
+        let boom = (0..1000).fold(leaf(0), |x, _| link_panics_at(x, 700));
+        let e = boom.compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{s}");
+        assert!(e.to_string().contains("link at 700 exploded"), "{e}");
+
+        let mixed = (0..1000).fold(leaf(0), |x, i| match i % 3 {
+            0 => x.map(|v| v + 1),
+            _ => link(x, u64::MAX),
+        });
+        assert_eq!(mixed.compute_with(&s).unwrap(), 1000, "{s}");
+    }
+}

@@ -100,6 +100,15 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// Whether this node's one argument is the input just run (its frame
+    /// has met one input and has no other argument).
+    #[inline]
+    fn takes_only_the_last(&self) -> bool {
+        self.inputs == 1
+            && self.node.args.len() == 1
+            && matches!(self.node.args[0].src, Src::Node(..))
+    }
+
     /// The next input node, in argument order.
     #[inline]
     fn next_input(&mut self) -> Option<&'a Node> {
@@ -201,6 +210,7 @@ impl<C: Enter> Tree<'_, C> {
         for (n, slot) in nodes.iter().zip(out) {
             *slot = match split.more() {
                 true => self.eval(n, split),
+                false if is_leaf(n) => self.run_task(n, std::iter::empty()),
                 false => match self.run_here(n, &mut frames, &mut stack) {
                     true => stack.pop(),
                     false => None,
@@ -234,8 +244,8 @@ impl<C: Enter> Tree<'_, C> {
         while let Some(top) = frames.last_mut() {
             let ok = match top.next_input() {
                 // A node of constants only (a leaf) runs at once.
-                Some(input) if input.args.iter().all(Arg::is_const) => self
-                    .task(input, 0, values)
+                Some(input) if is_leaf(input) => self
+                    .run_task(input, std::iter::empty())
                     .map(|v| values.push(v))
                     .is_some(),
                 Some(input) => {
@@ -244,9 +254,16 @@ impl<C: Enter> Tree<'_, C> {
                 }
                 None => {
                     let Frame { node, inputs, .. } = frames.pop().expect("a frame is on top");
-                    self.task(node, inputs as usize, values)
-                        .map(|v| values.push(v))
-                        .is_some()
+                    let mut value = self.task(node, inputs as usize, values);
+                    // A chain: while the frame below has this value as its
+                    // one input, run it on the value now (no round trip
+                    // through the stacks).
+                    while frames.last().is_some_and(Frame::takes_only_the_last) {
+                        let Some(v) = value.take() else { break };
+                        let Frame { node, .. } = frames.pop().expect("a frame is on top");
+                        value = self.run_link(node, v);
+                    }
+                    value.map(|v| values.push(v)).is_some()
                 }
             };
             if !ok {
@@ -299,6 +316,39 @@ impl<C: Enter> Tree<'_, C> {
             }
         }
     }
+}
+
+impl<C: Enter> Tree<'_, C> {
+    /// Runs `node`, a link of a chain (its one argument is an input node),
+    /// on that input's value: [`run_task`](Self::run_task) without the
+    /// walk over arguments.
+    #[inline]
+    fn run_link(&self, node: &Node, v: Value) -> Option<Value> {
+        let (arg, run) = match (&node.args[..], &node.op) {
+            ([arg], Op::Fn { run, .. }) if !self.failure.failed() => (arg, run),
+            _ => return self.run_task(node, std::iter::once(v)),
+        };
+        let Src::Node(producer, clone) = &arg.src else {
+            return self.run_task(node, std::iter::once(v));
+        };
+        let gather = |vals: &mut Vals| {
+            vals.push(Some(owned(v, producer, *clone, arg.by_ref, node)?));
+            Ok(())
+        };
+        match invoke(node, gather, run) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.failure.fail(e);
+                None
+            }
+        }
+    }
+}
+
+/// Whether `node` takes constants only (no input to run first).
+#[inline]
+fn is_leaf(node: &Node) -> bool {
+    node.args.iter().all(Arg::is_const)
 }
 
 /// `node`'s input nodes, in order (list items included).
