@@ -49,7 +49,9 @@ pub fn expand(f: DelayedFn) -> TokenStream {
     let register = cx.register_types();
     let call = cx.call_site();
     let (rt, output) = (&cx.rt, &cx.f.output);
+    let in_trait_impl = cx.trait_impl_marker();
     quote! {
+        #in_trait_impl
         #wrapper_sig {
             #original
 
@@ -116,6 +118,26 @@ impl Cx {
     /// attributes that describe it, its generics with the value bounds, each
     /// parameter `P` taken as `impl IntoArg<P>` (`IntoPureArg` for `pure`,
     /// which must hash it), and `Delayed<R>` returned.
+    /// An item beside the wrapper whose only use is its name: in a trait
+    /// `impl` (where the wrapper cannot go, since its `impl IntoArg`
+    /// parameters are generic), rustc reports it as "not a member of trait"
+    /// with that name, which says what is wrong in the user's terms. An
+    /// attribute cannot see whether it is in a trait `impl`; elsewhere the
+    /// constant is hidden and unused.
+    fn trait_impl_marker(&self) -> TokenStream {
+        let name = &self.f.item.sig.ident;
+        let marker = quote::format_ident!(
+            "{}__is_delayed__a_trait_method_cannot_be__call_a_delayed_free_function_from_it",
+            name,
+            span = name.span()
+        );
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_upper_case_globals, dead_code)]
+            const #marker: () = ();
+        }
+    }
+
     fn wrapper_sig(&self) -> TokenStream {
         let (rt, output, item) = (&self.rt, &self.f.output, &self.f.item);
         let (vis, name) = (&item.vis, &item.sig.ident);
