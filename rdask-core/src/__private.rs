@@ -7,7 +7,7 @@ pub use crate::graph::{GraphArg, TaskArgs, TaskFn};
 pub use crate::node::Arg;
 pub use crate::task::annotations::Annotations;
 pub use crate::task::remote::{
-    remote_fns, Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
+    Apply, ProbeLocal, ProbeRemote, RemoteEntry, RemoteFns, RemoteProbe,
 };
 pub use crate::task::{
     Args, CacheSpec, DynRunFn, FnInfo, ProbeTakeClone, ProbeTakeNone, ProbeTakeOwned, RunFn,
@@ -72,19 +72,6 @@ pub fn ret<R: Send + Sync + 'static>(r: R) -> Result<Value, BoxError> {
     Ok(Value::new(r))
 }
 
-/// A fallible task's result as a value; its `Err` fails the computation.
-#[inline]
-pub fn ret_fallible<R, E>(r: Result<R, E>) -> Result<Value, BoxError>
-where
-    R: Send + Sync + 'static,
-    E: TaskError,
-{
-    match r {
-        Ok(v) => Ok(Value::new(v)),
-        Err(e) => Err(e.into_box()),
-    }
-}
-
 /// What `compute!` does with each argument before computing: a `Delayed`
 /// whose type is `Clone` records its copy function (an output also used by
 /// value elsewhere is copied), chosen at compile time as `CloneProbe`'s:
@@ -129,42 +116,6 @@ pub fn probe<T>() -> CloneProbe<T> {
     CloneProbe::new()
 }
 
-macro_rules! delay_fns {
-    ($($f:ident ($($P:ident $a:ident $i:tt),*);)+) => {$(
-        /// `delay!` with this many arguments.
-        #[allow(clippy::too_many_arguments)]
-        pub fn $f<F, R, $($P),*>(
-            f: F,
-            name: &'static &'static str,
-            $($a: impl IntoArg<$P>,)*
-            clone: impl FnOnce(CloneProbe<R>) -> Option<CloneFn>,
-        ) -> Delayed<R>
-        where
-            F: Fn($($P),*) -> R + Send + Sync + 'static,
-            R: Send + Sync + 'static,
-            $($P: Send + Sync + 'static,)*
-        {
-            let args = [$($a.into_arg(false, None)),*];
-            #[allow(unused_variables)]
-            Delayed::closure(name, name, args, clone(CloneProbe::new()), move |args| {
-                Ok(Value::new(f($(args.take::<$P>($i)?),*)))
-            })
-        }
-    )+};
-}
-
-delay_fns! {
-    delay0();
-    delay1(P0 a0 0);
-    delay2(P0 a0 0, P1 a1 1);
-    delay3(P0 a0 0, P1 a1 1, P2 a2 2);
-    delay4(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3);
-    delay5(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4);
-    delay6(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5);
-    delay7(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5, P6 a6 6);
-    delay8(P0 a0 0, P1 a1 1, P2 a2 2, P3 a3 3, P4 a4 4, P5 a5 5, P6 a6 6, P7 a7 7);
-}
-
 /// `persist!`'s entry point.
 pub fn persist_tuple<P: crate::delayed::PersistTuple>(p: P) -> crate::Result<P::Output> {
     p.persist_tuple()
@@ -200,31 +151,6 @@ pub fn literal<T: Clone + Send + Sync + 'static>(v: T) -> GraphArg {
 /// through unchanged.
 pub fn arg(a: impl Into<GraphArg>) -> GraphArg {
     a.into()
-}
-
-/// Asserts at compile time that `T` can be a task's value.
-pub fn assert_value<T: Send + Sync + 'static>() {}
-
-/// Asserts at compile time that `E` can be a fallible task's error.
-pub fn assert_error<E: TaskError>() {}
-
-/// An error type a fallible `#[delayed]` function may return.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the error of a #[delayed] function",
-    label = "this error type does not convert into `Box<dyn Error + Send + Sync>`",
-    note = "a task's error crosses threads: use `Box<dyn std::error::Error + Send + Sync>` \
-            (or `anyhow::Error`, or an error type that is `Send + Sync`)"
-)]
-pub trait TaskError {
-    /// The error, boxed for the computation's `Error::source`.
-    fn into_box(self) -> BoxError;
-}
-
-impl<E: Into<BoxError>> TaskError for E {
-    #[inline]
-    fn into_box(self) -> BoxError {
-        self.into()
-    }
 }
 
 /// How many computations this thread has run through a plan; a tree runs

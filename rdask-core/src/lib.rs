@@ -43,6 +43,8 @@ mod value;
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod __private;
+#[doc(hidden)]
+pub mod requires;
 
 pub use args::{IntoArg, IntoPureArg, Tokenize};
 pub use cache::{with_cache, Cache, CacheStats};

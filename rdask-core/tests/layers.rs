@@ -34,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["graph"],
     &["delayed"],
     &["args", "ops"],
-    &["diagnostics", "__private"],
+    &["diagnostics", "__private", "requires"],
 ];
 
 /// The environment variable that points the check at another `src` folder.

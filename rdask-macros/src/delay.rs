@@ -71,7 +71,7 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let entry = format_ident!("delay{}", n);
     let args = call.args.iter();
     Ok(quote! {
-        ::rdask::__private::#entry(#func, &#name, #(#args,)* |__rdask_probe| {
+        ::rdask::requires::#entry(#func, &#name, #(#args,)* |__rdask_probe| {
             #[allow(unused_imports)]
             use ::rdask::__private::{ProbeClone as _, ProbeNoClone as _};
             (&&__rdask_probe).clone_fn()

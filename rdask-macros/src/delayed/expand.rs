@@ -205,13 +205,15 @@ impl Cx {
     /// uses of the same types add no second error for the same type (rustc
     /// reports one error per type and bound in a function body).
     fn value_checks(&self) -> TokenStream {
-        let (rt, f) = (&self.rt, &self.f);
+        let f = &self.f;
         let values = f.params.iter().map(|p| &p.stored);
         let values = values.chain(std::iter::once(&f.output));
-        let checks = values.map(|t| quote_spanned!(t.span()=> #rt::assert_value::<#t>();));
+        let checks =
+            values.map(|t| quote_spanned!(t.span()=> ::rdask::requires::value_type::<#t>();));
         // The error type must convert into a `BoxError`: said on it.
         let error = f.error.iter();
-        let error = error.map(|e| quote_spanned!(e.span()=> #rt::assert_error::<#e>();));
+        let error =
+            error.map(|e| quote_spanned!(e.span()=> ::rdask::requires::error_type::<#e>();));
         quote!(#(#checks)* #(#error)*)
     }
 
@@ -237,7 +239,7 @@ impl Cx {
     }
 
     /// What turns the original's result into the adapter's: `ret`, or
-    /// `ret_fallible` (an `Err` fails the computation). Spanned on the
+    /// `requires::fallible_result` (an `Err` fails the computation). Spanned on the
     /// return type, so that an error about it (not `Send`, ...) points
     /// there and not at the attribute.
     fn ret(&self) -> TokenStream {
@@ -247,7 +249,7 @@ impl Cx {
             // checked on its own, in `value_checks`).
             let error = self.f.error.as_ref();
             let span = error.map_or_else(|| output.span(), |e| e.span());
-            quote_spanned!(span=> #rt::ret_fallible::<#output, _>)
+            quote_spanned!(span=> ::rdask::requires::fallible_result::<#output, _>)
         } else {
             quote_spanned!(output.span()=> #rt::ret::<#output>)
         }
@@ -358,8 +360,9 @@ impl Cx {
         let stored = self.f.params.iter().map(|p| &p.stored);
         let result = self.remote_result();
         let force = self.f.opts.remote;
-        let force =
-            force.map(|span| quote_spanned!(span=> let _ = #rt::remote_fns::<__RdaskApply>;));
+        let force = force.map(
+            |span| quote_spanned!(span=> let _ = ::rdask::requires::remote_fns::<__RdaskApply>;),
+        );
         quote! {
             struct __RdaskApply;
             impl #rt::Apply for __RdaskApply {
@@ -391,7 +394,6 @@ impl Cx {
     /// The body of the worker's `apply`: the original called on the
     /// decoded parameters (borrowed where it borrows), its error boxed.
     fn remote_result(&self) -> TokenStream {
-        let rt = &self.rt;
         let call_args = self.f.params.iter().zip(&self.locals).map(|(p, l)| {
             if p.by_ref {
                 quote!(&#l)
@@ -404,7 +406,7 @@ impl Cx {
             // it points there.
             let error = self.f.error.as_ref();
             let span = error.map_or_else(Span::call_site, |e| e.span());
-            quote_spanned!(span=> __rdask_inner(#(#call_args),*).map_err(#rt::TaskError::into_box))
+            quote_spanned!(span=> __rdask_inner(#(#call_args),*).map_err(::rdask::requires::TaskError::into_box))
         } else {
             quote!(::core::result::Result::Ok(__rdask_inner(#(#call_args),*)))
         }
