@@ -323,6 +323,33 @@ impl std::fmt::Debug for TaskGraph<'_> {
 
 /// A task's value as [`Callback::result`] sees it: its type, its size, and
 /// the value itself when asked for as its type.
+///
+/// ```
+/// use rdask::prelude::*;
+/// use rdask::callbacks::{Callback, TaskResult};
+/// use std::sync::Mutex;
+///
+/// #[delayed]
+/// fn words(s: String) -> Vec<String> { s.split(' ').map(String::from).collect() }
+///
+/// /// Notes every `Vec<String>` result and its size.
+/// #[derive(Default)]
+/// struct Show(Mutex<Vec<(String, usize)>>);
+/// impl Callback for Show {
+///     fn result(&self, key: &rdask::Key, result: &TaskResult<'_>) {
+///         if let Some(v) = result.get::<Vec<String>>() {
+///             // Its bytes: the Vec, its buffer (capacity), the strings'.
+///             assert_eq!(result.nbytes(), rdask::SizeOf::size_of(v));
+///             self.0.lock().unwrap().push((key.prefix().to_string(), v.len()));
+///         }
+///     }
+/// }
+///
+/// let show = std::sync::Arc::new(Show::default());
+/// rdask::Compute::new(&[words("a bc".to_string())]).callback(show.clone()).run()?;
+/// assert_eq!(*show.0.lock().unwrap(), [("words".to_string(), 2)]);
+/// # Ok::<(), rdask::Error>(())
+/// ```
 pub struct TaskResult<'a>(&'a Value);
 
 impl<'a> TaskResult<'a> {
