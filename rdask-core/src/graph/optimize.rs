@@ -21,6 +21,7 @@
 use super::Graph;
 use crate::key::Key;
 use crate::node::{Arg, Node, NodeRef, Op, Src};
+use crate::task::{DynRunFn, DynTask};
 use std::collections::HashMap;
 
 impl Graph {
@@ -206,11 +207,9 @@ impl Graph {
                 // A key that stays is not its users' input any more: they
                 // get a copy of its task (one for all of them).
                 // Named apart, so that they do not depend on the key.
-                let n = rewrite.rebuilt[p].as_deref().unwrap_or(node);
+                let n = rewrite.rebuilt[p].as_ref().unwrap_or(node);
                 let name = Key::from(format!("{}-inlined-{}", n.key, unique()));
-                let op = n.op.clone();
-                let copy = Node::new(name, op, n.args.iter().cloned(), n.clone, n.by_key);
-                rewrite.stand_in[p] = Some(NodeRef::new(copy));
+                rewrite.stand_in[p] = Some(copy(n, name, n.args.iter().cloned()));
             }
         }
         let nodes = (self.nodes.iter().enumerate())
@@ -242,26 +241,43 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// `node` with `args`, as a node of its own.
-fn copy(node: &Node, args: impl IntoIterator<Item = Arg>) -> NodeRef {
-    let op = node.op.clone();
-    NodeRef::new(Node::new(
-        node.key.clone(),
-        op,
-        args,
-        node.clone,
-        node.by_key,
-    ))
+/// `node` under `key` with `args`, as a node of its own.
+fn copy(node: &NodeRef, key: Key, args: impl IntoIterator<Item = Arg>) -> NodeRef {
+    NodeRef::new(Node::new(key, same_op(node), args, node.clone, node.by_key))
+}
+
+/// What `node` does, for a copy of it. A closure cannot be copied: the
+/// copy calls it through `node`, which it keeps (so only rewritten graphs
+/// pay for that, not every closure task).
+fn same_op(node: &NodeRef) -> Op {
+    match &node.op {
+        Op::Fn { run, info } => Op::Fn { run: *run, info },
+        Op::Const(v) => Op::Const(v.clone()),
+        Op::Alias => Op::Alias,
+        Op::Dyn(task) => {
+            let keep = node.clone();
+            let run = move |args: &mut crate::task::Args<'_>| match &keep.op {
+                Op::Dyn(task) => (task.run)(args),
+                _ => unreachable!("a closure task's node stays one"),
+            };
+            let task: DynRunFn = Box::new(DynTask {
+                name: task.name,
+                annot: task.annot,
+                run,
+            });
+            Op::Dyn(task)
+        }
+    }
 }
 
 impl<'g> Rewrite<'g> {
     /// `root` rebuilt (`None`: nothing in it changes), its nested tasks
     /// first, each once (an explicit stack: nesting can be deep).
-    fn node(&mut self, root: &'g Node) -> Option<NodeRef> {
-        let mut stack: Vec<(&'g Node, bool)> = vec![(root, false)];
+    fn node(&mut self, root: &'g NodeRef) -> Option<NodeRef> {
+        let mut stack: Vec<(&'g NodeRef, bool)> = vec![(root, false)];
         let mut result = None;
         while let Some((node, inputs_done)) = stack.pop() {
-            if !inputs_done && self.nested.contains_key(&(node as *const Node)) {
+            if !inputs_done && self.nested.contains_key(&NodeRef::as_ptr(node)) {
                 continue; // met twice before it was rebuilt
             }
             if !inputs_done {
@@ -282,12 +298,12 @@ impl<'g> Rewrite<'g> {
                     src: src.unwrap_or_else(|| a.src.clone()),
                     ..a.clone()
                 });
-                copy(node, args)
+                copy(node, node.key.clone(), args)
             });
             match std::ptr::eq(node, root) {
                 true => result = new,
                 false => {
-                    self.nested.insert(node as *const Node, new);
+                    self.nested.insert(NodeRef::as_ptr(node), new);
                 }
             }
         }

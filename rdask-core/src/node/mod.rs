@@ -16,7 +16,6 @@ use crate::value::{CloneFn, ListFn, Value};
 pub(crate) use slab::NodeRef;
 
 /// What a node does when it runs.
-#[derive(Clone)]
 pub enum Op {
     /// A `#[delayed]` function.
     Fn { run: RunFn, info: &'static FnInfo },

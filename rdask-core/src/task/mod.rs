@@ -32,10 +32,8 @@ pub struct DynTask<F: ?Sized> {
     pub(crate) run: F,
 }
 
-/// A closure task, shared so that a graph rewrite (`Graph::fuse`, ..) can
-/// copy the node that holds it.
-pub type DynRunFn =
-    std::sync::Arc<DynTask<dyn Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync>>;
+/// A boxed closure task.
+pub type DynRunFn = Box<DynTask<dyn Fn(&mut Args<'_>) -> Result<Value, BoxError> + Send + Sync>>;
 
 /// Boxes closure `run` as a task named `name`.
 pub fn dyn_run<F>(name: &'static str, run: F) -> DynRunFn
@@ -46,7 +44,7 @@ where
     if !annot.is_empty() {
         annotations::noted(&annot);
     }
-    std::sync::Arc::new(DynTask { name, annot, run })
+    Box::new(DynTask { name, annot, run })
 }
 
 /// Static facts about a `#[delayed]` function, one per function.
