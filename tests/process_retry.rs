@@ -93,3 +93,112 @@ fn a_task_whose_worker_always_dies_is_worker_lost_after_two_attempts() {
     let d = abort_first_time(dir.path().to_string_lossy().into_owned());
     assert_ne!(compute_or_hang(d).unwrap(), std::process::id());
 }
+
+/// Ready tasks go to a worker in batches (one write, one wait): the value
+/// of `i`, with the pid of the worker that ran it; aborts its worker the
+/// first time `i == bad` runs, or every time when `always`.
+#[delayed]
+fn member(dir: String, i: u32, bad: u32, always: bool) -> (u32, u32) {
+    if i == bad {
+        record_attempt(&dir);
+        let marker = Path::new(&dir).join("aborted");
+        if always || !marker.exists() {
+            std::fs::write(&marker, b"").unwrap();
+            std::process::abort();
+        }
+    }
+    (i, std::process::id())
+}
+
+#[delayed]
+fn members(xs: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    xs
+}
+
+/// 64 ready tasks, so that each of the 2 driver threads sends some in one
+/// batch; task `bad` kills its worker mid-batch.
+fn batch(dir: &Path, bad: u32, always: bool) -> (Vec<rdask::Key>, Delayed<Vec<(u32, u32)>>) {
+    let dir = dir.to_string_lossy().into_owned();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| member(dir.clone(), i, bad, always))
+        .collect();
+    let keys = tasks.iter().map(|d| d.key().clone()).collect();
+    (keys, members(tasks))
+}
+
+#[test]
+fn a_worker_that_dies_mid_batch_loses_nothing_and_its_task_is_retried_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = rdask::process::task_counts().0;
+    let (_, all) = batch(dir.path(), 37, false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(all.compute_with(&Scheduler::processes(2)));
+    });
+    let got = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("hung")
+        .unwrap();
+    // Every value, in order, each from a worker.
+    let values: Vec<u32> = got.iter().map(|&(i, _)| i).collect();
+    assert_eq!(values, (0..64).collect::<Vec<_>>());
+    assert!(got.iter().all(|&(_, pid)| pid != std::process::id()));
+    // The task that killed its worker ran twice, on two workers.
+    let tried = attempts(dir.path());
+    assert_eq!(tried.len(), 2, "attempts by {tried:?}");
+    assert_ne!(tried[0], tried[1]);
+    assert!(rdask::process::task_counts().0 - before >= 65);
+
+    // Every time: lost after its two attempts, named.
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, all) = batch(dir.path(), 5, true);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(all.compute_with(&Scheduler::processes(2)));
+    });
+    let e = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("hung")
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WorkerLost, "{e}");
+    assert_eq!(e.key(), Some(&keys[5]), "{e}");
+    assert_eq!(attempts(dir.path()).len(), 2);
+}
+
+#[delayed]
+fn odd_fails(i: u32) -> Result<u32, String> {
+    match i % 2 {
+        1 => Err(format!("{i} is odd")),
+        _ => Ok(i),
+    }
+}
+
+#[delayed]
+fn odd_panics(i: u32) -> u32 {
+    assert_eq!(i % 2, 0, "{i} is odd");
+    i
+}
+
+#[test]
+fn errors_and_panics_in_a_batch_are_their_own_tasks() {
+    let s = Scheduler::processes(2);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| odd_fails(i * 2))
+        .chain([odd_fails(7)])
+        .collect();
+    let key = tasks[64].key().clone();
+    let e = rdask::compute_with(&tasks, &s).unwrap_err();
+    assert_eq!((e.kind(), e.key()), (ErrorKind::Task, Some(&key)), "{e}");
+    assert!(e.to_string().contains("7 is odd"), "{e}");
+    let tasks: Vec<_> = (0..64)
+        .map(|i| odd_panics(i * 2))
+        .chain([odd_panics(9)])
+        .collect();
+    let key = tasks[64].key().clone();
+    let e = rdask::compute_with(&tasks, &s).unwrap_err();
+    assert_eq!((e.kind(), e.key()), (ErrorKind::Panic, Some(&key)), "{e}");
+    // And a batch of good ones after them is right.
+    let tasks: Vec<_> = (0..64).map(|i| odd_fails(i * 2)).collect();
+    let got = rdask::compute_with(&tasks, &s).unwrap();
+    assert_eq!(got, (0..64).map(|i| i * 2).collect::<Vec<_>>());
+}

@@ -87,11 +87,17 @@ pub(crate) fn invoke(
     }));
     match outcome {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => match e.downcast::<EngineError>() {
-            Ok(engine) => Err(engine.0),
-            Err(user) => Err(Error::task(node.key.clone(), user)),
-        },
+        Ok(Err(e)) => Err(task_error(&node.key, e)),
         Err(payload) => Err(Error::panic(node.key.clone(), &*payload)),
+    }
+}
+
+/// Task `key`'s error from what its adapter returned: the engine's own
+/// error, or the task's `Err`.
+pub(crate) fn task_error(key: &Key, e: BoxError) -> Error {
+    match e.downcast::<EngineError>() {
+        Ok(engine) => engine.0,
+        Err(user) => Error::task(key.clone(), user),
     }
 }
 

@@ -62,6 +62,43 @@ pub(crate) trait Remote: Sync {
     fn reports_finish(&self) -> bool {
         false
     }
+
+    /// Whether several ready tasks go out together ([`prepare`] each, then
+    /// [`run_prepared`] them all): one round trip for many (processes).
+    ///
+    /// [`prepare`]: Remote::prepare
+    /// [`run_prepared`]: Remote::run_prepared
+    fn batches(&self) -> bool {
+        false
+    }
+
+    /// Encodes one task's call to send later with others (where
+    /// [`batches`](Remote::batches)); the same errors as `run`'s encoding.
+    fn prepare(
+        &self,
+        info: &'static FnInfo,
+        fns: RemoteFns,
+        args: &mut Args<'_>,
+    ) -> Result<Prepared, BoxError> {
+        let _ = (info, fns, args);
+        Err("this scheduler sends tasks one at a time".into())
+    }
+
+    /// Runs prepared calls; their results, in order.
+    fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
+        calls
+            .into_iter()
+            .map(|_| Err("this scheduler sends tasks one at a time".into()))
+            .collect()
+    }
+}
+
+/// A remote task's call, encoded, waiting to go out with others.
+pub(crate) struct Prepared {
+    pub key: crate::Key,
+    pub info: &'static FnInfo,
+    pub fns: RemoteFns,
+    pub args: crate::task::remote::Encoding,
 }
 
 /// What a scheduler marks on a thread while it runs a computation's tasks
@@ -295,6 +332,68 @@ impl<'p> Exec<'p> {
         // Borrowed inputs are released whether the task failed or not.
         self.release_borrows(t, ready);
         self.finish_task(t, result, batch, ready);
+    }
+
+    /// Whether [`execute_many`](Self::execute_many) sends tasks together.
+    pub fn sends_many(&self) -> bool {
+        self.remote.is_some_and(|r| r.batches()) && !self.slow
+    }
+
+    /// Runs ready tasks `ts`. Where the remote sends several tasks in one
+    /// round trip (processes), the plain remote ones among them (no
+    /// callbacks, annotations or cache) go together: each is gathered and
+    /// encoded as `execute_batched` would, then all are sent, then each
+    /// result is stored as `execute_batched` would. The rest run one by one.
+    pub fn execute_many(&self, ts: &[u32], batch: &mut Batch, ready: &mut impl FnMut(u32)) {
+        let remote = self
+            .remote
+            .filter(|r| r.batches() && !self.slow && ts.len() > 1);
+        let Some(remote) = remote else {
+            for &t in ts {
+                self.execute_batched(t, batch, ready);
+            }
+            return;
+        };
+        let (mut calls, mut sent) = (Vec::new(), Vec::new());
+        for &t in ts {
+            let node = self.plan.nodes[t as usize];
+            let plain = match &node.op {
+                Op::Fn { info, .. } if info.annot.is_empty() && info.cache.is_none() => {
+                    self.remote_fns(info).map(|(_, fns)| (*info, fns))
+                }
+                _ => None,
+            };
+            let Some((info, fns)) = plain.filter(|_| !self.failed()) else {
+                self.execute_batched(t, batch, ready);
+                continue;
+            };
+            let mut prepared = None;
+            let encoded = invoke(
+                node,
+                |vals| self.gather(t, vals),
+                |args| {
+                    prepared = Some(remote.prepare(info, fns, args)?);
+                    Ok(Value::new(()))
+                },
+            );
+            // Its inputs were read: borrowed ones are free to go.
+            self.release_borrows(t, ready);
+            match (encoded, prepared) {
+                (Ok(_), Some(call)) => {
+                    calls.push(call);
+                    sent.push(t);
+                }
+                (Err(e), _) => self.finish_task(t, Err(e), batch, ready),
+                (Ok(_), None) => {
+                    self.finish_task(t, Err(missing_argument(&node.key)), batch, ready)
+                }
+            }
+        }
+        for (t, result) in sent.into_iter().zip(remote.run_prepared(calls)) {
+            let key = &self.plan.nodes[t as usize].key;
+            let result = result.map_err(|e| call::task_error(key, e));
+            self.finish_task(t, result, batch, ready);
+        }
     }
 
     /// Runs task `t`'s operation; `true` with it when the task was only

@@ -60,8 +60,18 @@ fn run_range<'s, C: Enter>(
     }
     let _running = job.ctx.enter();
     let mut batch = Batch::default();
-    for &t in tasks {
-        chain(job, s, t, &mut batch);
+    if job.exec.sends_many() {
+        // Worker processes: the range goes out in one round trip.
+        let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
+        job.exec
+            .execute_many(tasks, &mut batch, &mut |d| ready.push(d));
+        for d in ready {
+            chain(job, s, d, &mut batch);
+        }
+    } else {
+        for &t in tasks {
+            chain(job, s, t, &mut batch);
+        }
     }
     drain(job, s, &mut batch);
 }

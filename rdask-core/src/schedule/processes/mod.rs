@@ -20,7 +20,12 @@
 //! `/dev/null` and its stdout goes to stderr, and a subprocess it starts
 //! inherits neither pipe. The parent writes one `RUN` frame (`wire`: the
 //! function's registered name, then its encoded arguments) and waits for
-//! one reply in a plain blocking read. Every worker is started from one
+//! one reply in a plain blocking read. Ready tasks that a driver thread
+//! holds together (a range of a graph's first tasks) go as a batch: their
+//! frames in one write of at most a page (which the pipe always takes
+//! whole), their replies read in order, which the worker writes at once
+//! when no request is waiting in its buffer; one round trip for up to a
+//! page of small tasks. Every worker is started from one
 //! long-lived thread, which also watches the busy ones (`watch`).
 //!
 //! Faults: a panic inside a worker (in the task, or in the user's
@@ -29,11 +34,13 @@
 //! worker that dies (abort, segfault, killed, out of memory, `exit`) is
 //! noticed at once (its pipe closes, even while a subprocess it started
 //! lives on), reaped, replaced, and its task retried once on a fresh
-//! worker, then failed as `ErrorKind::WorkerLost`. On Linux a stopped
+//! worker, then failed as `ErrorKind::WorkerLost` (in a batch, every task
+//! without a reply is run once more alone: the batch was its first
+//! attempt). On Linux a stopped
 //! worker (SIGSTOP, a debugger) counts as dead: an idle one is replaced
-//! when next wanted; a busy one is killed once stopped for a second. There
-//! is no task timeout: a task that never returns holds its worker, and its
-//! computation. Workers exit with the parent (on Linux at once, by a
+//! when next wanted; a busy one is killed once stopped for a second. A
+//! task's timeout (`timeout_ms`) kills its worker; without one, a task
+//! that never returns holds its worker, and its computation. Workers exit with the parent (on Linux at once, by a
 //! parent-death signal; elsewhere when they find their request pipe
 //! closed).
 
@@ -46,11 +53,12 @@ mod wire;
 mod worker;
 
 use crate::error::{BoxError, Error, ErrorKind};
-use crate::exec::Remote;
-use crate::task::remote::RemoteFns;
+use crate::exec::{Prepared, Remote};
+use crate::key::Key;
+use crate::task::remote::{Encoding, RemoteFns};
 use crate::task::{Args, EngineError, FnInfo};
 use crate::value::{Encoded, Value};
-use pool::{Lost, Pool};
+use pool::{Lost, Pool, BATCH_BYTES};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wire::kind;
@@ -158,6 +166,77 @@ impl Remote for Pool {
     fn ran_here(&self) {
         LOCAL_TASKS.fetch_add(1, Ordering::Relaxed);
     }
+
+    fn batches(&self) -> bool {
+        true
+    }
+
+    fn prepare(
+        &self,
+        info: &'static FnInfo,
+        fns: RemoteFns,
+        args: &mut Args<'_>,
+    ) -> Result<Prepared, BoxError> {
+        let key = args.key().clone();
+        let args = encode_args(&key, fns, args)?;
+        Ok(Prepared {
+            key,
+            info,
+            fns,
+            args,
+        })
+    }
+
+    /// Calls go out in batches of at most `BATCH_BYTES` of requests, one
+    /// write and one wait each; a call bigger than that goes alone.
+    fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
+        REMOTE_TASKS.fetch_add(calls.len() as u64, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(calls.len());
+        let mut rest = &calls[..];
+        while !rest.is_empty() {
+            let slices: Vec<Result<Vec<&[u8]>, Error>> =
+                rest.iter().map(|c| c.args.slices()).collect();
+            let size = |c: &Prepared, s: &Result<Vec<&[u8]>, Error>| {
+                let args = s
+                    .as_ref()
+                    .map_or(0, |s| s.iter().map(|p| p.len()).sum::<usize>());
+                5 + c.info.path.len() + 1 + args
+            };
+            let (mut n, mut bytes) = (0, 0);
+            while n < rest.len()
+                && slices[n].is_ok()
+                && bytes + size(&rest[n], &slices[n]) <= BATCH_BYTES
+            {
+                bytes += size(&rest[n], &slices[n]);
+                n += 1;
+            }
+            if n < 2 {
+                // Alone: too big to go with others, or its bytes are lost.
+                let c = &rest[0];
+                let reply = slices[0]
+                    .as_ref()
+                    .map_err(|e| Box::new(EngineError(e.duplicate())) as BoxError)
+                    .map(|s| pool_call(self, &c.key, c.info, c.fns, s));
+                out.push(reply.and_then(|r| r));
+                rest = &rest[1..];
+                continue;
+            }
+            let joined: Vec<Vec<u8>> = slices[..n]
+                .iter()
+                .map(|s| s.as_ref().map(|s| s.concat()).unwrap_or_default())
+                .collect();
+            let batch: Vec<(&str, &[u8])> = rest[..n]
+                .iter()
+                .zip(&joined)
+                .map(|(c, a)| (c.info.path, &a[..]))
+                .collect();
+            for (c, reply) in rest[..n].iter().zip(self.call_many(&batch)) {
+                out.push(reply_value(&c.key, c.fns, reply));
+            }
+            rest = &rest[n..];
+        }
+        out
+    }
 }
 
 /// Results of more bytes than this stay encoded in this process.
@@ -172,41 +251,69 @@ fn run_remote(
 ) -> Result<Value, BoxError> {
     REMOTE_TASKS.fetch_add(1, Ordering::Relaxed);
     let key = args.key().clone();
-    // The engine's error for this task: `what` follows "task `key`".
-    let fail = |kind: ErrorKind, what: &dyn std::fmt::Display| -> BoxError {
-        let e = Error::new(kind, Some(key.clone()), format!("task `{key}`{what}"));
-        Box::new(EngineError(e))
-    };
-    let bytes = (fns.encode)(args).map_err(|e| {
-        fail(
-            ErrorKind::Type,
-            &format_args!(": cannot encode its arguments for a worker: {e}"),
-        )
-    })?;
+    let bytes = encode_args(&key, fns, args)?;
     let slices = bytes
         .slices()
         .map_err(|e| Box::new(EngineError(e)) as BoxError)?;
-    let (k, body) = pool
-        .call(info.path, &slices, info.annot.timeout_value())
-        .map_err(|lost| match lost {
-            Lost::Start(m) => Box::new(EngineError(Error::new(
-                ErrorKind::Scheduler,
-                Some(key.clone()),
-                m,
-            ))),
-            Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
-            Lost::Died(m) => fail(
-                ErrorKind::WorkerLost,
-                &format_args!(": its worker died twice ({m})"),
+    pool_call(pool, &key, info, fns, &slices)
+}
+
+/// The engine's error for task `key`: `what` follows "task `key`".
+fn failure(key: &Key, kind: ErrorKind, what: &dyn std::fmt::Display) -> BoxError {
+    let e = Error::new(kind, Some(key.clone()), format!("task `{key}`{what}"));
+    Box::new(EngineError(e))
+}
+
+/// Task `key`'s arguments, encoded for a worker.
+fn encode_args(key: &Key, fns: RemoteFns, args: &Args<'_>) -> Result<Encoding, BoxError> {
+    (fns.encode)(args).map_err(|e| {
+        failure(
+            key,
+            ErrorKind::Type,
+            &format_args!(": cannot encode its arguments for a worker: {e}"),
+        )
+    })
+}
+
+/// Runs one call on a worker of `pool` and reads its reply as the task's
+/// value.
+fn pool_call(
+    pool: &Pool,
+    key: &Key,
+    info: &FnInfo,
+    fns: RemoteFns,
+    slices: &[&[u8]],
+) -> Result<Value, BoxError> {
+    let reply = pool.call(info.path, slices, info.annot.timeout_value());
+    reply_value(key, fns, reply)
+}
+
+/// A worker's reply (or why there is none) as task `key`'s value or error.
+fn reply_value(
+    key: &Key,
+    fns: RemoteFns,
+    reply: Result<(u8, Vec<u8>), Lost>,
+) -> Result<Value, BoxError> {
+    let fail = |kind: ErrorKind, what: &dyn std::fmt::Display| failure(key, kind, what);
+    let (k, body) = reply.map_err(|lost| match lost {
+        Lost::Start(m) => Box::new(EngineError(Error::new(
+            ErrorKind::Scheduler,
+            Some(key.clone()),
+            m,
+        ))),
+        Lost::TooBig(m) => fail(ErrorKind::Scheduler, &format_args!(": {m}")),
+        Lost::Died(m) => fail(
+            ErrorKind::WorkerLost,
+            &format_args!(": its worker died twice ({m})"),
+        ),
+        Lost::TimedOut(t) => fail(
+            ErrorKind::Timeout,
+            &format_args!(
+                " ran longer than its timeout of {} ms (its worker was killed and replaced)",
+                t.as_millis()
             ),
-            Lost::TimedOut(t) => fail(
-                ErrorKind::Timeout,
-                &format_args!(
-                    " ran longer than its timeout of {} ms (its worker was killed and replaced)",
-                    t.as_millis()
-                ),
-            ),
-        })?;
+        ),
+    })?;
     let text = || String::from_utf8_lossy(&body).into_owned();
     match k {
         // A big value is kept as the worker sent it: forwarded as is to

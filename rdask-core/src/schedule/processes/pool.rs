@@ -4,7 +4,7 @@
 use super::watch::{self, usable, Watch};
 use super::wire::{fits, kind, read_frame, too_big, write_frame, ENV};
 use std::collections::HashMap;
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -151,6 +151,45 @@ impl Worker {
         parts.extend_from_slice(args);
         write_frame(stdin, kind::RUN, &parts)?;
         read_frame(&mut self.stdout)
+    }
+
+    /// Sends several requests in one write and reads their replies, in
+    /// order, as far as they come: the worker runs them one after another.
+    /// Replies before a failure are kept; the error ends the list.
+    fn call_many(&mut self, calls: &[(&str, &[u8])]) -> (Vec<(u8, Vec<u8>)>, Option<io::Error>) {
+        self.watch.begin();
+        let mut replies = Vec::with_capacity(calls.len());
+        let result = self.request_many(calls, &mut replies);
+        self.watch.end();
+        let error = result.err().map(|e| match self.watch.lost() {
+            Some(why) => io::Error::other(why),
+            None => io::Error::other(self.how_it_ended(&e)),
+        });
+        (replies, error)
+    }
+
+    fn request_many(
+        &mut self,
+        calls: &[(&str, &[u8])],
+        replies: &mut Vec<(u8, Vec<u8>)>,
+    ) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("worker closed"))?;
+        // One buffer, one write: at most `BATCH_BYTES`, which the pipe
+        // takes whole, so this write never waits for the worker (which may
+        // be writing replies nobody reads yet).
+        let mut all = Vec::with_capacity(BATCH_BYTES);
+        for (name, args) in calls {
+            write_frame(&mut all, kind::RUN, &[name.as_bytes(), b"\0", args])?;
+        }
+        stdin.write_all(&all)?;
+        stdin.flush()?;
+        for _ in calls {
+            replies.push(read_frame(&mut self.stdout)?);
+        }
+        Ok(())
     }
 
     /// The worker's process id.
@@ -313,6 +352,62 @@ impl Pool {
             }
         }
         Err(Lost::Died(last))
+    }
+}
+
+/// The most bytes of requests sent to a worker in one write: no more than
+/// a pipe holds in every case (one page), so the write completes whether
+/// or not the worker reads.
+pub(crate) const BATCH_BYTES: usize = 4096;
+
+impl Pool {
+    /// Runs several calls (`name`, encoded arguments) on one worker, their
+    /// requests in one write (each at most [`BATCH_BYTES`] in all, without
+    /// timeouts). If the worker dies or stops, every call without a reply
+    /// is run again alone on a fresh worker, once: the batch was its first
+    /// attempt, as a lost worker's task gets one more (a call that
+    /// finished but whose reply was lost with the worker runs twice).
+    pub(crate) fn call_many(&self, calls: &[(&str, &[u8])]) -> Vec<Result<(u8, Vec<u8>), Lost>> {
+        let token = crate::control::current();
+        let mut w = match self.checkout() {
+            Ok(w) => w,
+            Err(m) => return calls.iter().map(|_| Err(Lost::Start(m.clone()))).collect(),
+        };
+        let pid = w.pid();
+        let (replies, error) = match &token {
+            Some(t) => t.with_hook(&|| watch::kill(pid), || w.call_many(calls)),
+            None => w.call_many(calls),
+        };
+        let mut out: Vec<Result<(u8, Vec<u8>), Lost>> = replies.into_iter().map(Ok).collect();
+        let Some(e) = error else {
+            self.give_back(w);
+            return out;
+        };
+        let first = format!("worker {pid}: {e}");
+        self.forget(w);
+        for (name, args) in &calls[out.len()..] {
+            if token.as_ref().is_some_and(|t| t.is_cancelled()) {
+                out.push(Err(Lost::Died(format!(
+                    "worker {pid} killed: the computation was cancelled"
+                ))));
+                continue;
+            }
+            let again = self.spawn().map_err(Lost::Start).and_then(|mut w| {
+                let pid = w.pid();
+                match w.call(name, &[args]) {
+                    Ok(reply) => {
+                        self.give_back(w);
+                        Ok(reply)
+                    }
+                    Err(e) => {
+                        self.forget(w);
+                        Err(Lost::Died(format!("{first}; then worker {pid}: {e}")))
+                    }
+                }
+            });
+            out.push(again);
+        }
+        out
     }
 }
 

@@ -47,7 +47,14 @@ pub fn too_big(what: &str, len: usize) -> String {
     )
 }
 
+/// Writes a frame and flushes it.
 pub fn write_frame(w: &mut impl Write, kind: u8, parts: &[&[u8]]) -> io::Result<()> {
+    put_frame(w, kind, parts)?;
+    w.flush()
+}
+
+/// Writes a frame, leaving it in `w`'s buffer if it has one.
+pub fn put_frame(w: &mut impl Write, kind: u8, parts: &[&[u8]]) -> io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let len = u32::try_from(len)
         .ok()
@@ -60,7 +67,7 @@ pub fn write_frame(w: &mut impl Write, kind: u8, parts: &[&[u8]]) -> io::Result<
     for p in parts {
         w.write_all(p)?;
     }
-    w.flush()
+    Ok(())
 }
 
 pub fn read_frame(r: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {

@@ -14,10 +14,10 @@
 //! requests, nor keep the reply pipe open after its worker died (the parent
 //! would wait for its end-of-file).
 
-use super::wire::{fits, kind, read_frame, too_big, write_frame, ENV};
+use super::wire::{fits, kind, put_frame, read_frame, too_big, write_frame, ENV};
 use crate::task::remote::{registry, Failure};
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
 
 // `unsafe` (ctor 1.x requires it): this runs before `main`, where std does
@@ -116,20 +116,27 @@ fn serve() -> ! {
         // would otherwise wait in the buffer, and be lost if the parent
         // ends first and takes the worker with it).
         {
-            use std::io::Write;
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();
         }
         let written = match reply {
             // Said, not sent: the parent would take a refused frame for a
             // lost worker, and run the task again.
-            Ok(bytes) if !fits(bytes.len()) => write_frame(
+            Ok(bytes) if !fits(bytes.len()) => put_frame(
                 &mut out,
                 kind::TOO_BIG,
                 &[too_big("its result", bytes.len()).as_bytes()],
             ),
-            Ok(bytes) => write_frame(&mut out, kind::OK, &[&bytes]),
-            Err((k, msg)) => write_frame(&mut out, k, &[msg.as_bytes()]),
+            Ok(bytes) => put_frame(&mut out, kind::OK, &[&bytes]),
+            Err((k, msg)) => put_frame(&mut out, k, &[msg.as_bytes()]),
+        };
+        // Replies go out when no request is waiting here: a batch of
+        // requests (one write from the parent) gets its replies in one
+        // write too. (If the worker dies meanwhile, the parent runs every
+        // request without a reply again.)
+        let written = match inp.buffer().is_empty() {
+            true => written.and_then(|()| out.flush()),
+            false => written,
         };
         if written.is_err() {
             std::process::exit(0);
