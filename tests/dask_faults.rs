@@ -133,3 +133,81 @@ fn a_client_of_another_dask_version_is_refused_saying_so() {
     assert!(m.contains("version mismatch"), "{m}");
     assert!(m.contains("2026.7.1") && m.contains("2026.8.0"), "{m}");
 }
+
+/// Notes in `dir` that it started, then takes 4 s.
+#[delayed]
+fn slow_echo(dir: String, x: u32) -> u32 {
+    let marker = std::path::Path::new(&dir).join(format!("started-{}", std::process::id()));
+    std::fs::write(marker, b"").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    x
+}
+
+/// Another client of the same program joining replaces the workers' rdask
+/// plugin, which closes the old helpers (killing a busy one after 2 s): a
+/// task running in one then runs again in the new helpers, and its
+/// computation finishes (it used to wait forever for a helper).
+#[test]
+fn a_task_survives_another_client_replacing_its_helpers() {
+    // This process joins only once the child's task runs.
+    let c = OwnCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(&me)
+        .args(["--exact", "slow_program", "--ignored", "--nocapture"])
+        .env("RDASK_TEST_SCHEDULER_FILE", c.file())
+        .env("RDASK_TEST_DIR", dir.path())
+        .env("RDASK_DASK_PYTHON", python())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once its task runs, join as a second client and compute something.
+    let t = Instant::now();
+    while std::fs::read_dir(dir.path()).unwrap().next().is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "the child's task never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // (On one worker thread: this waits for the child's task to give it
+    // back, which it did not while waiting forever for a helper.)
+    let s = c.scheduler(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(echo(7).compute_with(&s));
+    });
+    let mine = rx.recv_timeout(Duration::from_secs(90));
+    if mine.is_err() {
+        let _ = child.kill();
+    }
+    let mine = mine.expect("the worker's thread never came back from the child's task");
+    assert_eq!(mine.unwrap(), 7);
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("the child's computation hung after its helpers were replaced");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+    // It ran in the old helpers and again in the new ones.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+#[ignore = "run by a_task_survives_another_client_replacing_its_helpers"]
+fn slow_program() {
+    let Some(file) = std::env::var_os("RDASK_TEST_SCHEDULER_FILE") else {
+        panic!("run by a_task_survives_another_client_replacing_its_helpers");
+    };
+    let dir = std::env::var("RDASK_TEST_DIR").unwrap();
+    let s = Scheduler::dask_scheduler_file(file);
+    assert_eq!(slow_echo(dir, 42).compute_with(&s).unwrap(), 42);
+}

@@ -21,6 +21,7 @@ import queue
 import struct
 import subprocess
 import threading
+import time
 
 RUN, OK, TASK_ERR, PANIC, BAD_REQUEST, HELLO, DECODE_ERR, TOO_BIG, ENCODE_ERR = range(1, 10)
 KINDS = {TASK_ERR: "Task", PANIC: "Panic", BAD_REQUEST: "Scheduler",
@@ -90,7 +91,7 @@ class Helpers:
 
     def __init__(self, exe, n):
         self.exe, self.idle, self.lost = exe, queue.LifoQueue(), 0
-        self.live = {}
+        self.live, self.closed = {}, False
         self.jobs = queue.Queue()
         threading.Thread(target=self._spawner, name="rdask-helpers", daemon=True).start()
         for _ in range(n):
@@ -107,6 +108,8 @@ class Helpers:
                 reply.put(e)
 
     def spawn(self):
+        if self.closed:
+            raise _Closed()
         reply = queue.Queue(1)
         self.jobs.put(reply)
         h = reply.get()
@@ -120,11 +123,41 @@ class Helpers:
         self.lost += 1
         h.kill()
 
+    def _idle(self):
+        """An idle helper; None once this pool is closed."""
+        while True:
+            try:
+                return self.idle.get(timeout=0.2)
+            except queue.Empty:
+                if self.closed:
+                    return None
+
     def call(self, fn, payload, key, timeout_ms=0):
         """Runs one call; a helper that dies is replaced and the call tried
         once more on a fresh one (rdask's processes rule), then it is lost.
-        A call past its timeout has its helper killed (and replaced)."""
-        h = self.idle.get()
+        A call past its timeout has its helper killed (and replaced). A call
+        on a pool that closes meanwhile (its plugin replaced: another client
+        of this program joined) goes to the pool that replaced it."""
+        try:
+            return self._call(fn, payload, key, timeout_ms)
+        except _Closed:
+            pass
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                pool = _helpers()
+            except (KeyError, ValueError):
+                pool = None
+            if pool is not None and pool is not self and not pool.closed:
+                return pool.call(fn, payload, key, timeout_ms)
+            time.sleep(0.1)
+        raise RdaskError(key, "Scheduler", "the rdask helpers of this dask worker were closed "
+                         "and none replaced them in 60 s")
+
+    def _call(self, fn, payload, key, timeout_ms):
+        h = self._idle()
+        if h is None:
+            raise _Closed()
         if h.proc.poll() is not None:  # died while idle
             self.forget(h)
             h = self.spawn()
@@ -143,6 +176,8 @@ class Helpers:
                 timed_out = bool(fired)
                 status = h.proc.poll()
                 self.forget(h)
+                if self.closed:
+                    raise _Closed() from e  # killed by close(): not its fault
                 h = self.spawn()
                 if timed_out:
                     self.idle.put(h)
@@ -160,6 +195,7 @@ class Helpers:
             return reply
 
     def close(self):
+        self.closed = True
         self.jobs.put(None)
         for h in list(self.live.values()):
             try:
@@ -171,6 +207,10 @@ class Helpers:
                 h.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 h.kill()
+
+
+class _Closed(Exception):
+    """The helpers' pool was closed under a call."""
 
 
 def program_file(directory, data):

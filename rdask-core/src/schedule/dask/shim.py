@@ -116,7 +116,16 @@ def main():
                 plugin = bridge.RdaskPlugin(program=f.read())
         else:
             plugin = bridge.RdaskPlugin(path=hello["program"])
-        client.register_plugin(plugin, name="rdask")
+        # The plugin goes by value: a worker that joins later may set it up
+        # before the uploaded bridge is importable there (dask does not
+        # order the two; a bridge over about 10 KB lost that race).
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(bridge)
+        try:
+            client.register_plugin(plugin, name="rdask")
+        finally:
+            cloudpickle.unregister_pickle_by_value(bridge)
     except Exception as e:  # noqa: BLE001
         fatal(f"cannot start rdask on the dask workers: {type(e).__name__}: {e}")
 
