@@ -213,6 +213,36 @@ fn cycles_are_errors_naming_the_keys() {
     );
 }
 
+/// A cycle of up to 12 keys is named whole; a longer one by its first and
+/// last five, with the count of those left out.
+#[test]
+fn long_cycles_are_named_by_their_ends() {
+    let ring = |n: usize| {
+        let mut g = Graph::new();
+        for i in 0..n {
+            g.insert_task(format!("r{i}"), inc, (key(format!("r{}", (i + 1) % n)),));
+        }
+        let e = rdask::get_with::<i64>(&g, "r0", &Scheduler::Sync).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cycle);
+        e.to_string()
+    };
+    let names = |ks: &[usize]| {
+        ks.iter()
+            .map(|i| format!("`r{i}`"))
+            .collect::<Vec<_>>()
+            .join(" -> ")
+    };
+    let twelve: Vec<usize> = (0..12).chain([0]).collect();
+    assert!(ring(12).ends_with(&format!("the graph has a cycle: {}", names(&twelve))));
+    let long = format!(
+        "the graph has a cycle: {} -> ... (10 more) ... -> {}",
+        names(&[0, 1, 2, 3, 4]),
+        names(&[15, 16, 17, 18, 19, 0])
+    );
+    let got = ring(20);
+    assert!(got.ends_with(&long), "{got}");
+}
+
 #[test]
 fn wrong_types_are_errors_naming_both_types() {
     let dsk = graph! {

@@ -489,4 +489,20 @@ mod tests {
         c.clear().unwrap();
         assert!(c.load(new, "t").is_none());
     }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn with_cache_scopes_nest_and_end() {
+        let (_a, outer) = cache();
+        let (_b, inner) = cache();
+        let dir = |c: Option<Cache>| c.map(|c| c.dir().to_path_buf());
+        let before = dir(current());
+        let seen = with_cache(&outer, || {
+            let nested = with_cache(&inner, || dir(current()));
+            (nested, dir(current()))
+        });
+        assert_eq!(seen.0.as_deref(), Some(inner.dir()));
+        assert_eq!(seen.1.as_deref(), Some(outer.dir()), "the inner scope ends");
+        assert_eq!(dir(current()), before, "the outer scope ends");
+    }
 }
