@@ -50,7 +50,7 @@ fn always_abort(dir: String) -> u32 {
 
 /// Computes `d` on `processes(2)` in another thread, failing the test if
 /// it has not finished in 60 s (a hang guard, not a timing).
-fn compute_or_hang(d: Delayed<u32>) -> rdask::Result<u32> {
+fn compute_or_hang<T: Send + Sync + 'static>(d: Delayed<T>) -> rdask::Result<T> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(d.compute_with(&Scheduler::processes(2)));
@@ -131,14 +131,7 @@ fn a_worker_that_dies_mid_batch_loses_nothing_and_its_task_is_retried_once() {
     let dir = tempfile::tempdir().unwrap();
     let before = rdask::process::task_counts().0;
     let (_, all) = batch(dir.path(), 37, false);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(all.compute_with(&Scheduler::processes(2)));
-    });
-    let got = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("hung")
-        .unwrap();
+    let got = compute_or_hang(all).unwrap();
     // Every value, in order, each from a worker.
     let values: Vec<u32> = got.iter().map(|&(i, _)| i).collect();
     assert_eq!(values, (0..64).collect::<Vec<_>>());
@@ -152,14 +145,7 @@ fn a_worker_that_dies_mid_batch_loses_nothing_and_its_task_is_retried_once() {
     // Every time: lost after its two attempts, named.
     let dir = tempfile::tempdir().unwrap();
     let (keys, all) = batch(dir.path(), 5, true);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(all.compute_with(&Scheduler::processes(2)));
-    });
-    let e = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("hung")
-        .unwrap_err();
+    let e = compute_or_hang(all).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::WorkerLost, "{e}");
     assert_eq!(e.key(), Some(&keys[5]), "{e}");
     assert_eq!(attempts(dir.path()).len(), 2);
