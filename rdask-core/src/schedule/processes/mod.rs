@@ -36,13 +36,13 @@
 //! lives on), reaped, replaced, and its task retried once on a fresh
 //! worker, then failed as `ErrorKind::WorkerLost` (in a batch, every task
 //! without a reply is run once more alone: the batch was its first
-//! attempt). On Linux a stopped
-//! worker (SIGSTOP, a debugger) counts as dead: an idle one is replaced
+//! attempt). On Linux a stopped worker (SIGSTOP, a debugger) counts as
+//! dead: an idle one is replaced
 //! when next wanted; a busy one is killed once stopped for a second. A
 //! task's timeout (`timeout_ms`) kills its worker; without one, a task
-//! that never returns holds its worker, and its computation. Workers exit with the parent (on Linux at once, by a
-//! parent-death signal; elsewhere when they find their request pipe
-//! closed).
+//! that never returns holds its worker, and its computation. Workers exit
+//! with the parent (on Linux at once, by a parent-death signal; elsewhere
+//! when they find their request pipe closed).
 
 mod pool;
 mod watch;
@@ -192,10 +192,9 @@ impl Remote for Pool {
     fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
         REMOTE_TASKS.fetch_add(calls.len() as u64, Ordering::Relaxed);
         let mut out = Vec::with_capacity(calls.len());
-        let mut rest = &calls[..];
+        let all: Vec<Result<Vec<&[u8]>, Error>> = calls.iter().map(|c| c.args.slices()).collect();
+        let (mut rest, mut slices) = (&calls[..], &all[..]);
         while !rest.is_empty() {
-            let slices: Vec<Result<Vec<&[u8]>, Error>> =
-                rest.iter().map(|c| c.args.slices()).collect();
             let size = |c: &Prepared, s: &Result<Vec<&[u8]>, Error>| {
                 let args = s
                     .as_ref()
@@ -218,7 +217,7 @@ impl Remote for Pool {
                     .map_err(|e| Box::new(EngineError(e.duplicate())) as BoxError)
                     .map(|s| pool_call(self, &c.key, c.info, c.fns, s));
                 out.push(reply.and_then(|r| r));
-                rest = &rest[1..];
+                (rest, slices) = (&rest[1..], &slices[1..]);
                 continue;
             }
             let joined: Vec<Vec<u8>> = slices[..n]
@@ -233,7 +232,7 @@ impl Remote for Pool {
             for (c, reply) in rest[..n].iter().zip(self.call_many(&batch)) {
                 out.push(reply_value(&c.key, c.fns, reply));
             }
-            rest = &rest[n..];
+            (rest, slices) = (&rest[n..], &slices[n..]);
         }
         out
     }
