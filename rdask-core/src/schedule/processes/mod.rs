@@ -25,8 +25,8 @@
 //! frames in one write of at most a page (which the pipe always takes
 //! whole), their replies read in order, which the worker writes at once
 //! when no request is waiting in its buffer; one round trip for up to a
-//! page of small tasks. Every worker is started from one
-//! long-lived thread, which also watches the busy ones (`watch`).
+//! page of small tasks. Every worker is started from one long-lived
+//! thread, which also watches the busy ones (`watch`).
 //!
 //! Faults: a panic inside a worker (in the task, or in the user's
 //! `Deserialize` of its arguments or `Serialize` of its result) is an
@@ -37,12 +37,12 @@
 //! worker, then failed as `ErrorKind::WorkerLost` (in a batch, every task
 //! without a reply is run once more alone: the batch was its first
 //! attempt). On Linux a stopped worker (SIGSTOP, a debugger) counts as
-//! dead: an idle one is replaced
-//! when next wanted; a busy one is killed once stopped for a second. A
-//! task's timeout (`timeout_ms`) kills its worker; without one, a task
-//! that never returns holds its worker, and its computation. Workers exit
-//! with the parent (on Linux at once, by a parent-death signal; elsewhere
-//! when they find their request pipe closed).
+//! dead: an idle one is replaced when next wanted; a busy one is killed
+//! once stopped for a second. A task's timeout (`timeout_ms`) kills its
+//! worker; without one, a task that never returns holds its worker, and
+//! its computation. Workers exit with the parent (on Linux at once, by a
+//! parent-death signal; elsewhere when they find their request pipe
+//! closed).
 
 mod pool;
 mod watch;
