@@ -354,6 +354,38 @@ fn nested_computes_run_on_the_outer_scheduler() {
     assert_eq!(ON_CALLER.load(Ordering::SeqCst), 3);
 }
 
+#[delayed]
+fn nested_where_from(_x: i64) -> rdask::Result<(ThreadId, Vec<Seen>)> {
+    let outer = std::thread::current().id();
+    let xs: Vec<_> = (0..4).map(where_am_i).collect();
+    Ok((outer, rdask::compute(&xs)?))
+}
+
+/// Under a cancel token the outermost computation runs on a thread of its
+/// own (so that a cancel returns at once); a nested compute, inside it,
+/// must not start another: on Sync its tasks run on the outer task's thread.
+#[test]
+fn nested_computes_under_a_token_stay_on_the_outer_thread() {
+    let caller = std::thread::current().id();
+    let token = rdask::CancelToken::new();
+    let (outer, seen) = rdask::Compute::new(&[nested_where_from(0)])
+        .scheduler(Scheduler::Sync)
+        .cancel_token(token)
+        .run()
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_ne!(outer, caller, "a computation under a token runs detached");
+    assert_eq!(seen.len(), 4);
+    for seen in seen {
+        assert_eq!(
+            seen.thread, outer,
+            "nested compute under a token left the outer task's thread"
+        );
+        assert_eq!(seen.scheduler, "sync");
+    }
+}
+
 #[test]
 fn concurrent_computes_share_a_pool() {
     // Several caller threads computing on the same scheduler at once.
