@@ -72,6 +72,7 @@ struct State {
 }
 
 struct Task {
+    key: Key,
     name: String,
     consumers: Vec<usize>,
     output: bool,
@@ -175,6 +176,7 @@ impl Callback for CacheProfiler {
             .collect();
         s.tasks = (0..graph.len())
             .map(|t| Task {
+                key: graph.key(t).clone(),
                 name: graph.name(t).to_string(),
                 consumers: Vec::new(),
                 output: false,
@@ -213,13 +215,9 @@ impl Callback for CacheProfiler {
         let mut s = self.lock();
         let end = s.now();
         let tasks = std::mem::take(&mut s.tasks);
-        let mut index = std::mem::take(&mut s.index);
-        let mut keys: Vec<Option<Key>> = vec![None; tasks.len()];
-        for (k, i) in index.drain() {
-            keys[i] = Some(k);
-        }
-        for (i, t) in tasks.iter().enumerate() {
-            let (Some((metric, cached)), Some(key)) = (t.made, keys[i].take()) else {
+        s.index.clear();
+        for t in &tasks {
+            let Some((metric, cached)) = t.made else {
                 continue;
             };
             // Held until its last consumer started; an output, or a value
@@ -230,7 +228,7 @@ impl Callback for CacheProfiler {
                 false => last_user.try_fold(cached, |a, b| Some(a.max(b?))),
             };
             s.records.push(CacheRecord {
-                key,
+                key: t.key.clone(),
                 name: t.name.clone(),
                 metric,
                 cached,

@@ -63,34 +63,27 @@ pub(crate) trait Remote: Sync {
         false
     }
 
-    /// Whether several ready tasks go out together ([`prepare`] each, then
-    /// [`run_prepared`] them all): one round trip for many (processes).
-    ///
-    /// [`prepare`]: Remote::prepare
-    /// [`run_prepared`]: Remote::run_prepared
-    fn batches(&self) -> bool {
-        false
+    /// How several ready tasks go out in one round trip, where they can
+    /// (processes): `None` sends tasks one at a time.
+    fn batches(&self) -> Option<&dyn Batches> {
+        None
     }
+}
 
-    /// Encodes one task's call to send later with others (where
-    /// [`batches`](Remote::batches)); the same errors as `run`'s encoding.
+/// A [`Remote`] that sends several tasks in one round trip: each is
+/// prepared (encoded) as its inputs are gathered, then all are sent.
+pub(crate) trait Batches: Sync {
+    /// Encodes one task's call, with the same errors as `Remote::run`'s
+    /// encoding.
     fn prepare(
         &self,
         info: &'static FnInfo,
         fns: RemoteFns,
         args: &mut Args<'_>,
-    ) -> Result<Prepared, BoxError> {
-        let _ = (info, fns, args);
-        Err("this scheduler sends tasks one at a time".into())
-    }
+    ) -> Result<Prepared, BoxError>;
 
     /// Runs prepared calls; their results, in order.
-    fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
-        calls
-            .into_iter()
-            .map(|_| Err("this scheduler sends tasks one at a time".into()))
-            .collect()
-    }
+    fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>>;
 }
 
 /// A remote task's call, encoded, waiting to go out with others.
@@ -336,7 +329,7 @@ impl<'p> Exec<'p> {
 
     /// Whether [`execute_many`](Self::execute_many) sends tasks together.
     pub fn sends_many(&self) -> bool {
-        self.remote.is_some_and(|r| r.batches()) && !self.slow
+        self.remote.is_some_and(|r| r.batches().is_some()) && !self.slow
     }
 
     /// Runs ready tasks `ts`. Where the remote sends several tasks in one
@@ -345,9 +338,8 @@ impl<'p> Exec<'p> {
     /// encoded as `execute_batched` would, then all are sent, then each
     /// result is stored as `execute_batched` would. The rest run one by one.
     pub fn execute_many(&self, ts: &[u32], batch: &mut Batch, ready: &mut impl FnMut(u32)) {
-        let remote = self
-            .remote
-            .filter(|r| r.batches() && !self.slow && ts.len() > 1);
+        let remote = self.remote.and_then(|r| r.batches());
+        let remote = remote.filter(|_| !self.slow && ts.len() > 1);
         let Some(remote) = remote else {
             for &t in ts {
                 self.execute_batched(t, batch, ready);

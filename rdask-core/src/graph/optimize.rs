@@ -41,7 +41,7 @@ impl Graph {
     /// ```
     pub fn inline<K: Into<Key> + Clone>(&self, keys: &[K]) -> Graph {
         let into = self.marks(keys);
-        self.substitute(&into, false)
+        self.substitute(&into, false, &self.inputs_by_position())
     }
 
     /// Every value key (not a task) put into the tasks that use it as a
@@ -63,7 +63,7 @@ impl Graph {
             .values()
             .map(|n| matches!(n.op, Op::Const(_)))
             .collect();
-        self.substitute(&into, false)
+        self.substitute(&into, false, &self.inputs_by_position())
     }
 
     /// The tasks of functions named in `fast` put into the tasks that use
@@ -94,7 +94,7 @@ impl Graph {
                 task && used[p] && !keep[p] && fast.contains(&n.op.name())
             })
             .collect();
-        self.substitute(&into, true)
+        self.substitute(&into, true, &inputs)
     }
 
     /// Straight chains fused: a task used once, by a task that uses nothing
@@ -135,7 +135,7 @@ impl Graph {
                 task && only_input && !keep[p]
             })
             .collect();
-        self.substitute(&into, true)
+        self.substitute(&into, true, &inputs)
     }
 
     /// Per key, whether it is one of `keys`.
@@ -191,8 +191,8 @@ impl Graph {
 
     /// The graph with every use of a key marked in `into` replaced by its
     /// task or value, and those keys gone when `drop`.
-    fn substitute(&self, into: &[bool], drop: bool) -> Graph {
-        let inputs = self.inputs_by_position();
+    /// (`inputs`: [`inputs_by_position`](Self::inputs_by_position).)
+    fn substitute(&self, into: &[bool], drop: bool, inputs: &[Vec<usize>]) -> Graph {
         let mut rewrite = Rewrite {
             graph: self,
             into,
@@ -200,7 +200,7 @@ impl Graph {
             stand_in: vec![None; self.len()],
             nested: HashMap::new(),
         };
-        for p in self.inputs_first(&inputs) {
+        for p in self.inputs_first(inputs) {
             let node = &self.nodes[p];
             rewrite.rebuilt[p] = rewrite.node(node);
             if into[p] && !drop {

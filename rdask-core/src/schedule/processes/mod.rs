@@ -53,7 +53,7 @@ mod wire;
 mod worker;
 
 use crate::error::{BoxError, Error, ErrorKind};
-use crate::exec::{Prepared, Remote};
+use crate::exec::{Batches, Prepared, Remote};
 use crate::key::Key;
 use crate::task::remote::{Encoding, RemoteFns};
 use crate::task::{Args, EngineError, FnInfo};
@@ -167,10 +167,12 @@ impl Remote for Pool {
         LOCAL_TASKS.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn batches(&self) -> bool {
-        true
+    fn batches(&self) -> Option<&dyn Batches> {
+        Some(self)
     }
+}
 
+impl Batches for Pool {
     fn prepare(
         &self,
         info: &'static FnInfo,

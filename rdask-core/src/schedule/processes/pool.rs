@@ -155,17 +155,14 @@ impl Worker {
 
     /// Sends several requests in one write and reads their replies, in
     /// order, as far as they come: the worker runs them one after another.
-    /// Replies before a failure are kept; the error ends the list.
-    fn call_many(&mut self, calls: &[(&str, &[u8])]) -> (Vec<(u8, Vec<u8>)>, Option<io::Error>) {
+    /// Whether every reply came (the replies before a failure are kept; the
+    /// calls after it run again elsewhere, so why it failed is not needed).
+    fn call_many(&mut self, calls: &[(&str, &[u8])]) -> (Vec<(u8, Vec<u8>)>, bool) {
         self.watch.begin();
         let mut replies = Vec::with_capacity(calls.len());
-        let result = self.request_many(calls, &mut replies);
+        let complete = self.request_many(calls, &mut replies).is_ok();
         self.watch.end();
-        let error = result.err().map(|e| match self.watch.lost() {
-            Some(why) => io::Error::other(why),
-            None => io::Error::other(self.how_it_ended(&e)),
-        });
-        (replies, error)
+        (replies, complete)
     }
 
     fn request_many(
@@ -310,6 +307,18 @@ impl Pool {
         args: &[&[u8]],
         timeout: Option<Duration>,
     ) -> Result<(u8, Vec<u8>), Lost> {
+        self.attempts(name, args, timeout, 0)
+    }
+
+    /// [`call`](Self::call) from attempt `first`: 1 is only the retry on a
+    /// fresh worker (for a call whose first attempt was in a lost batch).
+    fn attempts(
+        &self,
+        name: &str,
+        args: &[&[u8]],
+        timeout: Option<Duration>,
+        first: usize,
+    ) -> Result<(u8, Vec<u8>), Lost> {
         // Refused here, not by the frame writer: that error would look like
         // a lost worker, killed and the call retried.
         let len = name.len() + 1 + args.iter().map(|a| a.len()).sum::<usize>();
@@ -319,7 +328,7 @@ impl Pool {
         let mut last = String::new();
         // A cancel kills the worker running this call (it is not retried).
         let token = crate::control::current();
-        for attempt in 0..2 {
+        for attempt in first..2 {
             let mut w = match attempt {
                 0 => self.checkout(),
                 _ => self.spawn(),
@@ -374,37 +383,23 @@ impl Pool {
             Err(m) => return calls.iter().map(|_| Err(Lost::Start(m.clone()))).collect(),
         };
         let pid = w.pid();
-        let (replies, error) = match &token {
+        let (replies, complete) = match &token {
             Some(t) => t.with_hook(&|| watch::kill(pid), || w.call_many(calls)),
             None => w.call_many(calls),
         };
         let mut out: Vec<Result<(u8, Vec<u8>), Lost>> = replies.into_iter().map(Ok).collect();
-        let Some(e) = error else {
+        if complete {
             self.give_back(w);
             return out;
-        };
-        let first = format!("worker {pid}: {e}");
+        }
         self.forget(w);
         for (name, args) in &calls[out.len()..] {
-            if token.as_ref().is_some_and(|t| t.is_cancelled()) {
-                out.push(Err(Lost::Died(format!(
+            let again = match token.as_ref().is_some_and(|t| t.is_cancelled()) {
+                true => Err(Lost::Died(format!(
                     "worker {pid} killed: the computation was cancelled"
-                ))));
-                continue;
-            }
-            let again = self.spawn().map_err(Lost::Start).and_then(|mut w| {
-                let pid = w.pid();
-                match w.call(name, &[args]) {
-                    Ok(reply) => {
-                        self.give_back(w);
-                        Ok(reply)
-                    }
-                    Err(e) => {
-                        self.forget(w);
-                        Err(Lost::Died(format!("{first}; then worker {pid}: {e}")))
-                    }
-                }
-            });
+                ))),
+                false => self.attempts(name, &[args], None, 1),
+            };
             out.push(again);
         }
         out
