@@ -146,8 +146,8 @@ class Helpers:
         while time.monotonic() < deadline:
             try:
                 pool = _helpers()
-            except (KeyError, ValueError):
-                pool = None
+            except (KeyError, ValueError, AttributeError):
+                pool = None  # the new plugin is not set up yet
             if pool is not None and pool is not self and not pool.closed:
                 return pool.call(fn, payload, key, timeout_ms)
             time.sleep(0.1)
