@@ -407,3 +407,51 @@ fn a_failure_midway_along_a_chain_names_its_link_and_stops_it() {
         assert_eq!(mixed.compute_with(&s).unwrap(), 1000, "{s}");
     }
 }
+
+#[delayed]
+fn twice(x: u64) -> u64 {
+    2 * x
+}
+
+#[delayed]
+fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+
+/// A tree of depth `depth` whose every input is a chain of one-argument
+/// links (`plus_one`, `twice`) of a length set by `seed`, and whose leaves are
+/// chains too; with the value it must give, reckoned here.
+fn chained_tree(depth: u32, seed: u64) -> (Delayed<u64>, u64) {
+    let links = |(mut d, mut v): (Delayed<u64>, u64), n: u64| {
+        for i in 0..n {
+            (d, v) = match (seed + i) % 3 {
+                0 => (twice(d), 2 * v),
+                _ => (plus_one(d), v + 1),
+            };
+        }
+        (d, v)
+    };
+    let (d, v) = match depth {
+        0 => (leaf(seed), seed),
+        _ => {
+            let (a, x) = chained_tree(depth - 1, seed * 3 + 1);
+            let (b, y) = chained_tree(depth - 1, seed * 3 + 2);
+            (add(a, b), x + y)
+        }
+    };
+    links((d, v), seed % 5)
+}
+
+/// The walk keeps a chain's links waiting while the node below them fills
+/// its inputs, which are chains again: each link runs once, after its
+/// input, on that input's value, at every depth and on every scheduler.
+#[test]
+fn chains_nested_in_a_tree_run_each_link_on_its_own_input() {
+    for s in schedulers() {
+        for (depth, seed) in [(0, 4), (1, 3), (3, 7), (6, 2)] {
+            let (tree, expect) = chained_tree(depth, seed);
+            let (got, with_plan) = planned(|| tree.compute_with(&s).unwrap());
+            assert_eq!((got, with_plan), (expect, false), "depth {depth} on {s}");
+        }
+    }
+}

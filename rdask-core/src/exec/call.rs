@@ -66,22 +66,56 @@ pub(crate) fn missing_argument(key: &Key) -> Error {
 /// Arguments of one task, inline when few.
 pub(crate) type Vals = SmallVec<[Option<Value>; 4]>;
 
+/// Where a task's arguments are collected, in order: a [`Vals`], or for a
+/// task of one argument (a chain's link, a leaf of one constant) a plain
+/// `[Option<Value>; 1]`, which needs no length kept and no loop to drop.
+pub(crate) trait Slots: Default + AsMut<[Option<Value>]> {
+    /// Room for `n` arguments (at most one for the array).
+    fn reserve(&mut self, n: usize);
+    /// Argument `i` (the arguments come in order from 0).
+    fn put(&mut self, i: usize, v: Value);
+}
+
+impl Slots for Vals {
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) {
+        self.reserve_exact(n);
+    }
+
+    #[inline(always)]
+    fn put(&mut self, _: usize, v: Value) {
+        self.push(Some(v));
+    }
+}
+
+impl Slots for [Option<Value>; 1] {
+    #[inline(always)]
+    fn reserve(&mut self, _: usize) {}
+
+    #[inline(always)]
+    fn put(&mut self, i: usize, v: Value) {
+        self[i] = Some(v);
+    }
+}
+
 /// Runs `node`'s task: `gather` collects its arguments, then `run` runs
 /// it. Both are under the unwind guard (copying an argument runs the user's
 /// `Clone`, and the arguments not taken are dropped in it), and an error or
-/// a panic becomes the task's error.
+/// a panic becomes the task's error. The arguments are held in a `V`: a
+/// [`Vals`], or `[Option<Value>; 1]` for a chain's link (no list to grow
+/// and free).
 #[inline(always)]
-pub(crate) fn invoke(
+pub(crate) fn invoke<V: Slots>(
     node: &Node,
-    gather: impl FnOnce(&mut Vals) -> Result<(), Error>,
+    gather: impl FnOnce(&mut V) -> Result<(), Error>,
     run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
 ) -> Result<Value, Error> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut vals = Vals::new();
+        let mut vals = V::default();
         gather(&mut vals).map_err(|e| Box::new(EngineError(e)) as BoxError)?;
         let mut args = Args {
             key: &node.key,
-            vals: &mut vals,
+            vals: vals.as_mut(),
         };
         run(&mut args)
     }));
@@ -105,7 +139,8 @@ pub(crate) fn task_error(key: &Key, e: BoxError) -> Error {
 /// the task borrows it or copies it itself, else a copy.
 #[inline(always)]
 pub(crate) fn constant(value: &Value, clone: CloneFn, shared: bool) -> Option<Value> {
-    match shared {
+    // An inline primitive's copy is its bits: no call through `clone`.
+    match shared || value.is_inline() {
         true => Some(value.clone()),
         false => clone(value),
     }

@@ -23,12 +23,14 @@
 
 use super::call::{
     build_list, constant, copy_of, drop_quietly, guarded, invoke, missing_argument, FirstError,
-    Vals,
+    Slots, Vals,
 };
 use super::Enter;
+use crate::error::BoxError;
 use crate::error::Error;
 use crate::mem::bigvec::BigVec;
 use crate::node::{Arg, Node, NodeRef, Op, Src};
+use crate::task::Args;
 use crate::value::{CloneFn, Value};
 use smallvec::SmallVec;
 
@@ -37,8 +39,17 @@ use smallvec::SmallVec;
 /// the engine's between them, which could otherwise wedge a small block
 /// into the hole a freed big buffer left, and make the allocator grow its
 /// heap by one buffer (the `memory` workload's peak RSS shows it).
-type Frames<'a> = SmallVec<[Frame<'a>; 32]>;
 type Stack = SmallVec<[Value; 32]>;
+
+/// Where the walk is: the frames of the nodes whose inputs it is running,
+/// and the links of chains waiting for their input (a link needs no
+/// frame: its one argument is the value the node below it is about to
+/// make, so it runs as soon as that value is made).
+#[derive(Default)]
+struct Walk<'a> {
+    frames: SmallVec<[Frame<'a>; 32]>,
+    links: SmallVec<[&'a Node; 32]>,
+}
 
 /// A split's input values are on the stack up to this many.
 const FEW: usize = 8;
@@ -88,25 +99,20 @@ struct Frame<'a> {
     item: u32,
     /// The inputs met so far (so the task need not count them again).
     inputs: u32,
+    /// Where the links waiting for this node's value start in
+    /// [`Walk::links`] (those above, up to the top, are its chain).
+    links: u32,
 }
 
 impl<'a> Frame<'a> {
-    fn new(node: &'a Node) -> Frame<'a> {
+    fn new(node: &'a Node, links: u32) -> Frame<'a> {
         Frame {
             node,
             arg: 0,
             item: 0,
             inputs: 0,
+            links,
         }
-    }
-
-    /// Whether this node's one argument is the input just run (its frame
-    /// has met one input and has no other argument).
-    #[inline]
-    fn takes_only_the_last(&self) -> bool {
-        self.inputs == 1
-            && self.node.args.len() == 1
-            && matches!(self.node.args[0].src, Src::Node(..))
     }
 
     /// The next input node, in argument order.
@@ -144,7 +150,7 @@ impl<C: Enter> Tree<'_, C> {
             let inputs = inputs(node);
             if let Some(cut) = halves(&inputs) {
                 // Each part fills its share of the input values in place:
-                // on the stack when few (see `Frames`), else in a big array
+                // on the stack when few (see `Walk`), else in a big array
                 // (as a plan's, to fault in few pages).
                 let n = inputs.len();
                 let mut few: SmallVec<[Option<Value>; FEW]> = SmallVec::new();
@@ -206,12 +212,12 @@ impl<C: Enter> Tree<'_, C> {
     fn eval_each(&self, nodes: &[&Node], out: &mut [Option<Value>], split: Split) -> bool {
         let _running = self.enter();
         let mut stack = Stack::new();
-        let mut frames = Frames::new();
+        let mut walk = Walk::default();
         for (n, slot) in nodes.iter().zip(out) {
             *slot = match split.more() {
                 true => self.eval(n, split),
                 false if is_leaf(n) => self.run_task(n, std::iter::empty()),
-                false => match self.run_here(n, &mut frames, &mut stack) {
+                false => match self.run_here(n, &mut walk, &mut stack) {
                     true => stack.pop(),
                     false => None,
                 },
@@ -228,7 +234,7 @@ impl<C: Enter> Tree<'_, C> {
     fn eval_here(&self, node: &Node) -> Option<Value> {
         let _running = self.enter();
         let mut values = Stack::new();
-        if self.run_here(node, &mut Frames::new(), &mut values) {
+        if self.run_here(node, &mut Walk::default(), &mut values) {
             return values.pop();
         }
         drop_quietly(values);
@@ -237,41 +243,82 @@ impl<C: Enter> Tree<'_, C> {
 
     /// Runs the tree below `root` on this thread, depth-first, and pushes
     /// its value on `values`, the stack that also holds each node's input
-    /// values until it runs (`false`: the computation failed). `frames`
-    /// is empty, and left so.
-    fn run_here<'a>(&self, root: &'a Node, frames: &mut Frames<'a>, values: &mut Stack) -> bool {
-        frames.push(Frame::new(root));
-        while let Some(top) = frames.last_mut() {
-            let ok = match top.next_input() {
-                // A node of constants only (a leaf) runs at once.
-                Some(input) if is_leaf(input) => self
-                    .run_task(input, std::iter::empty())
-                    .map(|v| values.push(v))
-                    .is_some(),
-                Some(input) => {
-                    frames.push(Frame::new(input));
-                    true
-                }
+    /// values until it runs (`false`: the computation failed). `walk` is
+    /// empty, and left so.
+    fn run_here<'a>(&self, root: &'a Node, walk: &mut Walk<'a>, values: &mut Stack) -> bool {
+        let mut ok = self.open(root, walk, values);
+        while ok {
+            let Some(top) = walk.frames.last_mut() else {
+                return true;
+            };
+            ok = match top.next_input() {
+                Some(input) => self.open(input, walk, values),
                 None => {
-                    let Frame { node, inputs, .. } = frames.pop().expect("a frame is on top");
-                    let mut value = self.task(node, inputs as usize, values);
-                    // A chain: while the frame below has this value as its
-                    // one input, run it on the value now (no round trip
-                    // through the stacks).
-                    while frames.last().is_some_and(Frame::takes_only_the_last) {
-                        let Some(v) = value.take() else { break };
-                        let Frame { node, .. } = frames.pop().expect("a frame is on top");
-                        value = self.run_link(node, v);
-                    }
-                    value.map(|v| values.push(v)).is_some()
+                    let Frame {
+                        node,
+                        inputs,
+                        links,
+                        ..
+                    } = walk.frames.pop().expect("a frame is on top");
+                    let value = self.task(node, inputs as usize, values);
+                    self.finish_links(value, links, walk, values)
                 }
             };
-            if !ok {
-                frames.clear();
-                return false;
+        }
+        walk.frames.clear();
+        walk.links.clear();
+        false
+    }
+
+    /// Starts `node`: down the chain of links above its first node that
+    /// is not one (each link's only argument is the node below it), then
+    /// that node: run at once when a leaf, else a frame to fill.
+    #[inline(always)]
+    fn open<'a>(&self, node: &'a Node, walk: &mut Walk<'a>, values: &mut Stack) -> bool {
+        let mut node = node;
+        let mark = walk.links.len() as u32;
+        while let Some(input) = link_input(node) {
+            walk.links.push(node);
+            node = input;
+        }
+        match is_leaf(node) {
+            true => {
+                let value = self.run_task(node, std::iter::empty());
+                self.finish_links(value, mark, walk, values)
+            }
+            false => {
+                walk.frames.push(Frame::new(node, mark));
+                true
             }
         }
-        true
+    }
+
+    /// Runs the links above the node that made `value` (`walk.links` from
+    /// the top down to `mark`), each on the value the one before made, and
+    /// pushes the last value on `values`.
+    #[inline(always)]
+    fn finish_links(
+        &self,
+        value: Option<Value>,
+        mark: u32,
+        walk: &mut Walk<'_>,
+        values: &mut Stack,
+    ) -> bool {
+        let value = match walk.links.len() > mark as usize {
+            true => self.run_links(value, mark, walk),
+            false => value,
+        };
+        value.map(|v| values.push(v)).is_some()
+    }
+
+    /// The chain's part of [`finish_links`](Self::finish_links).
+    fn run_links(&self, mut value: Option<Value>, mark: u32, walk: &mut Walk<'_>) -> Option<Value> {
+        while walk.links.len() > mark as usize {
+            let Some(v) = value.take() else { break };
+            let node = walk.links.pop().expect("a link is on top");
+            value = self.run_link(node, v);
+        }
+        value
     }
 
     /// Marks this thread as running this computation's tasks.
@@ -300,8 +347,8 @@ impl<C: Enter> Tree<'_, C> {
         // The inputs go into the unwind guard, where those not taken are
         // dropped.
         let result = match &node.op {
-            Op::Fn { run, .. } => invoke(node, |vals| gather(node, inputs, vals), run),
-            Op::Dyn(task) => invoke(node, |vals| gather(node, inputs, vals), &task.run),
+            Op::Fn { run, .. } => call(node, inputs, run),
+            Op::Dyn(task) => call(node, inputs, &task.run),
             Op::Const(v) => {
                 drop_quietly(inputs);
                 Ok(v.clone())
@@ -331,8 +378,8 @@ impl<C: Enter> Tree<'_, C> {
         let Src::Node(producer, clone) = &arg.src else {
             return self.run_task(node, std::iter::once(v));
         };
-        let gather = |vals: &mut Vals| {
-            vals.push(Some(owned(v, producer, *clone, arg.by_ref, node)?));
+        let gather = |vals: &mut [Option<Value>; 1]| {
+            vals[0] = Some(owned(v, producer, *clone, arg.by_ref, node)?);
             Ok(())
         };
         match invoke(node, gather, run) {
@@ -345,6 +392,19 @@ impl<C: Enter> Tree<'_, C> {
     }
 }
 
+/// The input of `node` when it is a chain's link: its one argument is one
+/// input node.
+#[inline]
+fn link_input(node: &Node) -> Option<&Node> {
+    match &node.args[..] {
+        [Arg {
+            src: Src::Node(input, _),
+            ..
+        }] => Some(input),
+        _ => None,
+    }
+}
+
 /// Whether `node` takes constants only (no input to run first).
 #[inline]
 fn is_leaf(node: &Node) -> bool {
@@ -354,7 +414,7 @@ fn is_leaf(node: &Node) -> bool {
 /// `node`'s input nodes, in order (list items included).
 fn inputs(node: &Node) -> SmallVec<[&Node; 4]> {
     let mut inputs = SmallVec::new();
-    let mut frame = Frame::new(node);
+    let mut frame = Frame::new(node, 0);
     while let Some(n) = frame.next_input() {
         inputs.push(n);
     }
@@ -419,41 +479,70 @@ impl Split {
     }
 }
 
+/// Runs `node`'s task `run` on its arguments (inputs from `inputs`), held
+/// in an array when it has one.
+#[inline(always)]
+fn call(
+    node: &Node,
+    inputs: impl Iterator<Item = Value>,
+    run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+) -> Result<Value, Error> {
+    match node.args.len() {
+        0 | 1 => invoke(
+            node,
+            |v: &mut [Option<Value>; 1]| gather(node, inputs, v),
+            run,
+        ),
+        _ => invoke(node, |v: &mut Vals| gather(node, inputs, v), run),
+    }
+}
+
 /// Collects `node`'s arguments into `vals`: constants as the executor
 /// gives them, inputs from `inputs`, in order (moved: each is its
 /// consumer's alone, unless it is a constant node's own value, which is
 /// copied).
+#[inline(always)]
 fn gather(
     node: &Node,
     mut inputs: impl Iterator<Item = Value>,
-    vals: &mut Vals,
+    vals: &mut impl Slots,
 ) -> Result<(), Error> {
-    let mut next = |producer: &Node, clone: Option<CloneFn>, by_ref: bool| {
-        let v = inputs.next().ok_or_else(|| internal(node))?;
-        owned(v, producer, clone, by_ref, node)
-    };
-    vals.reserve_exact(node.args.len());
-    for arg in node.args.iter() {
+    vals.reserve(node.args.len());
+    for (i, arg) in node.args.iter().enumerate() {
         let v = match &arg.src {
             Src::Const { value, clone } => {
                 constant(value, *clone, arg.copies || arg.by_ref).ok_or_else(|| internal(node))?
             }
-            Src::Node(n, clone) => next(n, *clone, arg.by_ref)?,
+            Src::Node(n, clone) => next(&mut inputs, n, *clone, arg.by_ref, node)?,
             Src::Nodes { items, build } => {
                 build_list(&node.key, *build, items.iter(), |n: &NodeRef| {
-                    next(n, None, false)
+                    next(&mut inputs, n, None, false, node)
                 })?
             }
             _ => return Err(internal(node)),
         };
-        vals.push(Some(v));
+        vals.put(i, v);
     }
     Ok(())
+}
+
+/// The next of `inputs`, from `producer`, as `consumer`'s use needs it.
+#[inline(always)]
+fn next(
+    inputs: &mut impl Iterator<Item = Value>,
+    producer: &Node,
+    clone: Option<CloneFn>,
+    by_ref: bool,
+    consumer: &Node,
+) -> Result<Value, Error> {
+    let v = inputs.next().ok_or_else(|| internal(consumer))?;
+    owned(v, producer, clone, by_ref, consumer)
 }
 
 /// Input `v` of `consumer`, from `producer`, as its use needs it: shared
 /// when borrowed, else owned (a constant node's value is shared with the
 /// node, so copied).
+#[inline(always)]
 fn owned(
     mut v: Value,
     producer: &Node,

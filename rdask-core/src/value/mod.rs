@@ -127,6 +127,7 @@ impl Value {
 
     /// Whether this is the only reference to the value (an inline
     /// primitive always is), so that it can be moved out.
+    #[inline]
     pub(crate) fn is_unique(&mut self) -> bool {
         match &mut self.0 {
             Repr::Shared(v) => Arc::get_mut(v).is_some(),
@@ -530,18 +531,23 @@ impl Unwrap {
 
 /// Moves a `T` out of a value; a raw [`DynList`] becomes a `Vec` here, and
 /// an [`Encoded`] `T` is decoded.
+#[inline]
 pub fn unwrap_value<T: Any + Send + Sync>(v: Value) -> Result<T, Unwrap> {
-    let v = match v.0 {
-        Repr::Small { .. } => {
-            return match v.plain::<T>() {
-                // SAFETY: an inline value is a `Copy` primitive, so reading
-                // it out of `v` (which is then forgotten) moves it.
-                Some(t) => Ok(unsafe { std::ptr::read(t) }),
-                None => Err(Unwrap::WrongType(v.type_name())),
-            };
-        }
-        Repr::Shared(v) => v,
-    };
+    match v.0 {
+        Repr::Small { .. } => match v.plain::<T>() {
+            // SAFETY: an inline value is a `Copy` primitive, so reading it
+            // out of `v` (which is then forgotten) moves it.
+            Some(t) => Ok(unsafe { std::ptr::read(t) }),
+            None => Err(Unwrap::WrongType(v.type_name())),
+        },
+        Repr::Shared(v) => unwrap_shared(v),
+    }
+}
+
+/// [`unwrap_value`] of a value behind an `Arc` (out of line: the inline
+/// primitive above is the hot case).
+#[inline(never)]
+fn unwrap_shared<T: Any + Send + Sync>(v: Arc<dyn Val>) -> Result<T, Unwrap> {
     let found = (*v).type_name();
     let any: Arc<dyn Any + Send + Sync> = v;
     let any = match any.downcast::<T>() {
