@@ -45,10 +45,12 @@ type Stack = SmallVec<[Value; 32]>;
 /// and the links of chains waiting for their input (a link needs no
 /// frame: its one argument is the value the node below it is about to
 /// make, so it runs as soon as that value is made).
+/// (`links` is a plain `Vec`, grown once per walk where there are chains:
+/// a link's push and pop are then a few instructions.)
 #[derive(Default)]
 struct Walk<'a> {
     frames: SmallVec<[Frame<'a>; 32]>,
-    links: SmallVec<[&'a Node; 32]>,
+    links: Vec<&'a Node>,
 }
 
 /// A split's input values are on the stack up to this many.

@@ -119,7 +119,22 @@ impl<'a> Args<'a> {
 
     /// Moves argument `i` out as a `T`, or copies it when it is shared (a
     /// constant of the graph): the adapter of a `Clone` parameter.
+    #[inline]
     pub fn take_or_clone<T: Clone + Send + Sync + 'static>(
+        &mut self,
+        i: usize,
+    ) -> Result<T, BoxError> {
+        // An inline primitive: read where it lies (nothing to move out).
+        let inline = self.vals.get(i).and_then(Option::as_ref);
+        if let Some(t) = inline.and_then(Value::inline_ref::<T>) {
+            return Ok(t.clone());
+        }
+        self.take_or_clone_shared(i)
+    }
+
+    /// [`take_or_clone`](Self::take_or_clone) of a value behind an `Arc`.
+    #[inline(never)]
+    fn take_or_clone_shared<T: Clone + Send + Sync + 'static>(
         &mut self,
         i: usize,
     ) -> Result<T, BoxError> {

@@ -149,6 +149,14 @@ impl Value {
                 let any: &dyn Any = &**v;
                 any.downcast_ref::<T>()
             }
+            Repr::Small { .. } => self.inline_ref::<T>(),
+        }
+    }
+
+    /// The `T` when this is an inline primitive of type `T`.
+    #[inline(always)]
+    pub(crate) fn inline_ref<T: Any>(&self) -> Option<&T> {
+        match &self.0 {
             Repr::Small { kind, bits } => {
                 // One static kind per primitive (statics in generic code are
                 // not copied per instance), so comparing addresses compares
@@ -157,6 +165,7 @@ impl Value {
                 // SAFETY: the kind says the bytes are a `T` (see `new`).
                 is_t.then(|| unsafe { &*(bits as *const u64 as *const T) })
             }
+            Repr::Shared(_) => None,
         }
     }
 
