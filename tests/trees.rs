@@ -455,3 +455,57 @@ fn chains_nested_in_a_tree_run_each_link_on_its_own_input() {
         }
     }
 }
+
+static ONE_ARG_LINKS_RUN: AtomicUsize = AtomicUsize::new(0);
+
+/// A one-argument link (the walk's chain path) that fails at 500.
+#[delayed]
+fn bump(x: u64) -> Result<u64, String> {
+    ONE_ARG_LINKS_RUN.fetch_add(1, Ordering::SeqCst);
+    match x == 500 {
+        true => Err(format!("bump at {x} is bad")),
+        false => Ok(x + 1),
+    }
+}
+
+/// A one-argument link that panics at 700.
+#[delayed]
+fn bump_or_panic(x: u64) -> u64 {
+    assert_ne!(x, 700, "bump at {x} exploded");
+    x + 1
+}
+
+/// The links of a chain of one-argument calls run under one unwind guard
+/// between them: a failure or a panic midway is still the error of the
+/// link that made it, with its key, and no link after it runs; below a
+/// node of two inputs, the other input's chain is not taken for it.
+#[test]
+fn a_failure_midway_along_a_chain_of_one_argument_links_names_its_link() {
+    for s in schedulers() {
+        ONE_ARG_LINKS_RUN.store(0, Ordering::SeqCst);
+        let mut keys = Vec::new();
+        let mut x = leaf(0);
+        for _ in 0..1000 {
+            x = bump(x);
+            keys.push(x.key().clone());
+        }
+        let (e, with_plan) = planned(|| x.compute_with(&s).unwrap_err());
+        assert!(!with_plan, "{s}");
+        assert_eq!(e.kind(), ErrorKind::Task, "{s}");
+        assert_eq!(e.key(), Some(&keys[500]), "{s}: {e}");
+        assert!(e.to_string().contains("bump at 500 is bad"), "{e}");
+        assert_eq!(ONE_ARG_LINKS_RUN.load(Ordering::SeqCst), 501, "{s}");
+
+        let mut keys = Vec::new();
+        let mut boom = leaf(0);
+        for _ in 0..1000 {
+            boom = bump_or_panic(boom);
+            keys.push(boom.key().clone());
+        }
+        let fine = (0..10).fold(leaf(1), |x, _| bump_or_panic(x));
+        let e = add(fine, boom).compute_with(&s).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Panic, "{s}");
+        assert_eq!(e.key(), Some(&keys[700]), "{s}: {e}");
+        assert!(e.to_string().contains("bump at 700 exploded"), "{e}");
+    }
+}
