@@ -67,10 +67,11 @@ pub(crate) fn missing_argument(key: &Key) -> Error {
 pub(crate) type Vals = SmallVec<[Option<Value>; 4]>;
 
 /// Where a task's arguments are collected, in order: a [`Vals`], or for a
-/// task of one argument (a chain's link, a leaf of one constant) a plain
-/// `[Option<Value>; 1]`, which needs no length kept and no loop to drop.
+/// task of one or two arguments (a chain's link, a leaf of one constant, a
+/// pairwise reduction's step) a plain array, which needs no length kept
+/// and no loop to drop.
 pub(crate) trait Slots: Default + AsMut<[Option<Value>]> {
-    /// Room for `n` arguments (at most one for the array).
+    /// Room for `n` arguments (at most `N` for an array).
     fn reserve(&mut self, n: usize);
     /// Argument `i` (the arguments come in order from 0).
     fn put(&mut self, i: usize, v: Value);
@@ -88,7 +89,10 @@ impl Slots for Vals {
     }
 }
 
-impl Slots for [Option<Value>; 1] {
+impl<const N: usize> Slots for [Option<Value>; N]
+where
+    [Option<Value>; N]: Default,
+{
     #[inline(always)]
     fn reserve(&mut self, _: usize) {}
 

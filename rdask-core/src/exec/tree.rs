@@ -255,7 +255,19 @@ impl<C: Enter> Tree<'_, C> {
             let Some(top) = walk.frames.last_mut() else {
                 return true;
             };
-            ok = match top.next_input() {
+            // Leaves (a list of calls on constants, most often) run here
+            // one after another, the frame in hand.
+            let mut next = top.next_input();
+            while let Some(leaf) = next.filter(|n| is_leaf(n)) {
+                match self.run_task(leaf, std::iter::empty()) {
+                    Some(v) => values.push(v),
+                    None => break,
+                }
+                next = top.next_input();
+            }
+            ok = match next {
+                // A leaf still in hand failed.
+                Some(input) if is_leaf(input) => false,
                 Some(input) => self.open(input, walk, values),
                 None => {
                     let Frame {
@@ -503,7 +515,7 @@ impl Split {
 }
 
 /// Runs `node`'s task `run` on its arguments (inputs from `inputs`), held
-/// in an array when it has one.
+/// in an array when it has one or two.
 #[inline(always)]
 fn call(
     node: &Node,
@@ -514,6 +526,11 @@ fn call(
         0 | 1 => invoke(
             node,
             |v: &mut [Option<Value>; 1]| gather(node, inputs, v),
+            run,
+        ),
+        2 => invoke(
+            node,
+            |v: &mut [Option<Value>; 2]| gather(node, inputs, v),
             run,
         ),
         _ => invoke(node, |v: &mut Vals| gather(node, inputs, v), run),
