@@ -418,14 +418,22 @@ fn plus_one(x: u64) -> u64 {
     x + 1
 }
 
-/// A tree of depth `depth` whose every input is a chain of one-argument
-/// links (`plus_one`, `twice`) of a length set by `seed`, and whose leaves are
-/// chains too; with the value it must give, reckoned here.
+/// A link whose input comes after a constant.
+#[delayed]
+fn offset(k: u64, x: u64) -> u64 {
+    x + k
+}
+
+/// A tree of depth `depth` whose every input is a chain of links
+/// (`plus_one`, `twice`, and `offset`, whose input follows a constant) of
+/// a length set by `seed`, and whose leaves are chains too; with the value
+/// it must give, reckoned here.
 fn chained_tree(depth: u32, seed: u64) -> (Delayed<u64>, u64) {
     let links = |(mut d, mut v): (Delayed<u64>, u64), n: u64| {
         for i in 0..n {
-            (d, v) = match (seed + i) % 3 {
+            (d, v) = match (seed + i) % 4 {
                 0 => (twice(d), 2 * v),
+                1 => (offset(seed, d), v + seed),
                 _ => (plus_one(d), v + 1),
             };
         }

@@ -105,29 +105,40 @@ where
 /// Runs `node`'s task: `gather` collects its arguments, then `run` runs
 /// it. Both are under the unwind guard (copying an argument runs the user's
 /// `Clone`, and the arguments not taken are dropped in it), and an error or
-/// a panic becomes the task's error. The arguments are held in a `V`: a
-/// [`Vals`], or `[Option<Value>; 1]` for a chain's link (no list to grow
-/// and free).
+/// a panic becomes the task's error. The arguments are held in a `V` (see
+/// [`Slots`]).
 #[inline(always)]
 pub(crate) fn invoke<V: Slots>(
     node: &Node,
     gather: impl FnOnce(&mut V) -> Result<(), Error>,
     run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
 ) -> Result<Value, Error> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut vals = V::default();
-        gather(&mut vals).map_err(|e| Box::new(EngineError(e)) as BoxError)?;
-        let mut args = Args {
-            key: &node.key,
-            vals: vals.as_mut(),
-        };
-        run(&mut args)
-    }));
-    match outcome {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(task_error(&node.key, e)),
-        Err(payload) => Err(Error::panic(node.key.clone(), &*payload)),
-    }
+    guard(node, || run_in(node, gather, run))
+}
+
+/// Runs `f`, `node`'s task, under the unwind guard: a panic is the task's
+/// error.
+#[inline(always)]
+pub(crate) fn guard(node: &Node, f: impl FnOnce() -> Result<Value, Error>) -> Result<Value, Error> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(Error::panic(node.key.clone(), &*payload)))
+}
+
+/// [`invoke`] without the unwind guard, for a caller that holds one over
+/// several tasks (a chain's links).
+#[inline(always)]
+pub(crate) fn run_in<V: Slots>(
+    node: &Node,
+    gather: impl FnOnce(&mut V) -> Result<(), Error>,
+    run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
+) -> Result<Value, Error> {
+    let mut vals = V::default();
+    gather(&mut vals)?;
+    let mut args = Args {
+        key: &node.key,
+        vals: vals.as_mut(),
+    };
+    run(&mut args).map_err(|e| task_error(&node.key, e))
 }
 
 /// Task `key`'s error from what its adapter returned: the engine's own

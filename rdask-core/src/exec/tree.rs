@@ -22,7 +22,7 @@
 //! callbacks, on processes, or of several outputs take the plan.
 
 use super::call::{
-    build_list, constant, copy_of, drop_quietly, guarded, invoke, missing_argument, task_error,
+    build_list, constant, copy_of, drop_quietly, guard, guarded, missing_argument, run_in,
     FirstError, Slots, Vals,
 };
 use super::Enter;
@@ -45,10 +45,10 @@ type Stack = SmallVec<[Value; 32]>;
 
 /// Where the walk is: the frames of the nodes whose inputs it is running,
 /// and the links of chains waiting for their input (a link needs no
-/// frame: its one argument is the value the node below it is about to
-/// make, so it runs as soon as that value is made).
-/// (`links` is a plain `Vec`, grown once per walk where there are chains:
-/// a link's push and pop are then a few instructions.)
+/// frame: its one input is the value the node below it is about to make,
+/// its other arguments constants, so it runs as soon as that value is
+/// made). `links` is a plain `Vec`, grown once per walk where there are
+/// chains: a link's push and pop are then a few instructions.
 #[derive(Default)]
 struct Walk<'a> {
     frames: SmallVec<[Frame<'a>; 32]>,
@@ -287,24 +287,26 @@ impl<C: Enter> Tree<'_, C> {
     }
 
     /// Starts `node`: down the chain of links above its first node that
-    /// is not one (each link's only argument is the node below it), then
-    /// that node: run at once when a leaf, else a frame to fill.
+    /// is not one (each link's one input is the node below it), then that
+    /// node: run at once when a leaf, else a frame to fill.
     #[inline(always)]
     fn open<'a>(&self, node: &'a Node, walk: &mut Walk<'a>, values: &mut Stack) -> bool {
         let mut node = node;
         let mark = walk.links.len() as u32;
-        while let Some(input) = link_input(node) {
-            walk.links.push(node);
-            node = input;
-        }
-        match is_leaf(node) {
-            true => {
-                let value = self.run_task(node, std::iter::empty());
-                self.finish_links(value, mark, walk, values)
-            }
-            false => {
-                walk.frames.push(Frame::new(node, mark));
-                true
+        loop {
+            match shape(node) {
+                Shape::Link(input) => {
+                    walk.links.push(node);
+                    node = input;
+                }
+                Shape::Leaf => {
+                    let value = self.run_task(node, std::iter::empty());
+                    return self.finish_links(value, mark, walk, values);
+                }
+                Shape::Other => {
+                    walk.frames.push(Frame::new(node, mark));
+                    return true;
+                }
             }
         }
     }
@@ -337,16 +339,19 @@ impl<C: Enter> Tree<'_, C> {
         let (links, at) = (&mut walk.links, &running);
         let outcome = catch_unwind(AssertUnwindSafe(move || {
             while links.len() > mark as usize {
+                // (The value is dropped here, in the guard, if so.)
+                if self.failure.failed() {
+                    return Ok(None);
+                }
                 let node = links.pop().expect("a link is on top");
                 at.set(Some(node));
                 value = self.link(node, value)?;
             }
-            Ok(value)
+            Ok(Some(value))
         }));
         match outcome {
-            Ok(Ok(v)) => return Some(v),
-            Ok(Err(None)) => {}
-            Ok(Err(Some(e))) => self.failure.fail(e),
+            Ok(Ok(v)) => return v,
+            Ok(Err(e)) => self.failure.fail(e),
             Err(payload) => {
                 let node = running.get().expect("a link was running");
                 self.failure.fail(Error::panic(node.key.clone(), &*payload));
@@ -381,8 +386,8 @@ impl<C: Enter> Tree<'_, C> {
         // The inputs go into the unwind guard, where those not taken are
         // dropped.
         let result = match &node.op {
-            Op::Fn { run, .. } => call(node, inputs, run),
-            Op::Dyn(task) => call(node, inputs, &task.run),
+            Op::Fn { run, .. } => guard(node, || call_in(node, inputs, run)),
+            Op::Dyn(task) => guard(node, || call_in(node, inputs, &task.run)),
             Op::Const(v) => {
                 drop_quietly(inputs);
                 Ok(v.clone())
@@ -400,43 +405,72 @@ impl<C: Enter> Tree<'_, C> {
 }
 
 impl<C: Enter> Tree<'_, C> {
-    /// Runs `node`, a link of a chain (its one argument is an input node),
-    /// on that input's value, inside [`run_links`](Self::run_links)'s
-    /// unwind guard: [`run_task`](Self::run_task) without the walk over
-    /// arguments. `Err(None)`: the computation failed before it.
+    /// Runs `node`, a link of a chain (its one input node's value is
+    /// `v`), inside [`run_links`](Self::run_links)'s unwind guard:
+    /// [`run_task`](Self::run_task) without the guard, and for a lone input
+    /// without the walk over arguments.
     #[inline(always)]
-    fn link(&self, node: &Node, v: Value) -> Result<Value, Option<Error>> {
-        if self.failure.failed() {
-            drop(v);
-            return Err(None);
+    fn link(&self, node: &Node, v: Value) -> Result<Value, Error> {
+        match (&node.args[..], &node.op) {
+            // The input alone (the common case): straight into the array.
+            (
+                [arg @ Arg {
+                    src: Src::Node(producer, clone),
+                    ..
+                }],
+                Op::Fn { run, .. },
+            ) => {
+                let v = owned(v, producer, *clone, arg.by_ref, node)?;
+                let gather = |vals: &mut [Option<Value>; 1]| {
+                    vals[0] = Some(v);
+                    Ok(())
+                };
+                run_in(node, gather, run)
+            }
+            // The input among constants.
+            (_, Op::Fn { run, .. }) => call_in(node, std::iter::once(v), run),
+            // (Its error, if any, is recorded first: this one is not kept.)
+            _ => self
+                .run_task(node, std::iter::once(v))
+                .ok_or_else(|| internal(node)),
         }
-        let (arg, run) = match (&node.args[..], &node.op) {
-            ([arg], Op::Fn { run, .. }) => (arg, run),
-            _ => return self.run_task(node, std::iter::once(v)).ok_or(None),
-        };
-        let Src::Node(producer, clone) = &arg.src else {
-            return self.run_task(node, std::iter::once(v)).ok_or(None);
-        };
-        let v = owned(v, producer, *clone, arg.by_ref, node).map_err(Some)?;
-        let mut vals = [Some(v)];
-        let mut args = Args {
-            key: &node.key,
-            vals: &mut vals,
-        };
-        run(&mut args).map_err(|e| Some(task_error(&node.key, e)))
     }
 }
 
-/// The input of `node` when it is a chain's link: its one argument is one
-/// input node.
-#[inline]
-fn link_input(node: &Node) -> Option<&Node> {
-    match &node.args[..] {
-        [Arg {
-            src: Src::Node(input, _),
-            ..
-        }] => Some(input),
-        _ => None,
+/// What the walk does with a node, by its arguments.
+enum Shape<'a> {
+    /// Constants only: run at once.
+    Leaf,
+    /// A chain's link: one input node (this), the rest constants
+    /// (`step(x)`, `step(x, 0.5)`); runs as soon as its input is made.
+    Link(&'a Node),
+    /// Several inputs, or a list: a frame.
+    Other,
+}
+
+/// `node`'s [`Shape`], in one pass over its arguments.
+#[inline(always)]
+fn shape(node: &Node) -> Shape<'_> {
+    let args = &node.args[..];
+    // One argument, the common case, without the loop.
+    if let [arg] = args {
+        return match &arg.src {
+            Src::Node(n, _) => Shape::Link(n),
+            Src::Const { .. } => Shape::Leaf,
+            _ => Shape::Other,
+        };
+    }
+    let mut input = None;
+    for arg in args {
+        match &arg.src {
+            Src::Const { .. } => {}
+            Src::Node(n, _) if input.is_none() => input = Some(&**n),
+            _ => return Shape::Other,
+        }
+    }
+    match input {
+        None => Shape::Leaf,
+        Some(n) => Shape::Link(n),
     }
 }
 
@@ -515,25 +549,25 @@ impl Split {
 }
 
 /// Runs `node`'s task `run` on its arguments (inputs from `inputs`), held
-/// in an array when it has one or two.
+/// in an array when it has one or two, under the caller's unwind guard.
 #[inline(always)]
-fn call(
+fn call_in(
     node: &Node,
     inputs: impl Iterator<Item = Value>,
     run: impl FnOnce(&mut Args<'_>) -> Result<Value, BoxError>,
 ) -> Result<Value, Error> {
     match node.args.len() {
-        0 | 1 => invoke(
+        0 | 1 => run_in(
             node,
             |v: &mut [Option<Value>; 1]| gather(node, inputs, v),
             run,
         ),
-        2 => invoke(
+        2 => run_in(
             node,
             |v: &mut [Option<Value>; 2]| gather(node, inputs, v),
             run,
         ),
-        _ => invoke(node, |v: &mut Vals| gather(node, inputs, v), run),
+        _ => run_in(node, |v: &mut Vals| gather(node, inputs, v), run),
     }
 }
 
