@@ -26,7 +26,7 @@ mod call;
 pub(crate) mod tree;
 
 use call::{
-    build_list, constant, copy_of, drop_quietly, invoke, missing_argument, FirstError, Vals,
+    build_list, constant, copy_of, drop_quietly, invoke, missing_argument, FirstError, Slots, Vals,
 };
 pub(crate) use call::{guarded, take_output};
 
@@ -362,7 +362,7 @@ impl<'p> Exec<'p> {
             let mut prepared = None;
             let encoded = invoke(
                 node,
-                |vals| self.gather(t, vals),
+                |vals: &mut Vals| self.gather(t, vals),
                 |args| {
                     prepared = Some(remote.prepare(info, fns, args)?);
                     Ok(Value::new(()))
@@ -393,16 +393,22 @@ impl<'p> Exec<'p> {
     /// listens for that).
     #[inline(always)]
     fn run_op(&self, t: u32, watch: bool) -> (Result<Value, Error>, bool) {
-        self.run_op_with(t, watch, |vals| self.gather(t, vals))
+        // One or two arguments (most tasks) are held in an array.
+        match self.plan.nodes[t as usize].args.len() {
+            0 | 1 => self.run_op_with(t, watch, |v: &mut [Option<Value>; 1]| self.gather(t, v)),
+            2 => self.run_op_with(t, watch, |v: &mut [Option<Value>; 2]| self.gather(t, v)),
+            _ => self.run_op_with(t, watch, |v: &mut Vals| self.gather(t, v)),
+        }
     }
 
-    /// [`run_op`](Self::run_op), its arguments collected by `gather`.
+    /// [`run_op`](Self::run_op), its arguments collected by `gather` into
+    /// a `V`.
     #[inline(always)]
-    fn run_op_with(
+    fn run_op_with<V: Slots>(
         &self,
         t: u32,
         watch: bool,
-        gather: impl FnOnce(&mut Vals) -> Result<(), Error>,
+        gather: impl FnOnce(&mut V) -> Result<(), Error>,
     ) -> (Result<Value, Error>, bool) {
         let node = self.plan.nodes[t as usize];
         let mut sent = false;
@@ -724,11 +730,11 @@ impl<'p> Exec<'p> {
     /// inline array is never moved): owned where taken by value, shared
     /// where borrowed. Inlined into its one caller: it runs once a task.
     #[inline(always)]
-    fn gather(&self, t: u32, vals: &mut Vals) -> Result<(), Error> {
+    fn gather(&self, t: u32, vals: &mut impl Slots) -> Result<(), Error> {
         let node = self.plan.nodes[t as usize];
         let mut e = self.plan.edges_of(t).start;
-        vals.reserve_exact(node.args.len());
-        for arg in node.args.iter() {
+        vals.reserve(node.args.len());
+        for (i, arg) in node.args.iter().enumerate() {
             let v = match &arg.src {
                 // A consumer that copies a constant itself gets it shared.
                 Src::Const { value, .. } if arg.copies => value.clone(),
@@ -736,7 +742,7 @@ impl<'p> Exec<'p> {
                 Src::Node(..) => self.leaf_inline(t, None, arg.by_ref, &mut e)?,
                 src => self.source(t, src, arg.by_ref, &mut e, 0)?,
             };
-            vals.push(Some(v));
+            vals.put(i, v);
         }
         Ok(())
     }
