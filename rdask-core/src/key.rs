@@ -8,6 +8,7 @@
 //! Equality and hashing follow the *displayed* form for string-like keys, so
 //! `Key::from("inc-7")` equals the key that the 7th `inc` call got.
 
+use std::cell::Cell;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +51,33 @@ enum Repr {
     Nested(u64),
 }
 
+/// The next block of key numbers to hand a thread.
 static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// Numbers a thread takes from [`COUNTER`] at once.
+const BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of key numbers: the next one, and the end.
+    static NUMBERS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A number no other key of this process has: from this thread's block, so
+/// that a call does not pay a locked add on a shared counter (about a
+/// fifth of a `#[delayed]` call's time, measured on `chain`).
+#[inline]
+fn fresh_number() -> u64 {
+    NUMBERS.with(|numbers| {
+        let (next, end) = numbers.get();
+        if next < end {
+            numbers.set((next + 1, end));
+            return next;
+        }
+        let start = COUNTER.fetch_add(BLOCK, Ordering::Relaxed);
+        numbers.set((start + 1, start + BLOCK));
+        start
+    })
+}
 
 impl Key {
     /// A fresh key `prefix-N`, unique within this process. (`prefix` is a
@@ -58,16 +85,13 @@ impl Key {
     /// own: lazy calls name themselves.
     #[doc(hidden)]
     pub fn unique(prefix: &'static &'static str) -> Key {
-        Key(Repr::Counter(
-            prefix,
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-        ))
+        Key(Repr::Counter(prefix, fresh_number()))
     }
 
     /// A fresh key for a raw graph's nested task, equal to no key a user
     /// can write.
     pub(crate) fn nested() -> Key {
-        Key(Repr::Nested(COUNTER.fetch_add(1, Ordering::Relaxed)))
+        Key(Repr::Nested(fresh_number()))
     }
 
     /// A key `prefix-<hash>` named by a content hash (pure calls). The
@@ -304,6 +328,39 @@ impl<S: AsRef<str>> From<(S,)> for Key {
 mod tests {
     use super::*;
     use std::collections::hash_map::DefaultHasher;
+
+    /// Each thread draws its keys' numbers from a block of its own: keys
+    /// made on several threads at once, across many blocks, are all
+    /// different.
+    #[test]
+    fn fresh_keys_differ_across_threads_and_blocks() {
+        let per_thread = 3 * BLOCK as usize + 7;
+        let keys: Vec<Vec<Key>> = std::thread::scope(|s| {
+            let made: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(move || {
+                        (0..per_thread)
+                            .map(|i| match i % 2 {
+                                0 => Key::unique(&"k"),
+                                _ => Key::nested(),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            made.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let numbers: std::collections::HashSet<u64> = keys
+            .iter()
+            .flatten()
+            .map(|k| match k.0 {
+                Repr::Counter(_, n) | Repr::Nested(n) => n,
+                _ => unreachable!("a fresh key has a number"),
+            })
+            .collect();
+        assert_eq!(numbers.len(), 4 * per_thread);
+        assert!(!numbers.contains(&0), "0 is no key's number");
+    }
 
     fn h(k: &Key) -> u64 {
         let mut s = DefaultHasher::new();
