@@ -13,7 +13,11 @@
 //!   `rayon::join` splits a recursion (as often as rayon's adaptive rule
 //!   says, see [`Split`]: a few forks per thread, more where work is
 //!   stolen), and each part runs depth-first on one thread with a stack of
-//!   frames (iterative: a chain of any length).
+//!   frames (iterative: a chain of any length);
+//! * a chain's link (one input node, its other arguments constants) needs
+//!   no frame: the walk goes down a chain pushing only the links, and runs
+//!   them, under one unwind guard, as soon as the value below them is made;
+//!   a node's leaves (constants only) run as they are met.
 //!
 //! The rules are the executor's: a task's `Err` or panic becomes the
 //! computation's first error, after which no task starts; a nested
