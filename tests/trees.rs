@@ -374,31 +374,58 @@ fn link_panics_at(x: u64, bad: u64) -> u64 {
     x + 1
 }
 
+/// A chain of `n` links made by `step` on `leaf(0)`, and each link's key.
+fn chain_of(n: usize, step: &dyn Fn(Delayed<u64>) -> Delayed<u64>) -> (Delayed<u64>, Vec<Key>) {
+    let mut keys = Vec::new();
+    let mut x = leaf(0);
+    for _ in 0..n {
+        x = step(x);
+        keys.push(x.key().clone());
+    }
+    (x, keys)
+}
+
 /// A chain's links run one after another on the value (the tree walk's
-/// chain path): a link that fails or panics midway is the error, with its
-/// own key, and no link after it runs; closures between `#[delayed]` links
+/// chain path, under one unwind guard between them): a link that fails or
+/// panics midway is the error, with its own key, and no link after it
+/// runs; so for links with a constant beside their input (`link`) and
+/// lone-input ones (`bump`), alone and below a node of two inputs (whose
+/// other input's chain is not blamed). Closures between `#[delayed]` links
 /// take the general path and give the same value.
 #[test]
 fn a_failure_midway_along_a_chain_names_its_link_and_stops_it() {
+    type Step<'a> = &'a dyn Fn(Delayed<u64>) -> Delayed<u64>;
     for s in schedulers() {
-        LINKS_RUN.store(0, Ordering::SeqCst);
-        let mut keys = Vec::new();
-        let mut x = leaf(0);
-        for _ in 0..1000 {
-            x = link(x, 500);
-            keys.push(x.key().clone());
+        let failing: [(Step, &AtomicUsize, &str); 2] = [
+            (&|x| link(x, 500), &LINKS_RUN, "link at 500 is bad"),
+            (&bump, &ONE_ARG_LINKS_RUN, "bump at 500 is bad"),
+        ];
+        for (step, runs, message) in failing {
+            runs.store(0, Ordering::SeqCst);
+            let (x, keys) = chain_of(1000, step);
+            let (e, with_plan) = planned(|| x.compute_with(&s).unwrap_err());
+            assert!(!with_plan, "{s}");
+            assert_eq!(e.kind(), ErrorKind::Task, "{s}");
+            assert_eq!(e.key(), Some(&keys[500]), "{s}: {e}");
+            assert!(e.to_string().contains(message), "{e}");
+            assert_eq!(runs.load(Ordering::SeqCst), 501, "{s}");
         }
-        let (e, with_plan) = planned(|| x.compute_with(&s).unwrap_err());
-        assert!(!with_plan, "{s}");
-        assert_eq!(e.kind(), ErrorKind::Task, "{s}");
-        assert_eq!(e.key(), Some(&keys[500]), "{s}: {e}");
-        assert!(e.to_string().contains("link at 500 is bad"), "{e}");
-        assert_eq!(LINKS_RUN.load(Ordering::SeqCst), 501, "{s}");
 
-        let boom = (0..1000).fold(leaf(0), |x, _| link_panics_at(x, 700));
-        let e = boom.compute_with(&s).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Panic, "{s}");
-        assert!(e.to_string().contains("link at 700 exploded"), "{e}");
+        let panicking: [(Step, &str); 2] = [
+            (&|x| link_panics_at(x, 700), "link at 700 exploded"),
+            (&bump_or_panic, "bump at 700 exploded"),
+        ];
+        for (step, message) in panicking {
+            let (alone, keys) = chain_of(1000, step);
+            let (below, below_keys) = chain_of(1000, step);
+            let fine = (0..10).fold(leaf(1), |x, _| step(x));
+            for (g, keys) in [(alone, keys), (add(fine, below), below_keys)] {
+                let e = g.compute_with(&s).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Panic, "{s}");
+                assert_eq!(e.key(), Some(&keys[700]), "{s}: {e}");
+                assert!(e.to_string().contains(message), "{e}");
+            }
+        }
 
         let mixed = (0..1000).fold(leaf(0), |x, i| match i % 3 {
             0 => x.map(|v| v + 1),
@@ -481,39 +508,4 @@ fn bump(x: u64) -> Result<u64, String> {
 fn bump_or_panic(x: u64) -> u64 {
     assert_ne!(x, 700, "bump at {x} exploded");
     x + 1
-}
-
-/// The links of a chain of one-argument calls run under one unwind guard
-/// between them: a failure or a panic midway is still the error of the
-/// link that made it, with its key, and no link after it runs; below a
-/// node of two inputs, the other input's chain is not taken for it.
-#[test]
-fn a_failure_midway_along_a_chain_of_one_argument_links_names_its_link() {
-    for s in schedulers() {
-        ONE_ARG_LINKS_RUN.store(0, Ordering::SeqCst);
-        let mut keys = Vec::new();
-        let mut x = leaf(0);
-        for _ in 0..1000 {
-            x = bump(x);
-            keys.push(x.key().clone());
-        }
-        let (e, with_plan) = planned(|| x.compute_with(&s).unwrap_err());
-        assert!(!with_plan, "{s}");
-        assert_eq!(e.kind(), ErrorKind::Task, "{s}");
-        assert_eq!(e.key(), Some(&keys[500]), "{s}: {e}");
-        assert!(e.to_string().contains("bump at 500 is bad"), "{e}");
-        assert_eq!(ONE_ARG_LINKS_RUN.load(Ordering::SeqCst), 501, "{s}");
-
-        let mut keys = Vec::new();
-        let mut boom = leaf(0);
-        for _ in 0..1000 {
-            boom = bump_or_panic(boom);
-            keys.push(boom.key().clone());
-        }
-        let fine = (0..10).fold(leaf(1), |x, _| bump_or_panic(x));
-        let e = add(fine, boom).compute_with(&s).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Panic, "{s}");
-        assert_eq!(e.key(), Some(&keys[700]), "{s}: {e}");
-        assert!(e.to_string().contains("bump at 700 exploded"), "{e}");
-    }
 }
