@@ -190,33 +190,38 @@ pub(crate) fn copy_of(
     })
 }
 
-/// A list's elements, taken from their sources one by one (`None` after
-/// the first that fails).
+/// A list's elements, taken from their sources one by one: the first that
+/// fails ends the list and is kept as its error.
 struct Elems<I, F> {
     items: I,
     take: F,
-    done: bool,
+    failed: Option<Error>,
 }
 
-impl<I: Iterator, F: FnMut(I::Item) -> Option<Value>> Iterator for Elems<I, F> {
+impl<I: Iterator, F: FnMut(I::Item) -> Result<Value, Error>> Iterator for Elems<I, F> {
     type Item = Value;
+    #[inline]
     fn next(&mut self) -> Option<Value> {
-        if self.done {
-            return None;
+        let item = self.items.next()?;
+        match (self.take)(item) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.failed = Some(e);
+                // Nothing after it: the list is over.
+                for _ in self.items.by_ref() {}
+                None
+            }
         }
-        let v = (self.take)(self.items.next()?);
-        self.done = v.is_none();
-        v
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self.done {
-            true => (0, Some(0)),
-            false => self.items.size_hint(),
-        }
+        self.items.size_hint()
     }
 }
 
-impl<I: ExactSizeIterator, F: FnMut(I::Item) -> Option<Value>> ExactSizeIterator for Elems<I, F> {}
+impl<I: ExactSizeIterator, F: FnMut(I::Item) -> Result<Value, Error>> ExactSizeIterator
+    for Elems<I, F>
+{
+}
 
 /// Builds a list argument of task `key` with `build`, each element taken
 /// from `items` by `take` straight into the list: the first element that
@@ -227,21 +232,15 @@ pub(crate) fn build_list<I: ExactSizeIterator>(
     key: &Key,
     build: ListFn,
     items: I,
-    mut take: impl FnMut(I::Item) -> Result<Value, Error>,
+    take: impl FnMut(I::Item) -> Result<Value, Error>,
 ) -> Result<Value, Error> {
-    let mut failed = None;
-    let built = build(&mut Elems {
+    let mut elems = Elems {
         items,
-        take: |item| match take(item) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                failed = Some(e);
-                None
-            }
-        },
-        done: false,
-    });
-    if let Some(e) = failed {
+        take,
+        failed: None,
+    };
+    let built = build(&mut elems);
+    if let Some(e) = elems.failed {
         return Err(e);
     }
     built.map_err(|found| Error::type_mismatch(key, "a list", "elements of one type", found))
