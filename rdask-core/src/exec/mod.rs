@@ -84,6 +84,27 @@ pub(crate) trait Batches: Sync {
 
     /// Runs prepared calls; their results, in order.
     fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>>;
+
+    /// A stand-in for the result of a call of `fns`, to prepare the next
+    /// link of a chain with (see [`prepare_next`](Self::prepare_next)).
+    fn hole(&self, fns: RemoteFns) -> Value;
+
+    /// Encodes a chain's next link, whose input is `hole`: that input, the
+    /// result of the call before it, stays in the worker. An error: this
+    /// call cannot go so (it then runs on its own, later).
+    fn prepare_next(
+        &self,
+        info: &'static FnInfo,
+        fns: RemoteFns,
+        args: &mut Args<'_>,
+        hole: &Value,
+    ) -> Result<Prepared, BoxError>;
+
+    /// Runs a chain: a call, then links prepared with
+    /// [`prepare_next`](Self::prepare_next), in one round trip. Results in
+    /// order, for the calls that went (the first always; the links that fit
+    /// one write with it).
+    fn run_chain(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>>;
 }
 
 /// A remote task's call, encoded, waiting to go out with others.
@@ -92,6 +113,9 @@ pub(crate) struct Prepared {
     pub info: &'static FnInfo,
     pub fns: RemoteFns,
     pub args: crate::task::remote::Encoding,
+    /// A chain's link: where in `args` its input (the result of the call
+    /// before it, kept in the worker) goes.
+    pub after: Option<u32>,
 }
 
 /// What a scheduler marks on a thread while it runs a computation's tasks
@@ -342,20 +366,14 @@ impl<'p> Exec<'p> {
         let remote = remote.filter(|_| !self.slow && ts.len() > 1);
         let Some(remote) = remote else {
             for &t in ts {
-                self.execute_batched(t, batch, ready);
+                self.execute_linked(t, batch, ready);
             }
             return;
         };
         let (mut calls, mut sent) = (Vec::new(), Vec::new());
         for &t in ts {
             let node = self.plan.nodes[t as usize];
-            let plain = match &node.op {
-                Op::Fn { info, .. } if info.annot.is_empty() && info.cache.is_none() => {
-                    self.remote_fns(info).map(|(_, fns)| (*info, fns))
-                }
-                _ => None,
-            };
-            let Some((info, fns)) = plain.filter(|_| !self.failed()) else {
+            let Some((info, fns)) = self.plain_remote(t).filter(|_| !self.failed()) else {
                 self.execute_batched(t, batch, ready);
                 continue;
             };
@@ -386,6 +404,136 @@ impl<'p> Exec<'p> {
             let result = result.map_err(|e| call::task_error(key, e));
             self.finish_task(t, result, batch, ready);
         }
+    }
+
+    /// Task `t`'s function and remote halves when it is a plain remote call
+    /// (no annotations, no cache), which may go with others.
+    fn plain_remote(&self, t: u32) -> Option<(&'static FnInfo, RemoteFns)> {
+        match &self.plan.nodes[t as usize].op {
+            Op::Fn { info, .. } if info.annot.is_empty() && info.cache.is_none() => {
+                self.remote_fns(info).map(|(_, fns)| (*info, fns))
+            }
+            _ => None,
+        }
+    }
+
+    /// The straight chain after task `t`: each link the only consumer of
+    /// the one before, which it takes once (no output, no other use), its
+    /// other arguments constants, a plain remote call. At most
+    /// `MAX_LINKS`.
+    fn links_after(&self, t: u32) -> Vec<(u32, &'static FnInfo, RemoteFns)> {
+        const MAX_LINKS: usize = 64;
+        let mut links = Vec::new();
+        let mut p = t;
+        while links.len() < MAX_LINKS {
+            let mut consumers = self.plan.dependents_of(p as usize);
+            let (Some(c), None) = (consumers.next(), consumers.next()) else {
+                break;
+            };
+            let edges = self.plan.edges_of(c);
+            let args = &self.plan.nodes[c as usize].args;
+            let link = self.tasks[p as usize].uses() == 1
+                && edges.len() == 1
+                && self.plan.producer(edges.start) == p
+                && args
+                    .iter()
+                    .all(|a| matches!(a.src, Src::Node(..) | Src::Const { .. }));
+            let Some((info, fns)) = self.plain_remote(c).filter(|_| link) else {
+                break;
+            };
+            links.push((c, info, fns));
+            p = c;
+        }
+        links
+    }
+
+    /// [`execute_batched`](Self::execute_batched), where task `t` heads a
+    /// straight chain of plain remote calls ([`links_after`]
+    /// (Self::links_after)) on a remote that batches (processes): the chain
+    /// goes in one round trip, each link's input staying in the worker
+    /// (`Batches::run_chain`). Then each task is finished in order as if
+    /// run alone: a link gathers its input from its slot (ending that use)
+    /// and takes the result the worker sent for it.
+    pub fn execute_linked(&self, t: u32, batch: &mut Batch, ready: &mut impl FnMut(u32)) {
+        let remote = self.remote.and_then(|r| r.batches());
+        let remote = remote.filter(|_| !self.slow && !self.failed());
+        let plain = remote.zip(self.plain_remote(t));
+        let links = plain.map(|_| self.links_after(t)).unwrap_or_default();
+        let Some((remote, (info, fns))) = plain.filter(|_| !links.is_empty()) else {
+            return self.execute_batched(t, batch, ready);
+        };
+        let mut calls = Vec::with_capacity(links.len() + 1);
+        let node = self.plan.nodes[t as usize];
+        let prepared = invoke(
+            node,
+            |vals: &mut Vals| self.gather(t, vals),
+            |args| {
+                calls.push(remote.prepare(info, fns, args)?);
+                Ok(Value::new(()))
+            },
+        );
+        self.release_borrows(t, ready);
+        if let Err(e) = prepared {
+            return self.finish_task(t, Err(e), batch, ready);
+        }
+        let mut before = fns;
+        for &(c, info, fns) in &links {
+            let hole = remote.hole(before);
+            let node = self.plan.nodes[c as usize];
+            let gather = |vals: &mut Vals| self.gather_link(c, &hole, vals);
+            let next = |args: &mut Args<'_>| {
+                calls.push(remote.prepare_next(info, fns, args, &hole)?);
+                Ok(Value::new(()))
+            };
+            // A link that cannot go so runs on its own, later.
+            if invoke(node, gather, next).is_err() {
+                break;
+            }
+            before = fns;
+        }
+        let results = remote.run_chain(calls);
+        let ran = results.len();
+        let mut made_ready = false;
+        for (i, result) in results.into_iter().enumerate() {
+            let task = match i {
+                0 => t,
+                _ => links[i - 1].0,
+            };
+            let node = self.plan.nodes[task as usize];
+            let result = match i {
+                0 => result.map_err(|e| call::task_error(&node.key, e)),
+                // Made ready by the task before it, as a chain's link is.
+                _ if !made_ready || self.failed() => break,
+                _ => {
+                    let r = invoke(node, |vals: &mut Vals| self.gather(task, vals), |_| result);
+                    self.release_borrows(task, ready);
+                    r
+                }
+            };
+            // The next link, if it ran, is finished here, not handed out.
+            let next = links.get(i).map(|l| l.0).filter(|_| i + 1 < ran);
+            made_ready = false;
+            self.finish_task(task, result, batch, &mut |d| match Some(d) == next {
+                true => made_ready = true,
+                false => ready(d),
+            });
+        }
+    }
+
+    /// Link `c`'s arguments before its input is made: constants as
+    /// [`gather`](Self::gather) gives them, the input as `hole`.
+    fn gather_link(&self, c: u32, hole: &Value, vals: &mut Vals) -> Result<(), Error> {
+        let node = self.plan.nodes[c as usize];
+        for arg in node.args.iter() {
+            let v = match &arg.src {
+                Src::Node(..) => hole.clone(),
+                Src::Const { value, clone } => constant(value, *clone, arg.copies || arg.by_ref)
+                    .ok_or_else(|| self.internal(c))?,
+                _ => return Err(self.internal(c)),
+            };
+            vals.push(Some(v));
+        }
+        Ok(())
     }
 
     /// Runs task `t`'s operation; `true` with it when the task was only

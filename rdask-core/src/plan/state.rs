@@ -57,6 +57,12 @@ impl TaskState {
         &self.waits
     }
 
+    /// The uses of the value (edges and outputs) not yet done.
+    #[inline]
+    pub(crate) fn uses(&self) -> u32 {
+        self.uses.load(Ordering::Relaxed)
+    }
+
     /// The uses copying the value right now (after the task has run).
     #[inline(always)]
     pub(crate) fn copying(&self) -> &AtomicU32 {

@@ -103,9 +103,15 @@ fn drain<'s, C: Enter>(job: Job<'s, C>, s: &rayon::Scope<'s>, batch: &mut Batch)
 fn chain<'s, C: Enter>(job: Job<'s, C>, s: &rayon::Scope<'s>, first: u32, batch: &mut Batch) {
     let mut ready: SmallVec<[u32; 8]> = SmallVec::new();
     let mut next = first;
+    let linked = job.exec.sends_many();
     loop {
-        job.exec
-            .execute_batched(next, batch, &mut |d| ready.push(d));
+        match linked {
+            // Worker processes: a chain goes in one round trip.
+            true => job.exec.execute_linked(next, batch, &mut |d| ready.push(d)),
+            false => job
+                .exec
+                .execute_batched(next, batch, &mut |d| ready.push(d)),
+        }
         let Some((&head, rest)) = ready.split_first() else {
             return;
         };

@@ -69,6 +69,22 @@ impl Encoding {
             .collect()
     }
 
+    /// Where the forwarded value at `addr` (see `Value::addr`) starts in
+    /// the parts' bytes, when it is one of them.
+    pub(crate) fn offset_of(&self, addr: *const ()) -> Option<usize> {
+        let mut offset = 0;
+        for p in &self.parts {
+            match p {
+                Part::Forward(e) if std::ptr::eq(Arc::as_ptr(e) as *const (), addr) => {
+                    return Some(offset)
+                }
+                Part::Forward(e) => offset += e.bytes().ok()?.len(),
+                Part::Here(b) => offset += b.len(),
+            }
+        }
+        None
+    }
+
     /// The parts, in order: bytes, or the name of bytes held elsewhere.
     pub(crate) fn pieces(&self) -> impl Iterator<Item = Piece<'_>> {
         self.parts.iter().map(|p| match p {

@@ -135,6 +135,15 @@ impl Value {
         }
     }
 
+    /// Where the shared value lives (`None`: an inline primitive): tells
+    /// one value from its copies.
+    pub(crate) fn addr(&self) -> Option<*const ()> {
+        match &self.0 {
+            Repr::Shared(v) => Some(Arc::as_ptr(v) as *const ()),
+            Repr::Small { .. } => None,
+        }
+    }
+
     /// Whether the value is an inline primitive (copied, never shared).
     #[inline]
     pub(crate) fn is_inline(&self) -> bool {

@@ -25,8 +25,12 @@
 //! frames in one write of at most a page (which the pipe always takes
 //! whole), their replies read in order, which the worker writes at once
 //! when no request is waiting in its buffer; one round trip for up to a
-//! page of small tasks. Every worker is started from one long-lived
-//! thread, which also watches the busy ones (`watch`).
+//! page of small tasks. A straight chain of remote calls (each the only
+//! consumer of the one before, its other arguments constants) goes the
+//! same way: each link after the first is a `RUN_NEXT`, whose input is the
+//! result the worker just made, kept there, so the chain costs one round
+//! trip, not one a link (`Exec::execute_linked`). Every worker is started
+//! from one long-lived thread, which also watches the busy ones (`watch`).
 //!
 //! Faults: a panic inside a worker (in the task, or in the user's
 //! `Deserialize` of its arguments or `Serialize` of its result) is an
@@ -36,7 +40,8 @@
 //! lives on), reaped, replaced, and its task retried once on a fresh
 //! worker, then failed as `ErrorKind::WorkerLost` (in a batch, every task
 //! without a reply is run once more alone: the batch was its first
-//! attempt). On Linux a stopped worker (SIGSTOP, a debugger) counts as
+//! attempt; a chain's link then on the result the call before it gave
+//! back). On Linux a stopped worker (SIGSTOP, a debugger) counts as
 //! dead: an idle one is replaced when next wanted; a busy one is killed
 //! once stopped for a second. A task's timeout (`timeout_ms`) kills its
 //! worker; without one, a task that never returns holds its worker, and
@@ -186,7 +191,62 @@ impl Batches for Pool {
             info,
             fns,
             args,
+            after: None,
         })
+    }
+
+    fn hole(&self, fns: RemoteFns) -> Value {
+        Value::new(Encoded::new(Vec::new(), fns.out))
+    }
+
+    fn prepare_next(
+        &self,
+        info: &'static FnInfo,
+        fns: RemoteFns,
+        args: &mut Args<'_>,
+        hole: &Value,
+    ) -> Result<Prepared, BoxError> {
+        let mut call = self.prepare(info, fns, args)?;
+        // The hole is forwarded as bytes (none): where they start is where
+        // the worker puts the result it kept.
+        let at = hole.addr().and_then(|a| call.args.offset_of(a));
+        call.after = Some(
+            at.and_then(|at| u32::try_from(at).ok())
+                .ok_or("not forwarded")?,
+        );
+        Ok(call)
+    }
+
+    /// The first call, and the links after it that fit one write with it
+    /// (`BATCH_BYTES`); a first call too big for that goes alone.
+    fn run_chain(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
+        let all: Vec<Result<Vec<&[u8]>, Error>> = calls.iter().map(|c| c.args.slices()).collect();
+        let (mut n, mut bytes) = (0, 0);
+        while let Some(Ok(s)) = all.get(n) {
+            let size = 5 + calls[n].info.path.len() + 5 + s.iter().map(|p| p.len()).sum::<usize>();
+            if bytes + size > BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            n += 1;
+        }
+        if n < 2 {
+            drop(all);
+            return self.run_prepared(calls.into_iter().take(1).collect());
+        }
+        REMOTE_TASKS.fetch_add(n as u64, Ordering::Relaxed);
+        let joined: Vec<Vec<u8>> = all[..n].iter().flatten().map(|s| s.concat()).collect();
+        let batch: Vec<pool::Call<'_>> = calls[..n]
+            .iter()
+            .zip(&joined)
+            .map(|(c, a)| (c.info.path, &a[..], c.after))
+            .collect();
+        let replies = self.call_many(&batch);
+        calls[..n]
+            .iter()
+            .zip(replies)
+            .map(|(c, reply)| reply_value(&c.key, c.fns, reply))
+            .collect()
     }
 
     /// Calls go out in batches of at most `BATCH_BYTES` of requests, one
@@ -226,10 +286,10 @@ impl Batches for Pool {
                 .iter()
                 .map(|s| s.as_ref().map(|s| s.concat()).unwrap_or_default())
                 .collect();
-            let batch: Vec<(&str, &[u8])> = rest[..n]
+            let batch: Vec<pool::Call<'_>> = rest[..n]
                 .iter()
                 .zip(&joined)
-                .map(|(c, a)| (c.info.path, &a[..]))
+                .map(|(c, a)| (c.info.path, &a[..], None))
                 .collect();
             for (c, reply) in rest[..n].iter().zip(self.call_many(&batch)) {
                 out.push(reply_value(&c.key, c.fns, reply));

@@ -157,7 +157,7 @@ impl Worker {
     /// order, as far as they come: the worker runs them one after another.
     /// Whether every reply came (the replies before a failure are kept; the
     /// calls after it run again elsewhere, so why it failed is not needed).
-    fn call_many(&mut self, calls: &[(&str, &[u8])]) -> (Vec<(u8, Vec<u8>)>, bool) {
+    fn call_many(&mut self, calls: &[Call<'_>]) -> (Vec<(u8, Vec<u8>)>, bool) {
         self.watch.begin();
         let mut replies = Vec::with_capacity(calls.len());
         let complete = self.request_many(calls, &mut replies).is_ok();
@@ -167,7 +167,7 @@ impl Worker {
 
     fn request_many(
         &mut self,
-        calls: &[(&str, &[u8])],
+        calls: &[Call<'_>],
         replies: &mut Vec<(u8, Vec<u8>)>,
     ) -> io::Result<()> {
         let stdin = self
@@ -178,8 +178,18 @@ impl Worker {
         // takes whole, so this write never waits for the worker (which may
         // be writing replies nobody reads yet).
         let mut all = Vec::with_capacity(BATCH_BYTES);
-        for (name, args) in calls {
-            write_frame(&mut all, kind::RUN, &[name.as_bytes(), b"\0", args])?;
+        for &(name, args, after) in calls {
+            match after {
+                None => write_frame(&mut all, kind::RUN, &[name.as_bytes(), b"\0", args])?,
+                Some(at) => {
+                    let at = at.to_le_bytes();
+                    write_frame(
+                        &mut all,
+                        kind::RUN_NEXT,
+                        &[name.as_bytes(), b"\0", &at, args],
+                    )?
+                }
+            }
         }
         stdin.write_all(&all)?;
         stdin.flush()?;
@@ -369,14 +379,21 @@ impl Pool {
 /// or not the worker reads.
 pub(crate) const BATCH_BYTES: usize = 4096;
 
+/// One call of a batch: the function's name, its encoded arguments, and
+/// for a chain's next link the byte offset in them where the result of the
+/// call before it goes (that result stays in the worker: `RUN_NEXT`).
+pub(crate) type Call<'a> = (&'a str, &'a [u8], Option<u32>);
+
 impl Pool {
     /// Runs several calls (`name`, encoded arguments) on one worker, their
     /// requests in one write (each at most [`BATCH_BYTES`] in all, without
     /// timeouts). If the worker dies or stops, every call without a reply
     /// is run again alone on a fresh worker, once: the batch was its first
     /// attempt, as a lost worker's task gets one more (a call that
-    /// finished but whose reply was lost with the worker runs twice).
-    pub(crate) fn call_many(&self, calls: &[(&str, &[u8])]) -> Vec<Result<(u8, Vec<u8>), Lost>> {
+    /// finished but whose reply was lost with the worker runs twice). A
+    /// chain's link run again takes the result its call before it sent
+    /// back (or is `SKIPPED` when that call failed).
+    pub(crate) fn call_many(&self, calls: &[Call<'_>]) -> Vec<Result<(u8, Vec<u8>), Lost>> {
         let token = crate::control::current();
         let mut w = match self.checkout() {
             Ok(w) => w,
@@ -393,12 +410,22 @@ impl Pool {
             return out;
         }
         self.forget(w);
-        for (name, args) in &calls[out.len()..] {
-            let again = match token.as_ref().is_some_and(|t| t.is_cancelled()) {
-                true => Err(Lost::Died(format!(
+        for &(name, args, after) in &calls[out.len()..] {
+            let prev = match (after, out.last()) {
+                (None, _) => Some(&[][..]),
+                (Some(_), Some(Ok((kind::OK, bytes)))) => Some(&bytes[..]),
+                (Some(_), _) => None,
+            };
+            let again = match (token.as_ref().is_some_and(|t| t.is_cancelled()), prev) {
+                (true, _) => Err(Lost::Died(format!(
                     "worker {pid} killed: the computation was cancelled"
                 ))),
-                false => self.attempts(name, &[args], None, 1),
+                (false, None) => Ok((kind::SKIPPED, b"the call before it failed".to_vec())),
+                (false, Some(prev)) => {
+                    let (before, rest) =
+                        args.split_at(after.map_or(0, |at| (at as usize).min(args.len())));
+                    self.attempts(name, &[before, prev, rest], None, 1)
+                }
             };
             out.push(again);
         }

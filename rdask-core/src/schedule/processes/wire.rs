@@ -31,6 +31,13 @@ pub mod kind {
     pub const TOO_BIG: u8 = 8;
     /// Worker -> parent: the result could not be encoded (message).
     pub const ENCODE_ERR: u8 = 9;
+    /// Parent -> worker: run `name\0offset args`, the worker's last
+    /// result inserted into `args` at byte `offset` (a little-endian `u32`):
+    /// a chain's next link, sent with the link before it.
+    pub const RUN_NEXT: u8 = 10;
+    /// Worker -> parent: a `RUN_NEXT` not run, as the call before it failed
+    /// (message).
+    pub const SKIPPED: u8 = 11;
 }
 
 /// Whether a frame of `len` bytes may be sent.
@@ -74,7 +81,7 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];
     r.read_exact(&mut head)?;
     let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if !fits(len) || !(kind::RUN..=kind::ENCODE_ERR).contains(&head[0]) {
+    if !fits(len) || !(kind::RUN..=kind::SKIPPED).contains(&head[0]) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("corrupt frame (kind {}, length {len})", head[0]),

@@ -15,7 +15,8 @@
 //! would wait for its end-of-file).
 
 use super::wire::{fits, kind, put_frame, read_frame, too_big, write_frame, ENV};
-use crate::task::remote::{registry, Failure};
+use crate::task::remote::{registry, Failure, RemoteFns};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
@@ -83,34 +84,19 @@ fn serve() -> ! {
     if write_frame(&mut out, kind::HELLO, &[]).is_err() {
         std::process::exit(91);
     }
+    // The last result, for a `RUN_NEXT` (a chain's next link) to take.
+    let mut last: Option<Vec<u8>> = None;
     loop {
         let (k, body) = match read_frame(&mut inp) {
             Ok(frame) => frame,
             // The parent is gone (or spoke nonsense): nothing left to do.
             Err(_) => std::process::exit(0),
         };
-        let reply = if k != kind::RUN {
-            Err((kind::BAD_REQUEST, format!("unexpected frame kind {k}")))
-        } else {
-            let split = body.iter().position(|&b| b == 0);
-            match split.map(|i| (&body[..i], &body[i + 1..])) {
-                None => Err((kind::BAD_REQUEST, "malformed request".to_string())),
-                Some((name, args)) => {
-                    let name = String::from_utf8_lossy(name);
-                    match functions.get(name.as_ref()) {
-                        None => Err((
-                            kind::BAD_REQUEST,
-                            format!("no function `{name}` is registered in the worker"),
-                        )),
-                        Some(f) => (f.run)(args).map_err(|e| match e {
-                            Failure::Task(m) => (kind::TASK_ERR, m),
-                            Failure::Panic(m) => (kind::PANIC, m),
-                            Failure::Decode(m) => (kind::DECODE_ERR, m),
-                            Failure::Encode(m) => (kind::ENCODE_ERR, m),
-                        }),
-                    }
-                }
-            }
+        let reply = match (k, last.take()) {
+            (kind::RUN, _) => run_request(functions, &body, None),
+            (kind::RUN_NEXT, Some(prev)) => run_request(functions, &body, Some(&prev)),
+            (kind::RUN_NEXT, None) => Err((kind::SKIPPED, "the call before it failed".into())),
+            _ => Err((kind::BAD_REQUEST, format!("unexpected frame kind {k}"))),
         };
         // What the task printed goes out before its reply (a partial line
         // would otherwise wait in the buffer, and be lost if the parent
@@ -127,7 +113,11 @@ fn serve() -> ! {
                 kind::TOO_BIG,
                 &[too_big("its result", bytes.len()).as_bytes()],
             ),
-            Ok(bytes) => put_frame(&mut out, kind::OK, &[&bytes]),
+            Ok(bytes) => {
+                let sent = put_frame(&mut out, kind::OK, &[&bytes]);
+                last = Some(bytes);
+                sent
+            }
             Err((k, msg)) => put_frame(&mut out, k, &[msg.as_bytes()]),
         };
         // Replies go out when no request is waiting here: a batch of
@@ -142,4 +132,41 @@ fn serve() -> ! {
             std::process::exit(0);
         }
     }
+}
+
+/// Runs one request's call: `body` is `name\0args`, or with `prev` (a
+/// `RUN_NEXT`) `name\0offset args`, `prev` then going into `args` at
+/// `offset`. The result's bytes, or the reply's kind and message.
+fn run_request(
+    functions: &HashMap<&'static str, RemoteFns>,
+    body: &[u8],
+    prev: Option<&[u8]>,
+) -> Result<Vec<u8>, (u8, String)> {
+    let malformed = || (kind::BAD_REQUEST, "malformed request".to_string());
+    let split = body.iter().position(|&b| b == 0).ok_or_else(malformed)?;
+    let (name, rest) = (&body[..split], &body[split + 1..]);
+    let joined;
+    let args = match prev {
+        None => rest,
+        Some(prev) => {
+            let (offset, args) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+            let offset = u32::from_le_bytes(*offset) as usize;
+            let (before, after) = args.split_at_checked(offset).ok_or_else(malformed)?;
+            joined = [before, prev, after].concat();
+            &joined[..]
+        }
+    };
+    let name = String::from_utf8_lossy(name);
+    let Some(f) = functions.get(name.as_ref()) else {
+        return Err((
+            kind::BAD_REQUEST,
+            format!("no function `{name}` is registered in the worker"),
+        ));
+    };
+    (f.run)(args).map_err(|e| match e {
+        Failure::Task(m) => (kind::TASK_ERR, m),
+        Failure::Panic(m) => (kind::PANIC, m),
+        Failure::Decode(m) => (kind::DECODE_ERR, m),
+        Failure::Encode(m) => (kind::ENCODE_ERR, m),
+    })
 }
