@@ -45,7 +45,13 @@ fn step(x: u64) -> u64 {
 /// A link whose input follows a constant.
 #[delayed]
 fn scale(k: u64, x: u64) -> u64 {
-    k * x
+    k * x % 1_000_003
+}
+
+/// A link with a big constant: a page holds a few of them only.
+#[delayed]
+fn tagged(tag: String, x: u64) -> u64 {
+    x + tag.len() as u64
 }
 
 /// A link that takes its input by reference.
@@ -65,24 +71,27 @@ fn compute_or_hang<T: Send + Sync + 'static>(d: Delayed<T>) -> rdask::Result<T> 
         .expect("the computation hung")
 }
 
+/// Chains longer than one round trip takes (64 links, or a page of
+/// requests), of links of every kind, and a closure (which runs here)
+/// now and then: the value of the links in order.
 #[test]
 fn a_chain_of_remote_calls_gives_the_value_of_its_links_in_order() {
-    let before = rdask::process::task_counts().0;
+    let before = rdask::process::task_counts();
+    let tag = "t".repeat(200);
     let (mut d, mut v) = (start(3), 3_u64);
-    for i in 0..300_u64 {
-        (d, v) = match i % 3 {
+    for i in 0..400_u64 {
+        (d, v) = match i % 4 {
+            _ if i % 97 == 96 => (d.map(|x| x + 5), v + 5),
             0 => (step(d), v + 1),
-            1 => (scale(3, d), (3 * v) % 1_000_003),
+            1 => (scale(3, d), 3 * v % 1_000_003),
+            2 if i > 200 => (tagged(tag.clone(), d), v + 200),
             _ => (peek(&d, i), v + i),
         };
-        if i % 3 == 1 {
-            // Kept small: a remainder in a link of its own.
-            d = d.map(|x| x % 1_000_003);
-        }
     }
     assert_eq!(compute_or_hang(d).unwrap(), v);
-    // Every #[delayed] link ran in a worker (the closures run here).
-    assert!(rdask::process::task_counts().0 - before >= 201);
+    // The #[delayed] links ran in workers, the closures here.
+    let after = rdask::process::task_counts();
+    assert!(after.0 - before.0 >= 397, "{before:?} -> {after:?}");
 }
 
 /// A link that records its run, and aborts its worker the first time it
