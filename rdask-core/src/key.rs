@@ -333,6 +333,7 @@ mod tests {
     /// made on several threads at once, across many blocks, are all
     /// different.
     #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri (no unsafe code here)")]
     fn fresh_keys_differ_across_threads_and_blocks() {
         let per_thread = 3 * BLOCK as usize + 7;
         let keys: Vec<Vec<Key>> = std::thread::scope(|s| {
