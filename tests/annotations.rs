@@ -213,6 +213,19 @@ fn resources_are_never_oversubscribed() {
     }
 }
 
+/// A task may need all there is of a resource: a need equal to the
+/// scheduler's amount is met, and such tasks run one at a time.
+#[test]
+fn a_need_of_all_there_is_is_met() {
+    use std::sync::atomic::Ordering;
+    let _alone = GPU_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    GPU_MAX.store(0, Ordering::SeqCst);
+    let s = Scheduler::threads(2).with_resources(&[("gpu", 1.0)]);
+    let total = gather((0..20).map(on_gpu).collect::<Vec<_>>());
+    assert_eq!(total.compute_with(&s).unwrap(), (0..20).sum::<u64>());
+    assert_eq!(GPU_MAX.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn a_need_no_scheduler_can_meet_is_an_error_at_once() {
     let _alone = GPU_TESTS.lock().unwrap_or_else(|e| e.into_inner());

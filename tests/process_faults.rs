@@ -438,6 +438,64 @@ fn a_corrupt_frame_from_a_worker_is_worker_lost() {
     assert_eq!(ok(1).compute_with(&procs()).unwrap(), 2);
 }
 
+/// A worker that died idle leaves the pool's live workers when it is next
+/// taken, and only it does: the live one beside it stays listed.
+#[test]
+fn a_dead_idle_worker_leaves_the_live_list_alone() {
+    // A pool of its own: another program path (the same program).
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("own-pool-worker");
+    std::os::unix::fs::symlink(std::env::current_exe().unwrap(), &exe).unwrap();
+    let (_, p) = processes(2);
+    let p = p.program(&exe);
+    p.warm_up().unwrap();
+    let pids = p.worker_pids();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    // Idle workers are taken last started first.
+    let (live, dead) = (pids[0], pids[1]);
+    assert!(signal("-KILL", dead), "cannot kill {dead}");
+    let deadline = Instant::now() + GUARD;
+    while !zombies().contains(&dead) {
+        assert!(Instant::now() < deadline, "worker {dead} did not die");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = Scheduler::Processes(p.clone());
+    assert_eq!(
+        bounded("a dead idle worker", move || ok(1)
+            .compute_with(&s)
+            .unwrap()),
+        2
+    );
+    assert_eq!(p.worker_pids(), vec![live]);
+}
+
+/// A "worker" whose hello comes after its start timeout is not used, even
+/// though the hello does come (from a subprocess that outlives the killed
+/// worker and holds its pipe): the start fails, saying so.
+#[test]
+fn a_hello_after_the_start_timeout_is_a_failed_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("late-worker");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n(sleep 1; printf '\\006\\000\\000\\000\\000'; exec sleep 5) &\nexec sleep 30\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let Scheduler::Processes(p) = Scheduler::processes(1) else {
+        unreachable!()
+    };
+    let s = Scheduler::Processes(p.program(&script).start_timeout(Duration::from_millis(100)));
+    let d = ok(1);
+    let key = d.key().clone();
+    let e = bounded("a late hello", move || d.compute_with(&s).unwrap_err());
+    assert_eq!(e.kind(), ErrorKind::Scheduler, "{e}");
+    assert_eq!(e.key(), Some(&key), "{e}");
+    assert!(e.to_string().contains("did not start"), "{e}");
+    assert!(e.to_string().contains("first frame kind 6"), "{e}");
+}
+
 /// How long a computation that must not hang may take before the test
 /// fails (generous: a loaded machine starts workers slowly).
 const GUARD: Duration = Duration::from_secs(20);

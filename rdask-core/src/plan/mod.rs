@@ -734,4 +734,42 @@ mod tests {
         assert_eq!((h.tasks, h.depth, h.kids, h.ready), (501, 2, 502, 500));
         assert_eq!(Plan::build(&flat, None).unwrap().len(), h.tasks);
     }
+
+    /// An output's direct inputs, for the hint: none for a constant, one per
+    /// item of a list (nested sources, as a raw graph's), one for a node.
+    #[test]
+    fn hints_count_list_items_and_no_constants() {
+        let constant = |v: u64| Src::Const {
+            value: crate::value::Value::new(v),
+            clone: crate::value::clone_fn_of::<u64>(),
+        };
+        let (a, b, c) = (
+            crate::value(1_u64),
+            crate::value(2_u64),
+            crate::value(3_u64),
+        );
+        let list = Src::List {
+            items: [
+                Src::Node(a.node.clone(), None),
+                Src::Node(b.node.clone(), None),
+                constant(4),
+            ]
+            .into(),
+            build: None,
+        };
+        let root = NodeRef::new(Node::new(
+            Key::from("mixed"),
+            crate::node::Op::Alias,
+            [
+                Arg::new(constant(5), false, None),
+                Arg::new(list, false, None),
+                Arg::new(Src::Node(c.node.clone(), None), false, None),
+            ],
+            None,
+            false,
+        ));
+        let h = Hint::of(&[root]);
+        // 3 list items and the node; the two constants are not inputs.
+        assert_eq!((h.kids - h.depth, h.ready), (4, 4));
+    }
 }

@@ -317,17 +317,21 @@ impl Pool {
         args: &[&[u8]],
         timeout: Option<Duration>,
     ) -> Result<(u8, Vec<u8>), Lost> {
-        self.attempts(name, args, timeout, 0)
+        self.attempts(name, args, timeout, 0, None)
     }
 
     /// [`call`](Self::call) from attempt `first`: 1 is only the retry on a
     /// fresh worker (for a call whose first attempt was in a lost batch).
+    /// With `spare`, a retry runs on the fresh worker there (started if
+    /// none) and leaves it there, for the lost batch's next call: one
+    /// worker replaces the lost one, not one per call.
     fn attempts(
         &self,
         name: &str,
         args: &[&[u8]],
         timeout: Option<Duration>,
         first: usize,
+        mut spare: Option<&mut Option<Worker>>,
     ) -> Result<(u8, Vec<u8>), Lost> {
         // Refused here, not by the frame writer: that error would look like
         // a lost worker, killed and the call retried.
@@ -339,9 +343,10 @@ impl Pool {
         // A cancel kills the worker running this call (it is not retried).
         let token = crate::control::current();
         for attempt in first..2 {
-            let mut w = match attempt {
-                0 => self.checkout(),
-                _ => self.spawn(),
+            let mut w = match (attempt, spare.as_mut().and_then(|s| s.take())) {
+                (0, _) => self.checkout(),
+                (_, Some(fresh)) => Ok(fresh),
+                (_, None) => self.spawn(),
             }
             .map_err(Lost::Start)?;
             let pid = w.pid();
@@ -361,7 +366,10 @@ impl Pool {
             }
             match reply {
                 Ok(reply) => {
-                    self.give_back(w);
+                    match spare.as_mut().filter(|_| attempt > 0) {
+                        Some(slot) => **slot = Some(w),
+                        None => self.give_back(w),
+                    }
                     return Ok(reply);
                 }
                 Err(e) => {
@@ -410,6 +418,7 @@ impl Pool {
             return out;
         }
         self.forget(w);
+        let mut spare = None;
         for &(name, args, after) in &calls[out.len()..] {
             let prev = match (after, out.last()) {
                 (None, _) => Some(&[][..]),
@@ -424,10 +433,13 @@ impl Pool {
                 (false, Some(prev)) => {
                     let (before, rest) =
                         args.split_at(after.map_or(0, |at| (at as usize).min(args.len())));
-                    self.attempts(name, &[before, prev, rest], None, 1)
+                    self.attempts(name, &[before, prev, rest], None, 1, Some(&mut spare))
                 }
             };
             out.push(again);
+        }
+        if let Some(w) = spare {
+            self.give_back(w);
         }
         out
     }
@@ -446,5 +458,37 @@ fn within<R>(
             let (r, expired) = crate::control::within(t, || watch::kill(pid), call);
             (r, expired.then_some(t))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::processes::wire::MAX_FRAME;
+
+    /// A request is refused as too big exactly when its frame would be: the
+    /// name, its NUL and the arguments, over `MAX_FRAME` bytes. Refused
+    /// before any worker is wanted: the pool's program does not exist, so a
+    /// request that fits fails to start one instead.
+    #[test]
+    #[cfg_attr(miri, ignore = "a 1 GiB buffer and a process start: not for Miri")]
+    fn a_request_one_byte_over_a_frame_is_refused_before_a_worker_starts() {
+        let pool = Pool::shared(
+            1,
+            Some(PathBuf::from("/nonexistent/rdask-worker")),
+            Duration::from_secs(1),
+        );
+        // Zeroed pages never touched: only the lengths are read.
+        let bytes = vec![0_u8; MAX_FRAME - 1];
+        let call = |n: usize| match pool.call("f", &[&bytes[..n]], None) {
+            Err(Lost::TooBig(_)) => "too big",
+            Err(Lost::Start(_)) => "start failed",
+            Err(_) => "other loss",
+            Ok(_) => "reply",
+        };
+        // "f", its NUL and MAX_FRAME - 1 bytes: one over.
+        assert_eq!(call(MAX_FRAME - 1), "too big");
+        // One byte less is a whole frame.
+        assert_eq!(call(MAX_FRAME - 2), "start failed");
     }
 }
