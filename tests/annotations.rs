@@ -323,3 +323,50 @@ fn annotations_show_on_graphs_and_pictures() {
     let picture = rdask::diagnostics::labelled_dot(&d.visualize_graph());
     assert!(picture.contains("gpu=1"), "{picture}");
 }
+
+/// Another pool of 2 threads, for computes nested in tasks.
+fn other_pool() -> &'static Scheduler {
+    static S: std::sync::OnceLock<Scheduler> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build();
+        Scheduler::pool(Arc::new(pool.unwrap()))
+    })
+}
+
+#[delayed]
+fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+
+/// A prioritised task that computes a small graph on another pool.
+#[delayed(priority = 1)]
+fn elsewhere(base: u64) -> rdask::Result<u64> {
+    gather((0..20).map(|i| plus_one(base + i)).collect::<Vec<_>>()).compute_with(other_pool())
+}
+
+/// The priority queue's workers are rayon jobs: one may start on a thread
+/// whose task waits for a compute on another pool (rayon runs the waiting
+/// thread's pool's jobs meanwhile). It must not wait for tasks there, above
+/// the task it would wait for: this hung within 50 rounds before (3 tries
+/// of 3), and runs all 100 now.
+#[test]
+fn prioritised_tasks_that_compute_on_another_pool_do_not_hang() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let s = Scheduler::threads(2);
+        for round in 0..100 {
+            let outs: Vec<_> = (0..8).map(|i| elsewhere(i * 100 + round)).collect();
+            let want: u64 = (0..8)
+                .map(|i| (0..20).map(|j| i * 100 + round + j + 1).sum::<u64>())
+                .sum();
+            let got = gather(outs).compute_with(&s);
+            let _ = tx.send((round, got.map(|g| g == want)));
+        }
+    });
+    for round in 0..100 {
+        let (r, ok) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("round {round} hung"));
+        assert_eq!((r, ok.unwrap()), (round, true));
+    }
+}

@@ -17,6 +17,7 @@
 
 use crate::exec::{Enter, Exec};
 use crate::pool::RayonPool;
+use std::cell::Cell;
 use std::collections::BinaryHeap;
 use std::sync::{Condvar, Mutex};
 
@@ -118,11 +119,26 @@ pub(crate) fn run<'e, C: Enter>(
     }
 }
 
+thread_local! {
+    /// The queue (its address) whose task this thread is running; 0: none.
+    static RUNNING_FROM: Cell<usize> = const { Cell::new(0) };
+}
+
 /// One worker: takes the best task that fits, runs it, queues what it made
 /// ready, until nothing is left (or a task failed).
+///
+/// A worker is a rayon job, and rayon may start it on a thread that is in
+/// the middle of one of this queue's tasks (a task waiting for a compute on
+/// another pool runs that pool's thread's jobs meanwhile). Such a worker
+/// must not wait for tasks: what they wait for may be the task below it on
+/// the same stack, which cannot go on until it returns. So it takes what
+/// is ready and leaves when nothing is; the worker below goes on after its
+/// task.
 fn work<C: Enter>(exec: &Exec<'_>, ctx: &C, shared: &(Mutex<Queue>, Condvar)) {
     let _running = ctx.enter();
     let (lock, wake) = shared;
+    let me = shared as *const (Mutex<Queue>, Condvar) as usize;
+    let nested = RUNNING_FROM.get() == me;
     let mut ready = Vec::new();
     loop {
         let task = {
@@ -136,10 +152,15 @@ fn work<C: Enter>(exec: &Exec<'_>, ctx: &C, shared: &(Mutex<Queue>, Condvar)) {
                     q.running += 1;
                     break t;
                 }
+                if nested {
+                    return;
+                }
                 q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
+        let outer = RUNNING_FROM.replace(me);
         exec.execute(task, &mut |d| ready.push(d));
+        RUNNING_FROM.set(outer);
         let mut q = lock.lock().unwrap_or_else(|e| e.into_inner());
         q.running -= 1;
         hold(&mut q.free, exec.annotations(task).resources(), 1.0);
