@@ -131,6 +131,7 @@ fn a_worker_killed_from_outside_is_retried() {
 /// reported lost for a death that happened before it was sent.
 #[test]
 fn workers_that_died_idle_are_replaced() {
+    let _alone = ZOMBIE_WATCH.lock().unwrap_or_else(|e| e.into_inner());
     // A pool of its own: other tests share `processes(2)`'s.
     let s = Scheduler::processes(3);
     let Scheduler::Processes(p) = &s else {
@@ -228,8 +229,14 @@ fn zombies() -> Vec<u32> {
     out
 }
 
+/// Held by the test that looks for zombies and those that make them on
+/// purpose (killed idle workers, zombies until the pool next takes them),
+/// which would otherwise overlap (tests run in parallel in one process).
+static ZOMBIE_WATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn no_zombies_after_crashes() {
+    let _alone = ZOMBIE_WATCH.lock().unwrap_or_else(|e| e.into_inner());
     let _ = abort_now(1).compute_with(&procs());
     assert_eq!(ok(0).compute_with(&procs()).unwrap(), 1);
     assert!(zombies().is_empty(), "zombies: {:?}", zombies());
@@ -442,6 +449,7 @@ fn a_corrupt_frame_from_a_worker_is_worker_lost() {
 /// taken, and only it does: the live one beside it stays listed.
 #[test]
 fn a_dead_idle_worker_leaves_the_live_list_alone() {
+    let _alone = ZOMBIE_WATCH.lock().unwrap_or_else(|e| e.into_inner());
     // A pool of its own: another program path (the same program).
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("own-pool-worker");
