@@ -206,7 +206,10 @@ fn nice_step(range: f64, ticks: f64) -> f64 {
     }
     let raw = range / ticks;
     let mag = 10f64.powf(raw.log10().floor());
-    let norm = raw / mag;
+    // `log10` and `powf` need not be exact (Miri makes them as inexact as
+    // they may be): a `raw` of exactly 1, 2 or 5 times a power of ten may
+    // come out a hair above it, and must not round up to the next step.
+    let norm = raw / mag * (1.0 - 1e-9);
     let m = if norm <= 1.0 {
         1.0
     } else if norm <= 2.0 {
