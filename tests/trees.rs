@@ -509,3 +509,38 @@ fn bump_or_panic(x: u64) -> u64 {
     assert_ne!(x, 700, "bump at {x} exploded");
     x + 1
 }
+
+#[delayed]
+fn whereami(_i: u64) -> Vec<std::thread::ThreadId> {
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    vec![std::thread::current().id()]
+}
+
+#[delayed]
+fn joined(
+    a: Vec<std::thread::ThreadId>,
+    b: Vec<std::thread::ThreadId>,
+) -> Vec<std::thread::ThreadId> {
+    let mut a = a;
+    a.extend(b);
+    a.push(std::thread::current().id());
+    a
+}
+
+/// Sync runs a tree on the caller's thread alone: its inputs are never
+/// forked onto rayon's global pool (whose size the walk must not take as
+/// its own when it is not on a pool).
+#[test]
+fn sync_runs_every_task_of_a_tree_on_the_callers_thread() {
+    let caller = std::thread::current().id();
+    let g = joined(
+        joined(whereami(0), whereami(1)),
+        joined(whereami(2), whereami(3)),
+    );
+    let (seen, with_plan) = planned(|| g.compute_with(&Scheduler::Sync).unwrap());
+    assert!(!with_plan, "a tree");
+    assert!(
+        seen.len() == 7 && seen.iter().all(|t| *t == caller),
+        "{seen:?}"
+    );
+}

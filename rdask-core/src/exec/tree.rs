@@ -698,4 +698,30 @@ mod tests {
         assert!(!call([key], false).tree, "a raw graph's key");
         assert!(call([input(t)], false).tree);
     }
+
+    /// Where a split cuts (by size) and how many more forks it allows.
+    #[test]
+    fn halves_cuts_by_size_and_split_follows_rayons_rule() {
+        // Only speed and balance hang on these (the values do not), so
+        // they are pinned here, not by a timing.
+        use super::{halves, Split};
+        let l: Vec<NodeRef> = (0..4).map(|_| leaf()).collect();
+        let r: Vec<&Node> = l.iter().map(|n| &**n).collect();
+        assert_eq!(halves(&r), Some(2));
+        assert_eq!(halves(&r[..3]), Some(2));
+        let big = call([input(leaf()), input(leaf()), input(leaf())], false); // size 4
+        let mixed: Vec<&Node> = vec![&*big, r[0], r[1], r[2]];
+        assert_eq!(halves(&mixed), Some(1));
+        let last_big: Vec<&Node> = vec![r[0], r[1], &*big];
+        assert_eq!(halves(&last_big), Some(2));
+        let s = Split::new(4).halved();
+        assert_eq!((s.left, s.forks), (2, 1));
+        let s = Split::new(3).halved().halved();
+        assert_eq!((s.left, s.forks), (0, 2));
+        assert!(!s.more());
+        assert_eq!(s.stolen(false, 4).left, 0);
+        assert_eq!(s.stolen(true, 4).left, 4);
+        assert!(!Split { left: 4, forks: 24 }.more());
+        assert!(!Split::new(0).more());
+    }
 }
