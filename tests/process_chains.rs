@@ -4,11 +4,14 @@
 //! links sent one by one. Links that run record themselves in a file, so
 //! the tests see what ran in the workers.
 
+#[path = "common/hang_guard.rs"]
+mod hang_guard;
+
+use hang_guard::compute_or_hang;
 use rdask::prelude::*;
 use rdask::ErrorKind;
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 /// Appends `what` and this worker's pid to `dir/runs`.
 fn record(dir: &str, what: u64) {
@@ -58,17 +61,6 @@ fn tagged(tag: String, x: u64) -> u64 {
 #[delayed]
 fn peek(x: &u64, k: u64) -> u64 {
     *x + k
-}
-
-/// Computes `d` on `processes(2)` in another thread, failing the test if
-/// it has not finished in 60 s (a hang guard, not a timing).
-fn compute_or_hang<T: Send + Sync + 'static>(d: Delayed<T>) -> rdask::Result<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(d.compute_with(&Scheduler::processes(2)));
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the computation hung")
 }
 
 /// Chains longer than one round trip takes (64 links, or a page of

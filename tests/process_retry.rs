@@ -3,11 +3,14 @@
 //! `WorkerLost`. Each attempt appends a line to a file, so the tests count
 //! attempts exactly.
 
+#[path = "common/hang_guard.rs"]
+mod hang_guard;
+
+use hang_guard::compute_or_hang;
 use rdask::prelude::*;
 use rdask::ErrorKind;
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 /// Appends this worker's pid to `dir/attempts`.
 fn record_attempt(dir: &str) {
@@ -46,17 +49,6 @@ fn abort_first_time(dir: String) -> u32 {
 fn always_abort(dir: String) -> u32 {
     record_attempt(&dir);
     std::process::abort();
-}
-
-/// Computes `d` on `processes(2)` in another thread, failing the test if
-/// it has not finished in 60 s (a hang guard, not a timing).
-fn compute_or_hang<T: Send + Sync + 'static>(d: Delayed<T>) -> rdask::Result<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(d.compute_with(&Scheduler::processes(2)));
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the computation hung")
 }
 
 #[test]
