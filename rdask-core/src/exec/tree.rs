@@ -260,7 +260,8 @@ impl<C: Enter> Tree<'_, C> {
                 return true;
             };
             // Leaves (a list of calls on constants, most often) run here
-            // one after another, the frame in hand.
+            // one after another, the frame in hand. (One that fails goes on
+            // to `open`, whose `run_task` sees the failure and stops.)
             let mut next = top.next_input();
             while let Some(leaf) = next.filter(|n| is_leaf(n)) {
                 match self.run_task(leaf, std::iter::empty()) {
@@ -270,8 +271,6 @@ impl<C: Enter> Tree<'_, C> {
                 next = top.next_input();
             }
             ok = match next {
-                // A leaf still in hand failed.
-                Some(input) if is_leaf(input) => false,
                 Some(input) => self.open(input, walk, values),
                 None => {
                     let Frame {
@@ -479,9 +478,9 @@ fn shape(node: &Node) -> Shape<'_> {
 }
 
 /// Whether `node` takes constants only (no input to run first).
-#[inline]
+#[inline(always)]
 fn is_leaf(node: &Node) -> bool {
-    node.args.iter().all(Arg::is_const)
+    matches!(shape(node), Shape::Leaf)
 }
 
 /// `node`'s input nodes, in order (list items included).

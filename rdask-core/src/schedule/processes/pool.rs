@@ -317,21 +317,26 @@ impl Pool {
         args: &[&[u8]],
         timeout: Option<Duration>,
     ) -> Result<(u8, Vec<u8>), Lost> {
-        self.attempts(name, args, timeout, 0, None)
+        let mut held = None;
+        let reply = self.attempts(name, args, timeout, 0, &mut held);
+        if let Some(w) = held {
+            self.give_back(w);
+        }
+        reply
     }
 
     /// [`call`](Self::call) from attempt `first`: 1 is only the retry on a
     /// fresh worker (for a call whose first attempt was in a lost batch).
-    /// With `spare`, a retry runs on the fresh worker there (started if
-    /// none) and leaves it there, for the lost batch's next call: one
-    /// worker replaces the lost one, not one per call.
+    /// The worker that answers is left in `held` for the caller to give
+    /// back; a retry runs on the worker already there, if any (a lost
+    /// batch's calls run again on one fresh worker, not one each).
     fn attempts(
         &self,
         name: &str,
         args: &[&[u8]],
         timeout: Option<Duration>,
         first: usize,
-        mut spare: Option<&mut Option<Worker>>,
+        held: &mut Option<Worker>,
     ) -> Result<(u8, Vec<u8>), Lost> {
         // Refused here, not by the frame writer: that error would look like
         // a lost worker, killed and the call retried.
@@ -343,9 +348,9 @@ impl Pool {
         // A cancel kills the worker running this call (it is not retried).
         let token = crate::control::current();
         for attempt in first..2 {
-            let mut w = match (attempt, spare.as_mut().and_then(|s| s.take())) {
-                (0, _) => self.checkout(),
-                (_, Some(fresh)) => Ok(fresh),
+            let mut w = match (attempt, held.take()) {
+                (_, Some(w)) => Ok(w),
+                (0, None) => self.checkout(),
                 (_, None) => self.spawn(),
             }
             .map_err(Lost::Start)?;
@@ -366,10 +371,7 @@ impl Pool {
             }
             match reply {
                 Ok(reply) => {
-                    match spare.as_mut().filter(|_| attempt > 0) {
-                        Some(slot) => **slot = Some(w),
-                        None => self.give_back(w),
-                    }
+                    *held = Some(w);
                     return Ok(reply);
                 }
                 Err(e) => {
@@ -418,7 +420,7 @@ impl Pool {
             return out;
         }
         self.forget(w);
-        let mut spare = None;
+        let mut fresh = None;
         for &(name, args, after) in &calls[out.len()..] {
             let prev = match (after, out.last()) {
                 (None, _) => Some(&[][..]),
@@ -433,12 +435,12 @@ impl Pool {
                 (false, Some(prev)) => {
                     let (before, rest) =
                         args.split_at(after.map_or(0, |at| (at as usize).min(args.len())));
-                    self.attempts(name, &[before, prev, rest], None, 1, Some(&mut spare))
+                    self.attempts(name, &[before, prev, rest], None, 1, &mut fresh)
                 }
             };
             out.push(again);
         }
-        if let Some(w) = spare {
+        if let Some(w) = fresh {
             self.give_back(w);
         }
         out
