@@ -220,33 +220,17 @@ impl Batches for Pool {
     /// The first call, and the links after it that fit one write with it
     /// (`BATCH_BYTES`); a first call too big for that goes alone.
     fn run_chain(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
-        let all: Vec<Result<Vec<&[u8]>, Error>> = calls.iter().map(|c| c.args.slices()).collect();
-        let (mut n, mut bytes) = (0, 0);
-        while let Some(Ok(s)) = all.get(n) {
-            let size = 5 + calls[n].info.path.len() + 5 + s.iter().map(|p| p.len()).sum::<usize>();
-            if bytes + size > BATCH_BYTES {
-                break;
+        let all: Vec<Slices<'_>> = calls.iter().map(|c| c.args.slices()).collect();
+        match fitting(&calls, &all) {
+            n if n < 2 => {
+                REMOTE_TASKS.fetch_add(1, Ordering::Relaxed);
+                vec![self.send_alone(&calls[0], &all[0])]
             }
-            bytes += size;
-            n += 1;
+            n => {
+                REMOTE_TASKS.fetch_add(n as u64, Ordering::Relaxed);
+                self.send_batch(&calls[..n], &all[..n])
+            }
         }
-        if n < 2 {
-            drop(all);
-            return self.run_prepared(calls.into_iter().take(1).collect());
-        }
-        REMOTE_TASKS.fetch_add(n as u64, Ordering::Relaxed);
-        let joined: Vec<Vec<u8>> = all[..n].iter().flatten().map(|s| s.concat()).collect();
-        let batch: Vec<pool::Call<'_>> = calls[..n]
-            .iter()
-            .zip(&joined)
-            .map(|(c, a)| (c.info.path, &a[..], c.after))
-            .collect();
-        let replies = self.call_many(&batch);
-        calls[..n]
-            .iter()
-            .zip(replies)
-            .map(|(c, reply)| reply_value(&c.key, c.fns, reply))
-            .collect()
     }
 
     /// Calls go out in batches of at most `BATCH_BYTES` of requests, one
@@ -254,49 +238,75 @@ impl Batches for Pool {
     fn run_prepared(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
         REMOTE_TASKS.fetch_add(calls.len() as u64, Ordering::Relaxed);
         let mut out = Vec::with_capacity(calls.len());
-        let all: Vec<Result<Vec<&[u8]>, Error>> = calls.iter().map(|c| c.args.slices()).collect();
+        let all: Vec<Slices<'_>> = calls.iter().map(|c| c.args.slices()).collect();
         let (mut rest, mut slices) = (&calls[..], &all[..]);
         while !rest.is_empty() {
-            let size = |c: &Prepared, s: &Result<Vec<&[u8]>, Error>| {
-                let args = s
-                    .as_ref()
-                    .map_or(0, |s| s.iter().map(|p| p.len()).sum::<usize>());
-                5 + c.info.path.len() + 1 + args
+            let n = match fitting(rest, slices) {
+                n if n < 2 => {
+                    out.push(self.send_alone(&rest[0], &slices[0]));
+                    1
+                }
+                n => {
+                    out.extend(self.send_batch(&rest[..n], &slices[..n]));
+                    n
+                }
             };
-            let (mut n, mut bytes) = (0, 0);
-            while n < rest.len()
-                && slices[n].is_ok()
-                && bytes + size(&rest[n], &slices[n]) <= BATCH_BYTES
-            {
-                bytes += size(&rest[n], &slices[n]);
-                n += 1;
-            }
-            if n < 2 {
-                // Alone: too big to go with others, or its bytes are lost.
-                let c = &rest[0];
-                let reply = slices[0]
-                    .as_ref()
-                    .map_err(|e| Box::new(EngineError(e.duplicate())) as BoxError)
-                    .map(|s| pool_call(self, &c.key, c.info, c.fns, s));
-                out.push(reply.and_then(|r| r));
-                (rest, slices) = (&rest[1..], &slices[1..]);
-                continue;
-            }
-            let joined: Vec<Vec<u8>> = slices[..n]
-                .iter()
-                .map(|s| s.as_ref().map(|s| s.concat()).unwrap_or_default())
-                .collect();
-            let batch: Vec<pool::Call<'_>> = rest[..n]
-                .iter()
-                .zip(&joined)
-                .map(|(c, a)| (c.info.path, &a[..], None))
-                .collect();
-            for (c, reply) in rest[..n].iter().zip(self.call_many(&batch)) {
-                out.push(reply_value(&c.key, c.fns, reply));
-            }
             (rest, slices) = (&rest[n..], &slices[n..]);
         }
         out
+    }
+}
+
+/// A prepared call's bytes, in parts (or why they are lost).
+type Slices<'a> = Result<Vec<&'a [u8]>, Error>;
+
+/// How many of `calls` (their bytes `slices`), from the first, go in one
+/// write of at most `BATCH_BYTES` of requests; a call whose bytes are lost
+/// ends them.
+fn fitting(calls: &[Prepared], slices: &[Slices<'_>]) -> usize {
+    let mut bytes = 0;
+    let fits = |(c, s): &(&Prepared, &Slices<'_>)| {
+        let Ok(s) = s else { return false };
+        // A frame's head, the name and its NUL, a link's offset, the bytes.
+        let offset = c.after.map_or(0, |_| 4);
+        bytes += 5 + c.info.path.len() + 1 + offset + s.iter().map(|p| p.len()).sum::<usize>();
+        bytes <= BATCH_BYTES
+    };
+    calls.iter().zip(slices).take_while(fits).count()
+}
+
+impl Pool {
+    /// Sends `calls`, whose bytes are all here, in one write: their
+    /// results, in order.
+    fn send_batch(
+        &self,
+        calls: &[Prepared],
+        slices: &[Slices<'_>],
+    ) -> Vec<Result<Value, BoxError>> {
+        let joined: Vec<Vec<u8>> = slices
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.concat()).unwrap_or_default())
+            .collect();
+        let batch: Vec<pool::Call<'_>> = calls
+            .iter()
+            .zip(&joined)
+            .map(|(c, a)| (c.info.path, &a[..], c.after))
+            .collect();
+        let replies = self.call_many(&batch);
+        calls
+            .iter()
+            .zip(replies)
+            .map(|(c, reply)| reply_value(&c.key, c.fns, reply))
+            .collect()
+    }
+
+    /// Sends one call alone: too big to go with others, or its bytes are
+    /// lost (its error).
+    fn send_alone(&self, c: &Prepared, slices: &Slices<'_>) -> Result<Value, BoxError> {
+        let slices = slices
+            .as_ref()
+            .map_err(|e| Box::new(EngineError(e.duplicate())) as BoxError)?;
+        pool_call(self, &c.key, c.info, c.fns, slices)
     }
 }
 
