@@ -21,9 +21,10 @@ use crate::{Delayed, Key};
 use std::hash::Hasher;
 
 /// A lazy call of a `#[delayed]` function: a new task with a unique key.
-pub fn call<R>(
+#[inline]
+pub fn call<R, const N: usize>(
     info: &'static FnInfo,
-    args: impl IntoIterator<Item = Arg>,
+    args: [Arg; N],
     run: RunFn,
     clone: Option<CloneFn>,
 ) -> Delayed<R> {
@@ -39,9 +40,10 @@ pub fn call<R>(
 
 /// A lazy call of a `#[delayed(pure)]` function, named by `token`: equal
 /// calls get equal keys and are computed once.
-pub fn call_pure<R>(
+#[inline]
+pub fn call_pure<R, const N: usize>(
     info: &'static FnInfo,
-    args: impl IntoIterator<Item = Arg>,
+    args: [Arg; N],
     run: RunFn,
     clone: Option<CloneFn>,
     token: u64,

@@ -7,7 +7,7 @@ use crate::error::{BoxError, Result};
 use crate::exec::take_output;
 use crate::graph::Graph;
 use crate::key::Key;
-use crate::node::{Arg, NodeRef, Op};
+use crate::node::{Arg, Iter, NodeRef, Op};
 use crate::schedule::{current_scheduler, Scheduler};
 use crate::task::{dyn_run, Args};
 use crate::value::{clone_fn_of, CloneFn, Value};
@@ -91,7 +91,13 @@ impl<T> Delayed<T> {
         F: Fn(&mut Args<'_>) -> std::result::Result<Value, BoxError> + Send + Sync + 'static,
     {
         let op = Op::Dyn(dyn_run(name, run));
-        Delayed::from_node(NodeRef::make(Key::unique(prefix), op, args, clone, false))
+        Delayed::from_node(NodeRef::make(
+            Key::unique(prefix),
+            op,
+            Iter(args),
+            clone,
+            false,
+        ))
     }
 
     /// [`closure`](Self::closure) under `key`, deduplicated by it (a part
@@ -106,7 +112,7 @@ impl<T> Delayed<T> {
         F: Fn(&mut Args<'_>) -> std::result::Result<Value, BoxError> + Send + Sync + 'static,
     {
         let op = Op::Dyn(dyn_run(name, run));
-        Delayed::from_node(NodeRef::make(key, op, args, None, true))
+        Delayed::from_node(NodeRef::make(key, op, Iter(args), None, true))
     }
 
     /// The value of `key` in a raw graph, as a `Delayed` that `#[delayed]`

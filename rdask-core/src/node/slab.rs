@@ -22,7 +22,7 @@
 //!
 //! The price: a long-lived node keeps its chunk (at most 2 MiB) allocated.
 
-use super::{Arg, Node, Op};
+use super::{Collect, Node, Op};
 use crate::key::Key;
 use crate::mem::huge::{map, unmap, HUGE, WORTH_HUGE};
 use crate::value::CloneFn;
@@ -314,12 +314,13 @@ impl NodeRef {
     /// A node made of these parts, written straight into this thread's
     /// chunk: the same as `NodeRef::new(Node::new(..))` without building the
     /// node on the stack and copying it over (a node is a few cache lines).
-    /// The hot path of every `#[delayed]` call.
+    /// The hot path of every `#[delayed]` call, with an array of arguments
+    /// (see [`Collect`]).
     #[inline(always)]
     pub(crate) fn make(
         key: Key,
         op: Op,
-        args: impl IntoIterator<Item = Arg>,
+        args: impl Collect,
         clone: Option<CloneFn>,
         by_key: bool,
     ) -> NodeRef {
@@ -505,6 +506,57 @@ mod tests {
         assert_eq!(NodeRef::strong_count(&a), 2);
         drop(made);
         assert_eq!(NodeRef::strong_count(&a), 1);
+    }
+
+    /// Arrays of every length a call has (none, inline, spilled) land in
+    /// the node whole and in order, each argument once, with the guesses
+    /// an iterator of them gives.
+    #[test]
+    fn arrays_of_arguments_are_the_iterators_arguments() {
+        let inputs: Vec<NodeRef> = (0..3).map(|_| NodeRef::new(node())).collect();
+        let arg = |n: &NodeRef| {
+            crate::node::Arg::new(crate::node::Src::Node(n.clone(), None), false, None)
+        };
+        let ptrs = |n: &NodeRef| -> Vec<*const Node> {
+            let of = |a: &crate::node::Arg| match &a.src {
+                crate::node::Src::Node(n, _) => NodeRef::as_ptr(n),
+                _ => std::ptr::null(),
+            };
+            n.args.iter().map(of).collect()
+        };
+        let want: Vec<*const Node> = inputs.iter().map(NodeRef::as_ptr).collect();
+        let [x, y, z] = [0, 1, 2].map(|i| &inputs[i]);
+        let none = NodeRef::make(Key::from("0"), Op::Alias, [], None, false);
+        let two = NodeRef::make(Key::from("2"), Op::Alias, [arg(x), arg(y)], None, false);
+        let three = NodeRef::make(
+            Key::from("3"),
+            Op::Alias,
+            [arg(x), arg(y), arg(z)],
+            None,
+            false,
+        );
+        let iter = NodeRef::make(
+            Key::from("i"),
+            Op::Alias,
+            crate::node::Iter(inputs.iter().map(arg)),
+            None,
+            false,
+        );
+        assert!(none.args.is_empty() && !none.args.spilled());
+        assert_eq!(
+            (ptrs(&two), two.args.spilled()),
+            (want[..2].to_vec(), false)
+        );
+        assert_eq!((ptrs(&three), three.args.spilled()), (want.clone(), true));
+        assert_eq!(ptrs(&iter), want);
+        let guesses = |n: &NodeRef| (n.depth, n.size, n.tree);
+        assert_eq!(guesses(&none), (1, 1, true));
+        assert_eq!(guesses(&two), (2, 3, false));
+        assert_eq!(guesses(&three), guesses(&iter));
+        assert_eq!(guesses(&three), (2, 4, false));
+        assert_eq!(NodeRef::strong_count(x), 4);
+        drop((none, two, three, iter));
+        assert!(inputs.iter().all(|n| NodeRef::strong_count(n) == 1));
     }
 
     #[test]

@@ -445,6 +445,9 @@ impl Cx {
                 #rt::IntoArg::<#s>::into_arg(#a, #by_ref, (&&#rt::probe::<#s>()).clone_fn())
             )
         });
+        // The arguments' array's length, spelled out: `call` takes the array
+        // whole (see `NodeRef::make_array`).
+        let arity = self.f.params.len();
         // An annotated function tells the planner there is something to
         // read (unannotated calls pay nothing for annotations).
         let o = &self.f.opts;
@@ -459,13 +462,13 @@ impl Cx {
                 #note
                 #token
                 let __rdask_args = [#(#args),*];
-                #rt::call_pure::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
+                #rt::call_pure::<#output, #arity>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone, __rdask_token)
             }
         } else {
             quote! {
                 #note
                 let __rdask_args = [#(#args),*];
-                #rt::call::<#output>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
+                #rt::call::<#output, #arity>(&__RDASK_INFO, __rdask_args, __rdask_run #turbofish, __rdask_clone)
             }
         }
     }
