@@ -59,6 +59,19 @@ struct Walk<'a> {
     links: Vec<&'a Node>,
 }
 
+impl Walk<'_> {
+    /// A walk of the tree below `node`, its links' stack sized by the
+    /// node's depth, which bounds its longest chain (and is a chain's
+    /// length up to 65,535): a long chain's links then need one allocation
+    /// or two, not a doubling from nothing.
+    fn below(node: &Node) -> Self {
+        Walk {
+            frames: SmallVec::new(),
+            links: Vec::with_capacity(node.depth.into()),
+        }
+    }
+}
+
 /// A split's input values are on the stack up to this many.
 const FEW: usize = 8;
 
@@ -242,7 +255,7 @@ impl<C: Enter> Tree<'_, C> {
     fn eval_here(&self, node: &Node) -> Option<Value> {
         let _running = self.enter();
         let mut values = Stack::new();
-        if self.run_here(node, &mut Walk::default(), &mut values) {
+        if self.run_here(node, &mut Walk::below(node), &mut values) {
             return values.pop();
         }
         drop_quietly(values);
