@@ -162,7 +162,9 @@ fn addr(n: &Node) -> usize {
 impl<'a> Plan<'a> {
     /// Plans the computation of `outputs`, resolving raw keys in `graph`.
     pub fn build(outputs: &'a [NodeRef], graph: Lookup<'a>) -> Result<Plan<'a>, Error> {
-        let mut marks = Marks::default();
+        // Every output gets a mark (it may be another's input, or an output
+        // twice): room for those at once, not grown by doubling.
+        let mut marks = Marks::with_capacity_and_hasher(outputs.len(), Default::default());
         let mut by_key: HashMap<Key, u32> = HashMap::new();
         let hint = Hint::of(outputs);
         let mut room = Room::new(
@@ -600,7 +602,11 @@ fn open<'a>(
     if let Some(e) = err {
         return Err(e);
     }
-    if !unique {
+    // Marked open while its inputs are planned, so that meeting it again
+    // below is a cycle. Only a raw graph can have one: a `Delayed` graph's
+    // inputs are made before their consumer and never change, so there
+    // the mark (a second hash-map insert a shared node) is left out.
+    if !unique && graph.is_some() {
         marks.insert(addr(node), OPEN);
     }
     let start = u32::try_from(start).map_err(|_| {
