@@ -1175,10 +1175,7 @@ impl<'p> Exec<'p> {
         let result = self.outputs();
         let clean = result.is_ok() && !self.failed();
         self.free_left(clean);
-        match (result, self.failure.take()) {
-            (_, Some(e)) => Err(e),
-            (result, None) => result,
-        }
+        first_error(result, self.failure.take())
     }
 
     /// The outputs of a keep-going computation, each its value or the
@@ -1193,10 +1190,7 @@ impl<'p> Exec<'p> {
             None => self.outputs_each(each),
         };
         self.free_left(false);
-        match (result, self.failure.take()) {
-            (_, Some(e)) => Err(e),
-            (result, None) => result,
-        }
+        first_error(result, self.failure.take())
     }
 
     fn outputs_each(&self, each: &KeepGoing) -> Result<Vec<Result<Value, Error>>, Error> {
@@ -1308,6 +1302,17 @@ struct CopyingGuard<'a>(&'a AtomicU32);
 impl Drop for CopyingGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A finished computation's answer: its outputs, or its first failure. The
+/// outputs' own `Err` (taken first, in `outputs`) wins over a failure
+/// recorded after it, such as a panic in the `Drop` of a value left over:
+/// the task that failed is the cause, the drop a consequence.
+fn first_error<T>(result: Result<T, Error>, later: Option<Error>) -> Result<T, Error> {
+    match (result, later) {
+        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+        (Ok(v), None) => Ok(v),
     }
 }
 
