@@ -46,6 +46,7 @@ tests=(
   --test proptest_dag
   --test stress_dag --test long_chain
   --test annotations --test keep_going --test cancel --test cache
+  --test exec_paths --test nested_args
 )
 
 # tests/dask.rs is not in the list: it needs a Python with dask.distributed
