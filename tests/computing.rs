@@ -782,3 +782,26 @@ fn compute_macro_outputs_shared_with_a_consumer_are_copied() {
         assert_eq!((made, len), (Made(vec![2, 2, 2]), 3));
     }
 }
+
+/// A constant argument that a task borrows is the graph's own value, never
+/// copied, on every path (a tree, a plan); one taken by value is copied once
+/// a use, the graph keeping its own for the next computation.
+#[test]
+fn a_borrowed_constant_is_never_copied() {
+    for s in schedulers() {
+        let clones = counter();
+        let c = || Counted {
+            v: 5,
+            clones: clones.clone(),
+        };
+        let (borrowed, taken) = (peek(c()), eat(c()));
+        assert_eq!(borrowed.compute_with(&s).unwrap(), 5, "{s}");
+        assert_eq!(get(&clones), 0, "{s}: a tree's borrowed constant");
+        // Two outputs: planned.
+        let both = rdask::compute_with(&[borrowed.clone(), peek(c())], &s).unwrap();
+        assert_eq!(both, vec![5, 5], "{s}");
+        assert_eq!(get(&clones), 0, "{s}: a plan's borrowed constant");
+        assert_eq!(taken.compute_with(&s).unwrap(), 5, "{s}");
+        assert_eq!(get(&clones), 1, "{s}: a constant taken by value");
+    }
+}
