@@ -221,16 +221,9 @@ impl Batches for Pool {
     /// (`BATCH_BYTES`); a first call too big for that goes alone.
     fn run_chain(&self, calls: Vec<Prepared>) -> Vec<Result<Value, BoxError>> {
         let all: Vec<Slices<'_>> = calls.iter().map(|c| c.args.slices()).collect();
-        match fitting(&calls, &all) {
-            n if n < 2 => {
-                REMOTE_TASKS.fetch_add(1, Ordering::Relaxed);
-                vec![self.send_alone(&calls[0], &all[0])]
-            }
-            n => {
-                REMOTE_TASKS.fetch_add(n as u64, Ordering::Relaxed);
-                self.send_batch(&calls[..n], &all[..n])
-            }
-        }
+        let out = self.send_first(&calls, &all);
+        REMOTE_TASKS.fetch_add(out.len() as u64, Ordering::Relaxed);
+        out
     }
 
     /// Calls go out in batches of at most `BATCH_BYTES` of requests, one
@@ -241,16 +234,9 @@ impl Batches for Pool {
         let all: Vec<Slices<'_>> = calls.iter().map(|c| c.args.slices()).collect();
         let (mut rest, mut slices) = (&calls[..], &all[..]);
         while !rest.is_empty() {
-            let n = match fitting(rest, slices) {
-                n if n < 2 => {
-                    out.push(self.send_alone(&rest[0], &slices[0]));
-                    1
-                }
-                n => {
-                    out.extend(self.send_batch(&rest[..n], &slices[..n]));
-                    n
-                }
-            };
+            let sent = self.send_first(rest, slices);
+            let n = sent.len();
+            out.extend(sent);
             (rest, slices) = (&rest[n..], &slices[n..]);
         }
         out
@@ -276,6 +262,19 @@ fn fitting(calls: &[Prepared], slices: &[Slices<'_>]) -> usize {
 }
 
 impl Pool {
+    /// Sends the first of `calls` (`calls` is not empty) and those after it
+    /// that fit one write with it ([`fitting`]): their results, in order.
+    fn send_first(
+        &self,
+        calls: &[Prepared],
+        slices: &[Slices<'_>],
+    ) -> Vec<Result<Value, BoxError>> {
+        match fitting(calls, slices) {
+            n if n < 2 => vec![self.send_alone(&calls[0], &slices[0])],
+            n => self.send_batch(&calls[..n], &slices[..n]),
+        }
+    }
+
     /// Sends `calls`, whose bytes are all here, in one write: their
     /// results, in order.
     fn send_batch(
